@@ -1,0 +1,63 @@
+# The platform's everyday commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
+        test-integration test-e2e lint typecheck ci asyncapi schemas
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(PY):
+	python3.11 -m venv $(VENV)
+
+install: $(PY) ## Install the project and its pinned dependencies into .venv
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+
+stack-up: ## Start the local Kafka and PostgreSQL (no Docker needed)
+	infra/stack.sh up
+
+stack-down: ## Stop them; data is kept
+	infra/stack.sh down
+
+stack-reset: ## Stop them and delete their data
+	infra/stack.sh reset
+
+stack-status: ## Show what is running
+	infra/stack.sh status
+
+topics: stack-up ## Create every topic with its partition count
+	$(VENV)/bin/careplan topics
+
+demo: install stack-up ## Run the four services on the local stack, fed a realistic stream
+	$(PY) -m simulation.demo
+
+test: install stack-up ## Run every test against the real Kafka and PostgreSQL
+	$(PYTEST)
+
+test-unit: install ## Pure domain rules only
+	$(PYTEST) tests/unit
+
+test-integration: install stack-up ## Each runtime piece against the real infrastructure
+	$(PYTEST) tests/integration tests/contract
+
+test-e2e: install stack-up ## The four services as separate processes
+	$(PYTEST) tests/e2e
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install ## mypy, strict
+	$(VENV)/bin/mypy .
+
+asyncapi: install ## Regenerate docs/asyncapi/ from the services' code
+	$(VENV)/bin/careplan asyncapi
+
+schemas: install ## Regenerate contracts/json_schemas/ (only for additive changes)
+	$(VENV)/bin/careplan schemas
+
+ci: lint typecheck test ## What CI runs

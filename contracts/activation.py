@@ -1,0 +1,67 @@
+"""Events owned by the activation service (topic `activation.events.v1`, keyed by device SN)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.serials import SerialNumber
+from contracts.upstream import ModelCode, PlanCode, RegionCode
+
+
+class PlanActivatedPayload(Payload):
+    plan_id: uuid.UUID
+    plan_code: PlanCode
+    sn: SerialNumber
+    model: ModelCode
+    sku: str
+    region: RegionCode
+    owner_id: uuid.UUID = Field(description="Pseudonymous owner; the person stays in activation")
+    term_start: AwareDatetime
+    term_end: AwareDatetime
+    replacements: int = Field(ge=0, description="Replacements the plan includes (P1)")
+    flyaways: int = Field(ge=0, description="Of which at most this many flyaways (P1, C6)")
+    purchased_at: AwareDatetime
+
+
+class PlanActivated(Envelope):
+    """A plan code is bound to a device and its term has started (A1, A2)."""
+
+    event_type: Literal["activation.plan-activated"] = "activation.plan-activated"
+    payload: PlanActivatedPayload
+
+
+class ActivationPendingPayload(Payload):
+    request_id: str
+    plan_code: PlanCode
+    sn: SerialNumber
+    reason_code: str = Field(description="Why the activation waits, e.g. VIDEO_REVIEW_REQUIRED")
+
+
+class ActivationPending(Envelope):
+    """Late activation: waits for the verification video's review (A1)."""
+
+    event_type: Literal["activation.activation-pending"] = "activation.activation-pending"
+    payload: ActivationPendingPayload
+
+
+class ActivationRefusedPayload(Payload):
+    request_id: str
+    plan_code: str
+    sn: str
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class ActivationRefused(Envelope):
+    """The activation request was refused; the reason codes say why (A1, A2)."""
+
+    event_type: Literal["activation.activation-refused"] = "activation.activation-refused"
+    payload: ActivationRefusedPayload
+
+
+ActivationEvent = Annotated[
+    PlanActivated | ActivationPending | ActivationRefused, Field(discriminator="event_type")
+]

@@ -1,0 +1,53 @@
+"""Events owned by the claims service (topic `claims.events.v1`, keyed by the reported SN)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.money import Money
+from contracts.serials import SerialNumber
+from contracts.upstream import ModelCode, RegionCode
+
+
+class ClaimOutcome(StrEnum):
+    REPLACEMENT = "replacement"
+    WARRANTY_REPAIR = "warranty_repair"
+    REFUSED = "refused"
+
+
+class ClaimDecidedPayload(Payload):
+    case_id: str
+    sn: SerialNumber
+    model: ModelCode
+    plan_id: uuid.UUID | None
+    outcome: ClaimOutcome
+    incident_at: AwareDatetime
+    reason_codes: list[str] = Field(
+        default_factory=list, description="Why a claim was refused; empty when approved"
+    )
+    rules_applied: list[str] = Field(
+        default_factory=list, description="Rule numbers that decided the case, e.g. C1, C5"
+    )
+    uses_replacement: bool = False
+    flyaway: bool = False
+    fee: Money | None = None
+    fee_schedule: str | None = Field(
+        default=None, description="Version of the fee schedule that priced the replacement (P2)"
+    )
+    customer_region: RegionCode
+
+
+class ClaimDecided(Envelope):
+    """The adjudication of one assessment: the decision, its reasons and its money."""
+
+    event_type: Literal["claims.claim-decided"] = "claims.claim-decided"
+    payload: ClaimDecidedPayload
+
+
+# A single-member union for now; add members with a discriminator as the topic grows.
+ClaimsEvent = ClaimDecided

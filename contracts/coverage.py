@@ -1,0 +1,100 @@
+"""Events owned by the coverage service (topic `coverage.events.v1`, keyed by plan id)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.money import Money
+from contracts.serials import SerialNumber
+from contracts.upstream import ModelCode, RegionCode
+
+
+class CoverageOpenedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    model: ModelCode
+    sku: str
+    region: RegionCode
+    term_start: AwareDatetime
+    term_end: AwareDatetime
+    replacements_left: int = Field(ge=0)
+    flyaways_left: int = Field(ge=0)
+
+
+class CoverageOpened(Envelope):
+    """The plan ledger opened a plan with its term and entitlements (P1)."""
+
+    event_type: Literal["coverage.coverage-opened"] = "coverage.coverage-opened"
+    payload: CoverageOpenedPayload
+
+
+class DeductionAppliedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    model: ModelCode
+    plan_region: RegionCode
+    customer_region: RegionCode
+    fee: Money
+    flyaway: bool
+    replacements_left: int = Field(ge=0)
+    flyaways_left: int = Field(ge=0)
+
+
+class DeductionApplied(Envelope):
+    """One replacement was taken off the plan for a case (C5, C6)."""
+
+    event_type: Literal["coverage.deduction-applied"] = "coverage.deduction-applied"
+    payload: DeductionAppliedPayload
+
+
+class DeductionRefusedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class DeductionRefused(Envelope):
+    """The ledger refused a deduction: nothing left, or the plan no longer in force."""
+
+    event_type: Literal["coverage.deduction-refused"] = "coverage.deduction-refused"
+    payload: DeductionRefusedPayload
+
+
+class PlanExhaustedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+
+
+class PlanExhausted(Envelope):
+    """The plan used all its replacements and ended (C9)."""
+
+    event_type: Literal["coverage.plan-exhausted"] = "coverage.plan-exhausted"
+    payload: PlanExhaustedPayload
+
+
+class PlanInheritedPayload(Payload):
+    plan_id: uuid.UUID
+    case_id: str
+    old_sn: SerialNumber
+    new_sn: SerialNumber
+    term_end: AwareDatetime
+    replacements_left: int = Field(ge=0)
+    flyaways_left: int = Field(ge=0)
+
+
+class PlanInherited(Envelope):
+    """The replacement unit took over the plan; the old SN has none (F3)."""
+
+    event_type: Literal["coverage.plan-inherited"] = "coverage.plan-inherited"
+    payload: PlanInheritedPayload
+
+
+CoverageEvent = Annotated[
+    CoverageOpened | DeductionApplied | DeductionRefused | PlanExhausted | PlanInherited,
+    Field(discriminator="event_type"),
+]

@@ -1,0 +1,40 @@
+"""JSON Schema of every event: exported to contracts/json_schemas/, checked for breaking changes."""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.topics import ALL_TOPICS
+
+SCHEMA_DIR = Path(__file__).parent / "json_schemas"
+
+
+def event_classes() -> list[type[Envelope]]:
+    """Every concrete event class named by a topic, in topic order."""
+    classes: list[type[Envelope]] = []
+    for topic in ALL_TOPICS:
+        events = topic.events
+        if typing.get_origin(events) is typing.Annotated:
+            events = typing.get_args(events)[0]
+        members = typing.get_args(events) or (events,)
+        classes.extend(member for member in members if member not in classes)
+    return classes
+
+
+def event_schema(event: type[Envelope]) -> dict[str, Any]:
+    return event.model_json_schema(mode="validation")
+
+
+def export_schemas(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for event in event_classes():
+        name = event.model_fields["event_type"].default
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(event_schema(event), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written

@@ -1,0 +1,77 @@
+"""Every topic: its name, partition count, what keys it and which events it carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from contracts.activation import ActivationEvent
+from contracts.claims import ClaimsEvent
+from contracts.coverage import CoverageEvent
+from contracts.fulfilment import FulfilmentEvent
+from contracts.upstream import (
+    ActivationRequested,
+    AssessmentReported,
+    DeviceActivated,
+    DispatchConfirmed,
+    PaymentSettled,
+    PlanOrderPlaced,
+    VideoReviewed,
+)
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str
+    owner: str
+    events: Any  # the event class, or an annotated discriminated union of them
+
+    @property
+    def dead_letter(self) -> str:
+        return self.name + DEAD_LETTER_SUFFIX
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.events)
+
+
+PLAN_ORDERS = Topic("commerce.plan-orders.v1", 3, "plan code", "commerce", PlanOrderPlaced)
+DEVICE_ACTIVATIONS = Topic("devices.activations.v1", 3, "device SN", "devices", DeviceActivated)
+ACTIVATION_REQUESTS = Topic(
+    "activation.requests.v1", 3, "device SN", "storefront", ActivationRequested
+)
+VIDEO_REVIEWS = Topic("activation.video-reviews.v1", 3, "request id", "review desk", VideoReviewed)
+REPAIR_ASSESSMENTS = Topic(
+    "repair.assessments.v1", 6, "reported SN", "repair system", AssessmentReported
+)
+PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments", PaymentSettled)
+WAREHOUSE_DISPATCHES = Topic(
+    "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
+)
+
+ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
+COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
+CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEvent)
+FULFILMENT_EVENTS = Topic("fulfilment.events.v1", 6, "plan id", "fulfilment", FulfilmentEvent)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    PLAN_ORDERS,
+    DEVICE_ACTIVATIONS,
+    ACTIVATION_REQUESTS,
+    VIDEO_REVIEWS,
+    REPAIR_ASSESSMENTS,
+    PAYMENT_SETTLEMENTS,
+    WAREHOUSE_DISPATCHES,
+    ACTIVATION_EVENTS,
+    COVERAGE_EVENTS,
+    CLAIMS_EVENTS,
+    FULFILMENT_EVENTS,
+)
+BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

@@ -1,0 +1,150 @@
+"""Events published by the systems around us: commerce, devices, repair, payments, warehouse."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, EmailStr, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.money import Money
+from contracts.serials import SerialNumber
+
+PlanCode = Annotated[str, Field(pattern=r"^[A-Z0-9-]{6,40}$")]
+ModelCode = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$", description="Catalogue model id")]
+RegionCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+class PlanOrderPlacedPayload(Payload):
+    order_id: str = Field(min_length=1, max_length=64)
+    plan_code: PlanCode
+    sku: str = Field(min_length=1, max_length=64, description="Catalogue plan SKU")
+    model: ModelCode
+    region: RegionCode
+    price: Money
+    purchased_at: AwareDatetime
+
+
+class PlanOrderPlaced(Envelope):
+    """A plan code was sold (commerce); it can now be activated once (A2)."""
+
+    event_type: Literal["commerce.plan-order-placed"] = "commerce.plan-order-placed"
+    payload: PlanOrderPlacedPayload
+
+
+class DeviceActivatedPayload(Payload):
+    sn: SerialNumber
+    model: ModelCode
+    activated_at: AwareDatetime
+
+
+class DeviceActivated(Envelope):
+    """The device's own first activation: the start of its binding window (A1, X1)."""
+
+    event_type: Literal["devices.device-activated"] = "devices.device-activated"
+    payload: DeviceActivatedPayload
+
+
+class Owner(Payload):
+    """Personal data: it stays in the activation service, other services see only owner_id."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class ActivationRequestedPayload(Payload):
+    request_id: str = Field(min_length=1, max_length=64)
+    plan_code: PlanCode
+    sn: SerialNumber
+    owner: Owner
+    requested_at: AwareDatetime
+
+
+class ActivationRequested(Envelope):
+    """The customer binds a plan code to a device (A1)."""
+
+    event_type: Literal["activation.activation-requested"] = "activation.activation-requested"
+    payload: ActivationRequestedPayload
+
+
+class VideoReviewedPayload(Payload):
+    request_id: str = Field(min_length=1, max_length=64)
+    approved: bool
+    reviewed_at: AwareDatetime
+
+
+class VideoReviewed(Envelope):
+    """A reviewer's verdict on the verification video of a late activation (A1)."""
+
+    event_type: Literal["activation.video-reviewed"] = "activation.video-reviewed"
+    payload: VideoReviewedPayload
+
+
+class IncidentCause(StrEnum):
+    """What the customer and the repair centre say happened (C2, C3, C6, X4)."""
+
+    OPERATOR_ERROR = "operator_error"
+    COLLISION = "collision"
+    FALL = "fall"
+    WATER_DAMAGE = "water_damage"
+    SIGNAL_INTERFERENCE = "signal_interference"
+    FLYAWAY = "flyaway"
+    MANUFACTURING_DEFECT = "manufacturing_defect"
+    LOSS = "loss"
+    THEFT = "theft"
+    UNSUITABLE_WEATHER = "unsuitable_weather"
+    INTENTIONAL_DAMAGE = "intentional_damage"
+    COSMETIC_DAMAGE = "cosmetic_damage"
+    FORCE_MAJEURE = "force_majeure"
+    UNAUTHORISED_MODIFICATION = "unauthorised_modification"
+    THIRD_PARTY_PARTS = "third_party_parts"
+
+
+class AssessmentReportedPayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    reported_sn: SerialNumber = Field(description="The SN the customer reported")
+    unit_sn: SerialNumber | None = Field(
+        default=None, description="The SN read on the returned unit; None if nothing came back"
+    )
+    model: ModelCode
+    cause: IncidentCause
+    incident_at: AwareDatetime
+    assessed_at: AwareDatetime
+    customer_region: RegionCode
+    flight_record_provided: bool = False
+
+
+class AssessmentReported(Envelope):
+    """The repair centre's assessment of a device: where every claim starts."""
+
+    event_type: Literal["repair.assessment-reported"] = "repair.assessment-reported"
+    payload: AssessmentReportedPayload
+
+
+class PaymentSettledPayload(Payload):
+    payment_id: str = Field(min_length=1, max_length=64)
+    case_id: str = Field(min_length=1, max_length=64)
+    amount: Money
+    settled_at: AwareDatetime
+
+
+class PaymentSettled(Envelope):
+    """The customer paid what a case asks of them (the replacement fee for CR)."""
+
+    event_type: Literal["payments.payment-settled"] = "payments.payment-settled"
+    payload: PaymentSettledPayload
+
+
+class DispatchConfirmedPayload(Payload):
+    shipment_id: uuid.UUID
+    new_sn: SerialNumber
+    dispatched_at: AwareDatetime
+
+
+class DispatchConfirmed(Envelope):
+    """The warehouse shipped a unit: it names the replacement's SN (F3)."""
+
+    event_type: Literal["warehouse.dispatch-confirmed"] = "warehouse.dispatch-confirmed"
+    payload: DispatchConfirmedPayload

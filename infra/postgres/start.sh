@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Start the local PostgreSQL on 127.0.0.1:55432 (creating the cluster on the
+# first run), then make sure the `careplan` role (password `careplan`) and the
+# four service databases exist. Safe to run when it is already running.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+READY_TIMEOUT="${PG_READY_TIMEOUT:-60}"   # seconds
+started=$SECONDS
+
+"$INFRA_DIR/postgres/install.sh"
+PG_BIN="$(pg_bin_dir)"
+AREA="$(pg_area_create)"
+DATA="$AREA/data"
+RUN="$AREA/run"
+LOGFILE="$AREA/postgres.log"
+if [[ "$AREA" != "$PG_LINK" ]]; then
+    log "cluster lives in $AREA (linked from .local/pg)"
+fi
+
+# As the cluster owner, through the private unix socket: used for set-up
+# before the careplan role exists.
+psql_admin() {
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+if [[ ! -f "$DATA/PG_VERSION" ]]; then
+    log "creating cluster ($("$PG_BIN/postgres" --version))"
+    # Local socket: trust, because only the owner can open the socket
+    # directory (unix_socket_permissions = 0700 below). TCP: password only.
+    if ! out="$(as_pg "$PG_BIN/initdb" -D "$DATA" --username=postgres \
+            --auth-local=trust --auth-host=scram-sha-256 \
+            --encoding=UTF8 --locale=C 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        die "initdb failed"
+    fi
+    # Settings are kept in careplan.conf, rewritten on every start below, so
+    # this script stays the single place to change them.
+    echo "include_if_exists = 'careplan.conf'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
+fi
+
+as_pg mkdir -p "$RUN"
+as_pg tee "$DATA/careplan.conf" >/dev/null <<CONF
+# Written by infra/postgres/start.sh on every start; edit that script instead.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$RUN'
+unix_socket_permissions = 0700
+# Four services with connection pools plus the test suite.
+max_connections = 200
+CONF
+
+if as_pg "$PG_BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1; then
+    log "already running"
+else
+    if port_open "$PG_PORT"; then
+        die "port $PG_PORT is already in use by another process (see: ss -ltnp 'sport = :$PG_PORT')"
+    fi
+    log "starting server on 127.0.0.1:$PG_PORT"
+    # -w waits until the server accepts connections (or fails/times out).
+    if ! as_pg "$PG_BIN/pg_ctl" start -D "$DATA" -l "$LOGFILE" -w -t "$READY_TIMEOUT" >/dev/null; then
+        show_log_tail "$LOGFILE" 40
+        die "PostgreSQL did not start"
+    fi
+fi
+
+# Readiness as the services see it: a query over TCP with the password.
+# Before the role exists (first start) the set-up below must run first,
+# so poll through the admin socket, then check TCP.
+deadline=$((SECONDS + READY_TIMEOUT))
+until psql_admin -Atc 'SELECT 1' >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+        show_log_tail "$LOGFILE" 40
+        die "PostgreSQL not answering after ${READY_TIMEOUT}s"
+    fi
+    sleep 0.5
+done
+
+# Role and databases; idempotent. Fed on stdin because the postgres user
+# may not be able to read files inside the repository.
+psql_admin <"$INFRA_DIR/postgres/init-databases.sql" >/dev/null
+
+PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -X -q -Atc 'SELECT 1' \
+    "host=127.0.0.1 port=$PG_PORT user=$PG_USER dbname=postgres" >/dev/null \
+    || die "cannot log in as $PG_USER over TCP"
+log "ready on 127.0.0.1:$PG_PORT ($((SECONDS - started))s)"

@@ -1,0 +1,1 @@
+"""Activation: binds plan codes to devices."""

@@ -1,0 +1,107 @@
+"""Activation rules (A1, A2, X1): pure functions over plain values, no I/O."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.catalogue import BindingWindows, ProductKind
+
+
+class CodeState(StrEnum):
+    SOLD = "sold"
+    PENDING = "pending"
+    ACTIVATED = "activated"
+
+
+class ActivationRefusal(StrEnum):
+    PLAN_CODE_UNKNOWN = "PLAN_CODE_UNKNOWN"
+    PLAN_CODE_ALREADY_USED = "PLAN_CODE_ALREADY_USED"
+    MODEL_MISMATCH = "MODEL_MISMATCH"
+    DEVICE_ALREADY_COVERED = "DEVICE_ALREADY_COVERED"
+    VIDEO_REJECTED = "VIDEO_REJECTED"
+
+
+PENDING_VIDEO_REVIEW = "VIDEO_REVIEW_REQUIRED"
+
+
+@dataclass(frozen=True)
+class PlanCode:
+    code: str
+    sku: str
+    model: str
+    state: CodeState
+
+
+@dataclass(frozen=True)
+class Activate:
+    term_start: datetime
+
+
+@dataclass(frozen=True)
+class AwaitVideoReview:
+    reason_code: str = PENDING_VIDEO_REVIEW
+
+
+@dataclass(frozen=True)
+class Refuse:
+    reasons: tuple[ActivationRefusal, ...]
+
+
+ActivationDecision = Activate | AwaitVideoReview | Refuse
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same wall-clock time `months` later, clamped to the month's last day (a term's end)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def within_binding_window(
+    kind: ProductKind,
+    device_activated_at: datetime | None,
+    requested_at: datetime,
+    windows: BindingWindows,
+) -> bool:
+    """A1, X1: 48 h (aircraft, gimbal) or 30 days (handheld) from the device's activation."""
+    if device_activated_at is None:
+        return False
+    return requested_at - device_activated_at <= timedelta(hours=windows.hours_for(kind))
+
+
+def decide_activation(
+    *,
+    code: PlanCode | None,
+    device_model: str | None,
+    kind: ProductKind | None,
+    device_activated_at: datetime | None,
+    device_has_active_term: bool,
+    requested_at: datetime,
+    windows: BindingWindows,
+) -> ActivationDecision:
+    """A1, A2: bind at once inside the window, wait for a video outside it, refuse otherwise."""
+    if code is None or kind is None:
+        return Refuse((ActivationRefusal.PLAN_CODE_UNKNOWN,))
+    reasons: list[ActivationRefusal] = []
+    if code.state is not CodeState.SOLD:
+        reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)  # A2: a code binds once
+    if device_model is not None and device_model != code.model:
+        reasons.append(ActivationRefusal.MODEL_MISMATCH)  # D2: the plan was sold for a model
+    if device_has_active_term:
+        reasons.append(ActivationRefusal.DEVICE_ALREADY_COVERED)  # A2: one active term
+    if reasons:
+        return Refuse(tuple(reasons))
+    if within_binding_window(kind, device_activated_at, requested_at, windows):
+        return Activate(term_start=requested_at)
+    return AwaitVideoReview()
+
+
+def decide_video_review(*, approved: bool, reviewed_at: datetime) -> Activate | Refuse:
+    """A1: an approved video binds the plan from the approval; a rejected one leaves it unused."""
+    if approved:
+        return Activate(term_start=reviewed_at)
+    return Refuse((ActivationRefusal.VIDEO_REJECTED,))

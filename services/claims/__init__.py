@@ -1,0 +1,1 @@
+"""Claims: adjudication of repair assessments."""

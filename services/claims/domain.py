@@ -1,0 +1,136 @@
+"""Adjudication of a consumer-plan assessment (C1-C6, X4): a pure function over plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from contracts.claims import ClaimOutcome
+from contracts.upstream import IncidentCause
+
+
+class ClaimRefusal(StrEnum):
+    NO_PLAN_FOR_SN = "NO_PLAN_FOR_SN"
+    SN_MISMATCH = "SN_MISMATCH"
+    UNIT_NOT_RETURNED = "UNIT_NOT_RETURNED"
+    INCIDENT_OUTSIDE_TERM = "INCIDENT_OUTSIDE_TERM"
+    CLAIM_FILED_AFTER_TERM = "CLAIM_FILED_AFTER_TERM"
+    NO_REPLACEMENTS_LEFT = "NO_REPLACEMENTS_LEFT"
+    FLYAWAY_LIMIT_REACHED = "FLYAWAY_LIMIT_REACHED"
+    FLYAWAY_NOT_ELIGIBLE = "FLYAWAY_NOT_ELIGIBLE"
+    FLYAWAY_WITHOUT_FLIGHT_RECORD = "FLYAWAY_WITHOUT_FLIGHT_RECORD"
+    EXCLUDED_LOSS = "EXCLUDED_LOSS"
+    EXCLUDED_THEFT = "EXCLUDED_THEFT"
+    EXCLUDED_UNSUITABLE_WEATHER = "EXCLUDED_UNSUITABLE_WEATHER"
+    EXCLUDED_INTENTIONAL_DAMAGE = "EXCLUDED_INTENTIONAL_DAMAGE"
+    EXCLUDED_COSMETIC_DAMAGE = "EXCLUDED_COSMETIC_DAMAGE"
+    EXCLUDED_FORCE_MAJEURE = "EXCLUDED_FORCE_MAJEURE"
+    EXCLUDED_UNAUTHORISED_MODIFICATION = "EXCLUDED_UNAUTHORISED_MODIFICATION"
+    EXCLUDED_THIRD_PARTY_PARTS = "EXCLUDED_THIRD_PARTY_PARTS"
+
+
+# C2: causes a replacement covers. C3: each exclusion has its own reason code.
+COVERED_CAUSES = frozenset(
+    {
+        IncidentCause.OPERATOR_ERROR,
+        IncidentCause.COLLISION,
+        IncidentCause.FALL,
+        IncidentCause.WATER_DAMAGE,
+        IncidentCause.SIGNAL_INTERFERENCE,
+    }
+)
+EXCLUSIONS = {
+    IncidentCause.LOSS: ClaimRefusal.EXCLUDED_LOSS,
+    IncidentCause.THEFT: ClaimRefusal.EXCLUDED_THEFT,
+    IncidentCause.UNSUITABLE_WEATHER: ClaimRefusal.EXCLUDED_UNSUITABLE_WEATHER,
+    IncidentCause.INTENTIONAL_DAMAGE: ClaimRefusal.EXCLUDED_INTENTIONAL_DAMAGE,
+    IncidentCause.COSMETIC_DAMAGE: ClaimRefusal.EXCLUDED_COSMETIC_DAMAGE,
+    IncidentCause.FORCE_MAJEURE: ClaimRefusal.EXCLUDED_FORCE_MAJEURE,
+    IncidentCause.UNAUTHORISED_MODIFICATION: ClaimRefusal.EXCLUDED_UNAUTHORISED_MODIFICATION,
+    IncidentCause.THIRD_PARTY_PARTS: ClaimRefusal.EXCLUDED_THIRD_PARTY_PARTS,
+}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    reported_sn: str
+    unit_sn: str | None
+    cause: IncidentCause
+    incident_at: datetime
+    assessed_at: datetime
+    flight_record_provided: bool
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What claims knows of a plan, projected from coverage events (may lag the ledger)."""
+
+    plan_id: str
+    term_start: datetime
+    term_end: datetime
+    replacements_left: int
+    flyaways_left: int
+    replacements_used: int
+    flyaway_eligible: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: ClaimOutcome
+    reasons: tuple[ClaimRefusal, ...]
+    rules: tuple[str, ...]
+    uses_replacement: bool = False
+    flyaway: bool = False
+
+
+def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
+    """Decide one consumer-plan case. Every refusal reason found is reported, not only the first."""
+    if plan is None:
+        return Decision(ClaimOutcome.REFUSED, (ClaimRefusal.NO_PLAN_FOR_SN,), ("D4",))
+    reasons: list[ClaimRefusal] = []
+    rules: list[str] = []
+    flyaway = assessment.cause is IncidentCause.FLYAWAY
+
+    rules.append("C4")
+    if flyaway:
+        pass  # nothing comes back from a flyaway: the flight record stands in for the unit (C6)
+    elif assessment.unit_sn is None:
+        reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
+    elif assessment.unit_sn != assessment.reported_sn:
+        reasons.append(ClaimRefusal.SN_MISMATCH)
+
+    rules.append("C1")
+    if not plan.term_start <= assessment.incident_at < plan.term_end:
+        reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
+    if assessment.assessed_at >= plan.term_end:
+        reasons.append(ClaimRefusal.CLAIM_FILED_AFTER_TERM)
+
+    if assessment.cause is IncidentCause.MANUFACTURING_DEFECT:
+        rules.append("X4")
+        if reasons:
+            return Decision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules))
+        return Decision(ClaimOutcome.WARRANTY_REPAIR, (), tuple(rules))
+
+    if assessment.cause in EXCLUSIONS:
+        rules.append("C3")
+        reasons.append(EXCLUSIONS[assessment.cause])
+    elif flyaway:
+        rules.append("C6")
+        if not plan.flyaway_eligible:
+            reasons.append(ClaimRefusal.FLYAWAY_NOT_ELIGIBLE)
+        if not assessment.flight_record_provided:
+            reasons.append(ClaimRefusal.FLYAWAY_WITHOUT_FLIGHT_RECORD)
+        if plan.flyaways_left <= 0:
+            reasons.append(ClaimRefusal.FLYAWAY_LIMIT_REACHED)
+    else:
+        rules.append("C2")
+
+    rules.append("C5")
+    if plan.replacements_left <= 0:
+        reasons.append(ClaimRefusal.NO_REPLACEMENTS_LEFT)
+    if reasons:
+        return Decision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules))
+    return Decision(
+        ClaimOutcome.REPLACEMENT, (), tuple(rules), uses_replacement=True, flyaway=flyaway
+    )

@@ -1,0 +1,157 @@
+"""Claims' adapters: the plan read model, and adjudication of assessments into decisions."""
+
+from __future__ import annotations
+
+from contracts.claims import ClaimDecided, ClaimDecidedPayload
+from contracts.coverage import (
+    CoverageEvent,
+    CoverageOpened,
+    DeductionApplied,
+    DeductionRefused,
+    PlanExhausted,
+    PlanInherited,
+)
+from contracts.topics import CLAIMS_EVENTS
+from contracts.upstream import AssessmentReported
+from services.claims.domain import Assessment, PlanView, adjudicate
+from shared.catalogue import consumer_catalogue
+from shared.messaging import Transaction
+
+PRODUCER = "claims"
+
+
+async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
+    """Keep claims' view of each plan in step with the ledger."""
+    conn = tx.conn
+    match event:
+        case CoverageOpened(payload=plan):
+            await conn.execute(
+                "INSERT INTO plan_view (plan_id, sn, model, sku, region, term_start, term_end,"
+                " replacements_left, flyaways_left) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                " ON CONFLICT (plan_id) DO NOTHING",
+                plan.plan_id,
+                plan.sn,
+                plan.model,
+                plan.sku,
+                plan.region,
+                plan.term_start,
+                plan.term_end,
+                plan.replacements_left,
+                plan.flyaways_left,
+            )
+        case DeductionApplied(payload=deduction):
+            await conn.execute(
+                "UPDATE plan_view SET replacements_left = $2, flyaways_left = $3,"
+                " replacements_used = replacements_used + 1 WHERE plan_id = $1",
+                deduction.plan_id,
+                deduction.replacements_left,
+                deduction.flyaways_left,
+            )
+            await conn.execute(
+                "UPDATE cases SET ledger_state = 'applied' WHERE case_id = $1", deduction.case_id
+            )
+        case DeductionRefused(payload=refusal):
+            await conn.execute(
+                "UPDATE cases SET ledger_state = 'refused', ledger_reasons = $2 WHERE case_id = $1",
+                refusal.case_id,
+                refusal.reason_codes,
+            )
+        case PlanExhausted(payload=exhausted):
+            await conn.execute(
+                "UPDATE plan_view SET state = 'exhausted' WHERE plan_id = $1", exhausted.plan_id
+            )
+        case PlanInherited(payload=inherited):
+            await conn.execute(
+                "UPDATE plan_view SET sn = $2 WHERE plan_id = $1",
+                inherited.plan_id,
+                inherited.new_sn,
+            )
+
+
+async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> None:
+    """C1-C6, X4: decide the case; a replacement is priced by the fee schedule in force (P2)."""
+    report = event.payload
+    if await tx.conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", report.case_id):
+        return  # the repair system re-sent the case under a new event id: one case, one decision
+    catalogue = consumer_catalogue()
+    row = await tx.conn.fetchrow("SELECT * FROM plan_view WHERE sn = $1", report.reported_sn)
+    plan = (
+        PlanView(
+            plan_id=str(row["plan_id"]),
+            term_start=row["term_start"],
+            term_end=row["term_end"],
+            replacements_left=row["replacements_left"],
+            flyaways_left=row["flyaways_left"],
+            replacements_used=row["replacements_used"],
+            flyaway_eligible=catalogue.model(row["model"]).flyaway_eligible,
+        )
+        if row
+        else None
+    )
+    decision = adjudicate(
+        Assessment(
+            reported_sn=report.reported_sn,
+            unit_sn=report.unit_sn,
+            cause=report.cause,
+            incident_at=report.incident_at,
+            assessed_at=report.assessed_at,
+            flight_record_provided=report.flight_record_provided,
+        ),
+        plan,
+    )
+    fee, schedule = None, None
+    if decision.uses_replacement and plan is not None:
+        fee, schedule = catalogue.replacement_fee(
+            report.model,
+            flyaway=decision.flyaway,
+            replacements_used=plan.replacements_used,
+            at=report.assessed_at,
+        )
+    reasons = [reason.value for reason in decision.reasons]
+    await tx.conn.execute(
+        "INSERT INTO cases (case_id, reported_sn, model, plan_id, cause, incident_at, assessed_at,"
+        " outcome, reason_codes, rules_applied, uses_replacement, flyaway, fee_amount,"
+        " fee_currency, fee_schedule, ledger_state, assessment)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        report.case_id,
+        report.reported_sn,
+        report.model,
+        row["plan_id"] if row else None,
+        report.cause.value,
+        report.incident_at,
+        report.assessed_at,
+        decision.outcome.value,
+        reasons,
+        list(decision.rules),
+        decision.uses_replacement,
+        decision.flyaway,
+        fee.amount if fee else None,
+        fee.currency if fee else None,
+        schedule,
+        "pending" if decision.uses_replacement else "none",
+        report.model_dump_json(),
+    )
+    tx.publish(
+        CLAIMS_EVENTS,
+        report.reported_sn,
+        ClaimDecided.new(
+            ClaimDecidedPayload(
+                case_id=report.case_id,
+                sn=report.reported_sn,
+                model=report.model,
+                plan_id=row["plan_id"] if row else None,
+                outcome=decision.outcome,
+                incident_at=report.incident_at,
+                reason_codes=reasons,
+                rules_applied=list(decision.rules),
+                uses_replacement=decision.uses_replacement,
+                flyaway=decision.flyaway,
+                fee=fee,
+                fee_schedule=schedule,
+                customer_region=report.customer_region,
+            ),
+            producer=PRODUCER,
+            correlation_id=report.case_id,
+            cause=event,
+        ),
+    )

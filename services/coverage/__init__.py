@@ -1,0 +1,1 @@
+"""Coverage: the plan ledger."""

@@ -1,0 +1,19 @@
+"""The coverage service: the plan ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts import topics
+from services.coverage import handlers
+from shared.runtime import Service
+
+service = Service(
+    "coverage",
+    migrations=Path(__file__).parent / "migrations",
+    owns=(topics.COVERAGE_EVENTS,),
+    description="The plan ledger: terms, replacements left, deductions and inheritance (F3).",
+)
+service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
+service.consumes(topics.CLAIMS_EVENTS)(handlers.apply_claim_decision)
+service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)

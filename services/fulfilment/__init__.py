@@ -1,0 +1,1 @@
+"""Fulfilment: shipments of replacement units."""

@@ -1,0 +1,19 @@
+"""The fulfilment service: replacement units shipped once paid, and the SN they carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts import topics
+from services.fulfilment import handlers
+from shared.runtime import Service
+
+service = Service(
+    "fulfilment",
+    migrations=Path(__file__).parent / "migrations",
+    owns=(topics.FULFILMENT_EVENTS,),
+    description="Ships replacement units once the fee is paid (F1) and announces old SN -> new SN.",
+)
+service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
+service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.record_payment)
+service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.confirm_dispatch)

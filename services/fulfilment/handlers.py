@@ -1,0 +1,152 @@
+"""Fulfilment's adapters: replacements waiting for payment, shipments and dispatches."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from contracts.coverage import CoverageEvent, DeductionApplied
+from contracts.envelope import Envelope
+from contracts.fulfilment import (
+    DeviceReplaced,
+    DeviceReplacedPayload,
+    ShipmentRequested,
+    ShipmentRequestedPayload,
+)
+from contracts.topics import FULFILMENT_EVENTS
+from contracts.upstream import DispatchConfirmed, PaymentSettled
+from services.fulfilment.domain import customer_pays_shipping, fee_settled
+from shared.messaging import Transaction
+
+PRODUCER = "fulfilment"
+
+
+class UnknownShipmentError(LookupError):
+    pass
+
+
+async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
+    if isinstance(event, DeductionApplied):
+        await await_payment(event, tx)
+
+
+async def await_payment(event: DeductionApplied, tx: Transaction) -> None:
+    """A replacement was taken off the plan: it ships once its fee is paid (F1)."""
+    deduction = event.payload
+    await tx.conn.execute(
+        "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
+        " customer_region, fee_amount, fee_currency, flyaway, state)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'awaiting_payment')"
+        " ON CONFLICT (case_id) DO NOTHING",
+        deduction.case_id,
+        deduction.plan_id,
+        deduction.sn,
+        deduction.model,
+        deduction.plan_region,
+        deduction.customer_region,
+        deduction.fee.amount,
+        deduction.fee.currency,
+        deduction.flyaway,
+    )
+    await _request_shipment_if_paid(tx, deduction.case_id, event)
+
+
+async def record_payment(event: PaymentSettled, tx: Transaction) -> None:
+    payment = event.payload
+    await tx.conn.execute(
+        "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id) DO NOTHING",
+        payment.payment_id,
+        payment.case_id,
+        payment.amount.amount,
+        payment.amount.currency,
+        payment.settled_at,
+    )
+    await _request_shipment_if_paid(tx, payment.case_id, event)
+
+
+async def confirm_dispatch(event: DispatchConfirmed, tx: Transaction) -> None:
+    """F3: the warehouse names the replacement's SN; announce old SN -> new SN."""
+    dispatch = event.payload
+    row = await tx.conn.fetchrow(
+        "SELECT * FROM replacements WHERE shipment_id = $1 FOR UPDATE", dispatch.shipment_id
+    )
+    if row is None:
+        raise UnknownShipmentError(f"no shipment {dispatch.shipment_id} was requested")
+    if row["state"] == "dispatched":
+        return
+    await tx.conn.execute(
+        "UPDATE replacements SET state = 'dispatched', new_sn = $2, dispatched_at = $3"
+        " WHERE case_id = $1",
+        row["case_id"],
+        dispatch.new_sn,
+        dispatch.dispatched_at,
+    )
+    _publish(
+        tx,
+        row,
+        DeviceReplaced.new(
+            DeviceReplacedPayload(
+                shipment_id=dispatch.shipment_id,
+                case_id=row["case_id"],
+                plan_id=row["plan_id"],
+                old_sn=row["old_sn"],
+                new_sn=dispatch.new_sn,
+                dispatched_at=dispatch.dispatched_at,
+            ),
+            producer=PRODUCER,
+            correlation_id=row["case_id"],
+            cause=event,
+        ),
+    )
+
+
+async def _request_shipment_if_paid(tx: Transaction, case_id: str, cause: Envelope) -> None:
+    row = await tx.conn.fetchrow(
+        "SELECT * FROM replacements WHERE case_id = $1 FOR UPDATE", case_id
+    )
+    if row is None or row["state"] != "awaiting_payment":
+        return
+    paid = {
+        payment["currency"]: payment["total"]
+        for payment in await tx.conn.fetch(
+            "SELECT currency, sum(amount) AS total FROM payments WHERE case_id = $1"
+            " GROUP BY currency",
+            case_id,
+        )
+    }
+    if not fee_settled(fee=row["fee_amount"], fee_currency=row["fee_currency"], paid=paid):
+        return
+    shipment_id = uuid.uuid4()
+    pays_shipping = customer_pays_shipping(
+        customer_region=row["customer_region"], plan_region=row["plan_region"]
+    )
+    await tx.conn.execute(
+        "UPDATE replacements SET state = 'shipment_requested', shipment_id = $2,"
+        " customer_pays_shipping = $3 WHERE case_id = $1",
+        case_id,
+        shipment_id,
+        pays_shipping,
+    )
+    _publish(
+        tx,
+        row,
+        ShipmentRequested.new(
+            ShipmentRequestedPayload(
+                shipment_id=shipment_id,
+                case_id=case_id,
+                plan_id=row["plan_id"],
+                old_sn=row["old_sn"],
+                model=row["model"],
+                ship_to_region=row["customer_region"],
+                customer_pays_shipping=pays_shipping,
+            ),
+            producer=PRODUCER,
+            correlation_id=case_id,
+            cause=cause,
+        ),
+    )
+
+
+def _publish(tx: Transaction, replacement: Any, event: Envelope) -> None:
+    tx.publish(FULFILMENT_EVENTS, str(replacement["plan_id"]), event)

@@ -1,0 +1,1 @@
+"""The runtime library of every service: settings, Kafka, PostgreSQL, inbox, outbox."""

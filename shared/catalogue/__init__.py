@@ -1,0 +1,113 @@
+"""The consumer plan catalogue (P1-P3, X1, X2), loaded from data files in this folder."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from contracts.money import Money
+
+ProductKind = Literal["aircraft", "gimbal", "handheld"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BindingWindows(_Data):
+    aircraft_hours: int
+    gimbal_hours: int
+    handheld_hours: int
+    after_invitation_hours: int
+
+    def hours_for(self, kind: ProductKind) -> int:
+        return {
+            "aircraft": self.aircraft_hours,
+            "gimbal": self.gimbal_hours,
+            "handheld": self.handheld_hours,
+        }[kind]
+
+
+class PlanSku(_Data):
+    name: str
+    months: int
+    replacements: int
+    flyaways: int
+    renewal: bool
+
+
+class DeviceModel(_Data):
+    name: str
+    kind: ProductKind
+    flyaway_eligible: bool
+    prices_pln: tuple[Decimal, Decimal]
+    fee: Decimal
+    flyaway_fee: Decimal | None = None
+
+
+class FeeSchedule(_Data):
+    currency: str
+    effective_from: AwareDatetime
+    escalation: tuple[Decimal, ...]
+
+
+class UnknownCatalogueEntryError(LookupError):
+    pass
+
+
+class ConsumerCatalogue(_Data):
+    binding_windows: BindingWindows
+    plans: dict[str, PlanSku]
+    models: dict[str, DeviceModel]
+    fee_schedules: dict[str, FeeSchedule]
+
+    def plan(self, sku: str) -> PlanSku:
+        try:
+            return self.plans[sku]
+        except KeyError:
+            raise UnknownCatalogueEntryError(f"unknown plan SKU {sku!r}") from None
+
+    def model(self, model: str) -> DeviceModel:
+        try:
+            return self.models[model]
+        except KeyError:
+            raise UnknownCatalogueEntryError(f"unknown model {model!r}") from None
+
+    def fee_schedule_at(self, moment: datetime) -> tuple[str, FeeSchedule]:
+        """P2: the schedule in force at `moment` (the latest one that had started)."""
+        started = [
+            (schedule.effective_from, version, schedule)
+            for version, schedule in self.fee_schedules.items()
+            if schedule.effective_from <= moment
+        ]
+        if not started:
+            raise UnknownCatalogueEntryError(f"no fee schedule in force at {moment.isoformat()}")
+        _, version, schedule = max(started, key=lambda entry: entry[0])
+        return version, schedule
+
+    def replacement_fee(
+        self, model: str, *, flyaway: bool, replacements_used: int, at: datetime
+    ) -> tuple[Money, str]:
+        """P2, X2: the fee for the next replacement of `model`, and the schedule that priced it."""
+        device = self.model(model)
+        version, schedule = self.fee_schedule_at(at)
+        if flyaway:
+            if device.flyaway_fee is None:
+                raise UnknownCatalogueEntryError(f"{model} has no flyaway fee")
+            base = device.flyaway_fee
+        else:
+            base = device.fee
+        step = schedule.escalation[min(replacements_used, len(schedule.escalation) - 1)]
+        return Money(amount=base + step, currency=schedule.currency), version
+
+
+@cache
+def consumer_catalogue() -> ConsumerCatalogue:
+    with (Path(__file__).parent / "consumer.toml").open("rb") as source:
+        return ConsumerCatalogue.model_validate(tomllib.load(source))

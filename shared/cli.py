@@ -1,0 +1,86 @@
+"""`careplan`: the operator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from contracts.schemas import SCHEMA_DIR, export_schemas
+from contracts.topics import BY_NAME, DEAD_LETTER_SUFFIX
+from shared.settings import ServiceSettings
+
+app = typer.Typer(no_args_is_help=True, help="Operate the care-plan platform.")
+
+ASYNCAPI_DIR = Path("docs/asyncapi")
+SERVICES = ("activation", "coverage", "claims", "fulfilment")
+
+
+@app.command()
+def topics(
+    recreate: Annotated[bool, typer.Option(help="Delete and recreate them")] = False,
+) -> None:
+    """Create every topic and dead-letter topic with its partition count."""
+    from shared.kafka_admin import ensure_topics
+
+    plan = asyncio.run(ensure_topics(ServiceSettings().kafka_bootstrap_servers, recreate=recreate))
+    for name, partitions in sorted(plan.items()):
+        typer.echo(f"{name:40} {partitions} partitions")
+
+
+def render_asyncapi(service: str) -> str:
+    """The AsyncAPI document FastStream generates from the service's own code."""
+    import importlib
+
+    module = importlib.import_module(f"services.{service}.app")
+    spec = module.service.asyncapi().to_specification().to_jsonable()
+    return json.dumps(spec, indent=2, sort_keys=True) + "\n"
+
+
+@app.command()
+def asyncapi(
+    check: Annotated[bool, typer.Option(help="Fail if a checked-in document is stale")] = False,
+) -> None:
+    """Write docs/asyncapi/<service>.json for every service (or check them)."""
+    stale = []
+    for service in SERVICES:
+        path = ASYNCAPI_DIR / f"{service}.json"
+        rendered = render_asyncapi(service)
+        if check:
+            if not path.exists() or path.read_text() != rendered:
+                stale.append(str(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(rendered)
+    if stale:
+        typer.echo(f"stale AsyncAPI documents (run `careplan asyncapi`): {', '.join(stale)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def schemas() -> None:
+    """Write the JSON Schema of every event into contracts/json_schemas/."""
+    for path in export_schemas(SCHEMA_DIR):
+        typer.echo(str(path))
+
+
+@app.command("replay-dead-letters")
+def replay_dead_letters(
+    topic: Annotated[str, typer.Argument(help="The original topic, e.g. repair.assessments.v1")],
+    limit: Annotated[int, typer.Option(help="Replay at most this many")] = 1000,
+) -> None:
+    """Republish dead letters of TOPIC onto TOPIC, with their original key and bytes.
+
+    Run it after the fix that makes them valid is deployed. Progress is a consumer group
+    (`careplan-replay.<topic>`), so a dead letter is replayed once even if this is run twice.
+    """
+    if topic.endswith(DEAD_LETTER_SUFFIX) or topic not in BY_NAME:
+        typer.echo(f"{topic!r} is not a contract topic; name the original, not the .dlq")
+        raise typer.Exit(2)
+    from shared.replay import replay
+
+    count = asyncio.run(replay(ServiceSettings().kafka_bootstrap_servers, topic, limit=limit))
+    typer.echo(f"replayed {count} dead letters onto {topic}")

@@ -1,0 +1,37 @@
+"""Configuration from the environment (pydantic-settings); nothing is hard-coded in services."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service process.
+
+    `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` keep their conventional names so an existing
+    cluster can be used as it is; `DATABASE_URL` names the server, and each service appends its
+    own database (`careplan_<service>`) unless `CAREPLAN_DATABASE_NAME` says otherwise.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    database_url: str = Field(
+        default="postgresql://careplan:careplan@127.0.0.1:55432", validation_alias="DATABASE_URL"
+    )
+    database_name: str | None = None
+    pool_min_size: int = 1
+    pool_max_size: int = 5
+    outbox_batch_size: int = 500
+    outbox_fallback_poll_seconds: float = 2.0
+    transient_retry_attempts: int = 5
+    metrics_port: int = 0
+    log_level: str = "INFO"
+    instance: str = "1"
+
+    def dsn_for(self, service: str) -> str:
+        name = self.database_name or f"careplan_{service}"
+        return f"{self.database_url.rstrip('/')}/{name}"

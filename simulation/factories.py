@@ -1,0 +1,147 @@
+"""Upstream events as the storefront, devices, repair centre, payments and warehouse send them."""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from contracts.money import Money
+from contracts.upstream import (
+    ActivationRequested,
+    ActivationRequestedPayload,
+    AssessmentReported,
+    AssessmentReportedPayload,
+    DeviceActivated,
+    DeviceActivatedPayload,
+    DispatchConfirmed,
+    DispatchConfirmedPayload,
+    IncidentCause,
+    Owner,
+    PaymentSettled,
+    PaymentSettledPayload,
+    PlanOrderPlaced,
+    PlanOrderPlacedPayload,
+    VideoReviewed,
+    VideoReviewedPayload,
+)
+from shared.catalogue import consumer_catalogue
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_serial(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    return "".join(rng.choices(string.ascii_uppercase + string.digits, k=14))
+
+
+def new_plan_code(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    return "CR-" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=10))
+
+
+def plan_order(
+    plan_code: str, sku: str, model: str, region: str = "PL", at: datetime | None = None
+) -> PlanOrderPlaced:
+    price = consumer_catalogue().model(model).prices_pln[0 if sku != "care-refresh-2y" else 1]
+    order_id = f"ORD-{uuid.uuid4().hex[:12]}"
+    return PlanOrderPlaced.new(
+        PlanOrderPlacedPayload(
+            order_id=order_id,
+            plan_code=plan_code,
+            sku=sku,
+            model=model,
+            region=region,
+            price=Money(amount=price, currency="PLN"),
+            purchased_at=at or now(),
+        ),
+        producer="commerce",
+        correlation_id=order_id,
+    )
+
+
+def device_activation(sn: str, model: str, at: datetime | None = None) -> DeviceActivated:
+    return DeviceActivated.new(
+        DeviceActivatedPayload(sn=sn, model=model, activated_at=at or now()),
+        producer="devices",
+        correlation_id=sn,
+    )
+
+
+def activation_request(
+    plan_code: str, sn: str, at: datetime | None = None, request_id: str | None = None
+) -> ActivationRequested:
+    request_id = request_id or f"REQ-{uuid.uuid4().hex[:12]}"
+    return ActivationRequested.new(
+        ActivationRequestedPayload(
+            request_id=request_id,
+            plan_code=plan_code,
+            sn=sn,
+            owner=Owner(name="Ola Nowak", email=f"owner.{sn.lower()}@example.com"),
+            requested_at=at or now(),
+        ),
+        producer="storefront",
+        correlation_id=request_id,
+    )
+
+
+def video_review(request_id: str, approved: bool) -> VideoReviewed:
+    return VideoReviewed.new(
+        VideoReviewedPayload(request_id=request_id, approved=approved, reviewed_at=now()),
+        producer="review-desk",
+        correlation_id=request_id,
+    )
+
+
+def assessment(
+    sn: str,
+    model: str,
+    cause: IncidentCause = IncidentCause.COLLISION,
+    *,
+    case_id: str | None = None,
+    unit_sn: str | None = None,
+    customer_region: str = "PL",
+    incident_at: datetime | None = None,
+    flight_record: bool = True,
+) -> AssessmentReported:
+    case_id = case_id or f"CASE-{uuid.uuid4().hex[:12]}"
+    reported = now()
+    return AssessmentReported.new(
+        AssessmentReportedPayload(
+            case_id=case_id,
+            reported_sn=sn,
+            unit_sn=None if cause is IncidentCause.FLYAWAY else (unit_sn or sn),
+            model=model,
+            cause=cause,
+            incident_at=incident_at or reported,
+            assessed_at=reported,
+            customer_region=customer_region,
+            flight_record_provided=flight_record,
+        ),
+        producer="repair-system",
+        correlation_id=case_id,
+    )
+
+
+def payment(case_id: str, amount: Money) -> PaymentSettled:
+    return PaymentSettled.new(
+        PaymentSettledPayload(
+            payment_id=f"PAY-{uuid.uuid4().hex[:12]}",
+            case_id=case_id,
+            amount=amount,
+            settled_at=now(),
+        ),
+        producer="payments",
+        correlation_id=case_id,
+    )
+
+
+def dispatch(shipment_id: uuid.UUID, new_sn: str, case_id: str) -> DispatchConfirmed:
+    return DispatchConfirmed.new(
+        DispatchConfirmedPayload(shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()),
+        producer="warehouse",
+        correlation_id=case_id,
+    )

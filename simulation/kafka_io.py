@@ -1,0 +1,146 @@
+"""Talking to the platform the way the systems around it do: only through Kafka topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+
+from contracts import parse_event, serialise_event
+from contracts.envelope import Envelope
+from contracts.topics import Topic
+
+E = TypeVar("E", bound=Envelope)
+
+
+class Upstream:
+    """A producer for the inbound topics: the storefront, repair system, payments, warehouse."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+        )
+
+    async def __aenter__(self) -> Upstream:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: Topic, key: str, event: Envelope) -> RecordMetadata:
+        return await self.send_raw(topic.name, key, serialise_event(event))
+
+    async def send_raw(self, topic: str, key: str, value: bytes) -> RecordMetadata:
+        return await self._producer.send_and_wait(topic, value, key=key.encode())
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+class EventLog:
+    """Reads the given topics from their current end onward and keeps every event in order.
+
+    Tests and the demo wait on it for what the platform published, polling the real topics:
+    `await log.wait_for(DeviceReplaced, lambda e: e.payload.case_id == "C1")`.
+    """
+
+    def __init__(self, bootstrap: str, topics: list[Topic], dead_letters: list[Topic]) -> None:
+        self._topics = {topic.name: topic for topic in topics}
+        self._dead_letter_names = {topic.dead_letter for topic in dead_letters}
+        # No group: the consumer is assigned every partition of these topics by itself.
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            *self._dead_letter_names,
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        self.events: list[Envelope] = []
+        self.dead_letters: list[DeadLetter] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> EventLog:
+        await self._consumer.start()
+        names = {*self._topics, *self._dead_letter_names}
+        # aiokafka signals no event when a group-less consumer is assigned: poll its state.
+        while {partition.topic for partition in self._consumer.assignment()} != names:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for partition in self._consumer.assignment():
+            # Resolve "latest" now, so nothing sent after this point can be missed.
+            await self._consumer.position(partition)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            if not batches:
+                continue
+            for records in batches.values():
+                for record in records:
+                    if record.topic in self._dead_letter_names:
+                        self.dead_letters.append(
+                            DeadLetter(
+                                record.topic,
+                                record.key,
+                                record.value,
+                                {k: v.decode() for k, v in record.headers},
+                            )
+                        )
+                    else:
+                        self.events.append(parse_event(record.topic, record.value))
+            async with self._changed:
+                self._changed.notify_all()
+
+    def of(self, kind: type[E], where: Callable[[E], bool] = lambda _: True) -> list[E]:
+        return [event for event in self.events if isinstance(event, kind) and where(event)]
+
+    async def wait_for(
+        self,
+        kind: type[E],
+        where: Callable[[E], bool] = lambda _: True,
+        *,
+        count: int = 1,
+        timeout: float = 60.0,
+    ) -> list[E]:
+        """Wait until at least `count` events of `kind` matching `where` have been published."""
+
+        def found() -> bool:
+            return len(self.of(kind, where)) >= count
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(found), timeout)
+            except TimeoutError:
+                seen = [type(e).__name__ for e in self.events[-20:]]
+                raise TimeoutError(
+                    f"waited {timeout} s for {count} x {kind.__name__}; last seen: {seen}"
+                ) from None
+        return self.of(kind, where)
+
+    async def wait_for_dead_letter(
+        self, where: Callable[[DeadLetter], bool], *, timeout: float = 60.0
+    ) -> DeadLetter:
+        def found() -> list[DeadLetter]:
+            return [letter for letter in self.dead_letters if where(letter)]
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bool(found())), timeout)
+        return found()[0]

@@ -1,0 +1,125 @@
+"""The four services as separate OS processes, with fresh databases, started and killed at will."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+SERVICES = ("activation", "coverage", "claims", "fulfilment")
+
+
+async def recreate_databases(server_url: str, names: list[str]) -> None:
+    """Drop and create each database: every run of the platform starts from empty books."""
+    conn = await asyncpg.connect(f"{server_url.rstrip('/')}/postgres")
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class ServiceProcess:
+    """One service process; its output goes to `<log_dir>/<service>-<instance>.log`."""
+
+    service: str
+    env: dict[str, str]
+    log_dir: Path
+    instance: str = "1"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    starts: int = field(default=0, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.service}-{self.instance}.log"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = os.environ | self.env | {"CAREPLAN_INSTANCE": self.instance}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.service}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+
+    async def wait_started(self, timeout: float = 60.0) -> None:
+        """Until the process logs that its broker and relay are running (or it died)."""
+        marker = b'"event": "service_started"'
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.service} exited: see {self.log_path}")
+            if self.log_path.exists() and self.log_path.read_bytes().count(marker) >= self.starts:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.service} did not start within {timeout} s: {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind, as in a crash."""
+        self._signal(signal.SIGKILL)
+
+    def terminate(self, timeout: float = 40.0) -> int | None:
+        """SIGTERM and wait: the graceful shutdown path."""
+        return self._signal(signal.SIGTERM, timeout)
+
+    def _signal(self, signum: int, timeout: float = 10.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+
+@dataclass
+class Platform:
+    """The four services against one Kafka cluster and one PostgreSQL server."""
+
+    kafka_bootstrap: str
+    database_url: str
+    log_dir: Path
+    database_prefix: str = "careplan"
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def database(self, service: str) -> str:
+        return f"{self.database_prefix}_{service}"
+
+    def dsn(self, service: str) -> str:
+        return f"{self.database_url.rstrip('/')}/{self.database(service)}"
+
+    async def reset_databases(self) -> None:
+        await recreate_databases(self.database_url, [self.database(s) for s in SERVICES])
+
+    def process(self, service: str, instance: str = "1") -> ServiceProcess:
+        key = f"{service}-{instance}"
+        if key not in self.processes:
+            self.processes[key] = ServiceProcess(
+                service,
+                {
+                    "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+                    "DATABASE_URL": self.database_url,
+                    "CAREPLAN_DATABASE_NAME": self.database(service),
+                },
+                self.log_dir,
+                instance,
+            )
+        return self.processes[key]
+
+    async def start(self, services: tuple[str, ...] = SERVICES) -> None:
+        started = [self.process(service) for service in services]
+        for process in started:
+            process.start()
+        await asyncio.gather(*(process.wait_started() for process in started))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()

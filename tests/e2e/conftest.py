@@ -1,0 +1,39 @@
+"""The four services as separate processes on the real Kafka and PostgreSQL, for the session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from contracts import topics as t
+from simulation.kafka_io import EventLog, Upstream
+from simulation.processes import Platform
+from tests.conftest import Stack
+
+OWNED = [t.ACTIVATION_EVENTS, t.COVERAGE_EVENTS, t.CLAIMS_EVENTS, t.FULFILMENT_EVENTS]
+INBOUND = [topic for topic in t.ALL_TOPICS if topic not in OWNED]
+
+
+@pytest.fixture(scope="session")
+async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> AsyncIterator[Platform]:
+    platform = Platform(
+        stack.kafka_bootstrap, stack.database_url, run_dir / "logs", database_prefix="e2e"
+    )
+    await platform.reset_databases()
+    await platform.start()
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture(scope="session")
+async def upstream(stack: Stack, topics: dict[str, int]) -> AsyncIterator[Upstream]:
+    async with Upstream(stack.kafka_bootstrap) as producer:
+        yield producer
+
+
+@pytest.fixture
+async def events(stack: Stack, platform: Platform) -> AsyncIterator[EventLog]:
+    async with EventLog(stack.kafka_bootstrap, OWNED + INBOUND, INBOUND + OWNED) as log:
+        yield log

@@ -1,0 +1,114 @@
+"""Customer journeys through the running platform, driven only through Kafka topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from contracts import topics as t
+from contracts.claims import ClaimDecided
+from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
+from contracts.fulfilment import ShipmentRequested
+from contracts.upstream import IncidentCause
+from simulation import factories as f
+from simulation.kafka_io import EventLog, Upstream
+from simulation.processes import Platform
+
+
+async def query(platform: Platform, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(platform.dsn(service))
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60) -> None:
+    """Poll a real condition (a row, an offset) until it holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"still not true after {timeout} s: {what}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Device:
+    sn: str
+    model: str
+    plan_id: str
+
+
+async def activate_plan(
+    platform: Platform, upstream: Upstream, events: EventLog, sku: str, model: str
+) -> Device:
+    """Sell a plan code, activate the device, bind the code within the window (A1)."""
+    sn, code = f.new_serial(), f.new_plan_code()
+    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, sku, model))
+    await upstream.send(
+        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, model, f.now() - timedelta(hours=1))
+    )
+
+    async def activation_knows_both() -> bool:
+        rows = await query(
+            platform,
+            "activation",
+            "SELECT (SELECT count(*) FROM devices WHERE sn = $1)"
+            " + (SELECT count(*) FROM plan_codes WHERE plan_code = $2) AS known",
+            sn,
+            code,
+        )
+        return bool(rows[0]["known"] == 2)
+
+    await eventually(activation_knows_both, f"activation recorded {sn} and {code}")
+    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn))
+    (opened,) = await events.wait_for(CoverageOpened, lambda e: e.payload.sn == sn)
+    await claims_sees_plan_on(platform, sn)
+    return Device(sn, model, str(opened.payload.plan_id))
+
+
+async def claims_sees_plan_on(platform: Platform, sn: str) -> None:
+    async def projected() -> bool:
+        return bool(await query(platform, "claims", "SELECT 1 FROM plan_view WHERE sn = $1", sn))
+
+    await eventually(projected, f"claims' read model has a plan on {sn}")
+
+
+async def claim(
+    upstream: Upstream,
+    events: EventLog,
+    device: Device,
+    cause: IncidentCause = IncidentCause.COLLISION,
+    **assessment: Any,
+) -> ClaimDecided:
+    report = f.assessment(device.sn, device.model, cause, **assessment)
+    await upstream.send(t.REPAIR_ASSESSMENTS, device.sn, report)
+    (decided,) = await events.wait_for(
+        ClaimDecided, lambda e: e.payload.case_id == report.payload.case_id
+    )
+    return decided
+
+
+async def replace_unit(
+    platform: Platform, upstream: Upstream, events: EventLog, device: Device, decided: ClaimDecided
+) -> str:
+    """Pay the fee, let the warehouse dispatch, wait for the plan to move (F1, F3)."""
+    case_id = decided.payload.case_id
+    (applied,) = await events.wait_for(DeductionApplied, lambda e: e.payload.case_id == case_id)
+    await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, applied.payload.fee))
+    (shipment,) = await events.wait_for(ShipmentRequested, lambda e: e.payload.case_id == case_id)
+    new_sn = f.new_serial()
+    await upstream.send(
+        t.WAREHOUSE_DISPATCHES,
+        str(shipment.payload.shipment_id),
+        f.dispatch(shipment.payload.shipment_id, new_sn, case_id),
+    )
+    await events.wait_for(PlanInherited, lambda e: e.payload.case_id == case_id)
+    await claims_sees_plan_on(platform, new_sn)
+    device.sn = new_sn
+    return new_sn

@@ -1,0 +1,65 @@
+"""P1-P3 catalogue data, P2 fee schedules, F1 shipping and payment."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from contracts.money import Money
+from services.fulfilment.domain import customer_pays_shipping, fee_settled
+from shared.catalogue import UnknownCatalogueEntryError, consumer_catalogue
+
+CATALOGUE = consumer_catalogue()
+
+
+def test_p1_plan_entitlements() -> None:
+    one, two, plus = (
+        CATALOGUE.plan(s) for s in ("care-refresh-1y", "care-refresh-2y", "care-refresh-plus")
+    )
+    assert (one.replacements, one.flyaways, one.months) == (2, 1, 12)
+    assert (two.replacements, two.flyaways, two.months) == (4, 2, 24)
+    assert plus.replacements == 1
+
+
+def test_p3_prices_are_catalogue_data() -> None:
+    assert CATALOGUE.model("mavic-3-pro").prices_pln == (Decimal(1199), Decimal(1899))
+    assert CATALOGUE.model("mini-se").prices_pln == (Decimal(149), Decimal(249))
+
+
+def test_p2_fees_are_flat_under_2_0_and_escalated_under_1_0() -> None:
+    after = datetime(2024, 1, 1, tzinfo=UTC)
+    before = datetime(2023, 1, 1, tzinfo=UTC)
+    fees = [
+        CATALOGUE.replacement_fee("mavic-3-pro-cine", flyaway=False, replacements_used=n, at=after)
+        for n in range(3)
+    ]
+    assert fees == [(Money.of("239", "USD"), "cr-2")] * 3
+    old = [
+        CATALOGUE.replacement_fee(
+            "mavic-3-pro-cine", flyaway=False, replacements_used=n, at=before
+        )[0]
+        for n in range(3)
+    ]
+    assert [fee.amount for fee in old] == [Decimal(239), Decimal(299), Decimal(349)]
+
+
+def test_x2_flyaway_fee_is_its_own_and_unknown_models_are_refused() -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    fee, _ = CATALOGUE.replacement_fee("mavic-3", flyaway=True, replacements_used=0, at=at)
+    assert fee == Money.of("739", "USD")
+    with pytest.raises(UnknownCatalogueEntryError, match="no flyaway fee"):
+        CATALOGUE.replacement_fee("avata", flyaway=True, replacements_used=0, at=at)
+    with pytest.raises(UnknownCatalogueEntryError, match="unknown model"):
+        CATALOGUE.model("mavic-9")
+
+
+def test_f1_shipping_is_free_only_in_the_plans_region() -> None:
+    assert not customer_pays_shipping(customer_region="PL", plan_region="PL")
+    assert customer_pays_shipping(customer_region="DE", plan_region="PL")
+
+
+def test_f1_the_unit_ships_once_the_whole_fee_is_paid_in_its_currency() -> None:
+    fee = Decimal("239.00")
+    assert fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("239.00")})
+    assert not fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("238.99")})
+    assert not fee_settled(fee=fee, fee_currency="USD", paid={"EUR": Decimal("500")})
