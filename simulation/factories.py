@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from contracts.money import Money
 from contracts.upstream import (
