@@ -67,6 +67,7 @@ class EventLog:
         )
         self.events: list[Envelope] = []
         self.dead_letters: list[DeadLetter] = []
+        self.invalid: list[bytes] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -105,7 +106,10 @@ class EventLog:
                             )
                         )
                     else:
-                        self.events.append(parse_event(record.topic, record.value))
+                        try:
+                            self.events.append(parse_event(record.topic, record.value))
+                        except ValueError:
+                            self.invalid.append(record.value)  # e.g. sent on purpose by a test
             async with self._changed:
                 self._changed.notify_all()
 
