@@ -119,7 +119,7 @@ async def test_a_service_killed_between_its_commit_and_its_offset_commit_applies
     partition = TopicPartition(sent.topic, sent.partition)
 
     async def offset_committed() -> bool:
-        return (await _committed(stack, CLAIMS_GROUP)).get(partition, -1) > sent.offset
+        return bool((await _committed(stack, CLAIMS_GROUP)).get(partition, -1) > sent.offset)
 
     await eventually(offset_committed, "claims committed the assessment's offset")
 
@@ -132,7 +132,7 @@ async def test_a_service_killed_between_its_commit_and_its_offset_commit_applies
     await claims.wait_started()
 
     async def consumed_again() -> bool:
-        return (await _committed(stack, CLAIMS_GROUP)).get(partition, -1) > sent.offset
+        return bool((await _committed(stack, CLAIMS_GROUP)).get(partition, -1) > sent.offset)
 
     await eventually(consumed_again, "the restarted claims service consumed the assessment again")
     after = await claim(upstream, events, device)  # the restarted service works on
