@@ -17,6 +17,7 @@ from contracts.upstream import ModelCode, RegionCode
 class ClaimOutcome(StrEnum):
     REPLACEMENT = "replacement"
     WARRANTY_REPAIR = "warranty_repair"
+    PAID_REPAIR_CHOSEN = "paid_repair_chosen"
     REFUSED = "refused"
 
 

@@ -102,6 +102,24 @@ class IncidentCause(StrEnum):
     THIRD_PARTY_PARTS = "third_party_parts"
 
 
+class CustomerChoice(StrEnum):
+    """C5: at the quote, the customer takes the plan's replacement or pays for a repair."""
+
+    PLAN_REPLACEMENT = "plan_replacement"
+    PAID_REPAIR = "paid_repair"
+
+
+class ReturnedPart(Payload):
+    """A part sent in with (or as) the device, and what its SN says (C4)."""
+
+    part: str = Field(min_length=1, max_length=100)
+    sn: SerialNumber | None = Field(default=None, description="None when the SN is missing")
+    sn_readable: bool = True
+    matches_body_record: bool = Field(
+        default=True, description="The manufacturer's records bind this part to the body SN"
+    )
+
+
 class AssessmentReportedPayload(Payload):
     case_id: str = Field(min_length=1, max_length=64)
     reported_sn: SerialNumber = Field(description="The SN the customer reported")
@@ -114,6 +132,14 @@ class AssessmentReportedPayload(Payload):
     assessed_at: AwareDatetime
     customer_region: RegionCode
     flight_record_provided: bool = False
+    account_bound_at: AwareDatetime | None = Field(
+        default=None, description="X2: when the owner's account was bound to the aircraft"
+    )
+    remote_controller_bound_at: AwareDatetime | None = Field(
+        default=None, description="X2: when the remote controller was bound to the aircraft"
+    )
+    parts: list[ReturnedPart] = Field(default_factory=list, max_length=200)
+    customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
 
 
 class AssessmentReported(Envelope):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from contracts.money import Money
 from contracts.upstream import (
@@ -13,6 +13,7 @@ from contracts.upstream import (
     ActivationRequestedPayload,
     AssessmentReported,
     AssessmentReportedPayload,
+    CustomerChoice,
     DeviceActivated,
     DeviceActivatedPayload,
     DispatchConfirmed,
@@ -23,6 +24,7 @@ from contracts.upstream import (
     PaymentSettledPayload,
     PlanOrderPlaced,
     PlanOrderPlacedPayload,
+    ReturnedPart,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -106,9 +108,14 @@ def assessment(
     customer_region: str = "PL",
     incident_at: datetime | None = None,
     flight_record: bool = True,
+    app_bound: bool = True,
+    parts: tuple[ReturnedPart, ...] = (),
+    choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT,
 ) -> AssessmentReported:
     case_id = case_id or f"CASE-{uuid.uuid4().hex[:12]}"
     reported = now()
+    # The app's account and controller binding, as the repair system reads it (X2).
+    bound_at = (incident_at or reported) - timedelta(days=1) if app_bound else None
     return AssessmentReported.new(
         AssessmentReportedPayload(
             case_id=case_id,
@@ -120,6 +127,10 @@ def assessment(
             assessed_at=reported,
             customer_region=customer_region,
             flight_record_provided=flight_record,
+            account_bound_at=bound_at,
+            remote_controller_bound_at=bound_at,
+            parts=list(parts),
+            customer_choice=choice,
         ),
         producer="repair-system",
         correlation_id=case_id,

@@ -7,12 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from contracts.claims import ClaimOutcome
-from contracts.upstream import IncidentCause
+from contracts.upstream import CustomerChoice, IncidentCause
 
 
 class ClaimRefusal(StrEnum):
     NO_PLAN_FOR_SN = "NO_PLAN_FOR_SN"
     SN_MISMATCH = "SN_MISMATCH"
+    SN_UNREADABLE_OR_MISSING = "SN_UNREADABLE_OR_MISSING"
+    PART_SN_MISMATCH = "PART_SN_MISMATCH"
     UNIT_NOT_RETURNED = "UNIT_NOT_RETURNED"
     INCIDENT_OUTSIDE_TERM = "INCIDENT_OUTSIDE_TERM"
     CLAIM_FILED_AFTER_TERM = "CLAIM_FILED_AFTER_TERM"
@@ -20,6 +22,7 @@ class ClaimRefusal(StrEnum):
     FLYAWAY_LIMIT_REACHED = "FLYAWAY_LIMIT_REACHED"
     FLYAWAY_NOT_ELIGIBLE = "FLYAWAY_NOT_ELIGIBLE"
     FLYAWAY_WITHOUT_FLIGHT_RECORD = "FLYAWAY_WITHOUT_FLIGHT_RECORD"
+    FLYAWAY_APP_BINDING_MISSING = "FLYAWAY_APP_BINDING_MISSING"
     EXCLUDED_LOSS = "EXCLUDED_LOSS"
     EXCLUDED_THEFT = "EXCLUDED_THEFT"
     EXCLUDED_UNSUITABLE_WEATHER = "EXCLUDED_UNSUITABLE_WEATHER"
@@ -53,6 +56,12 @@ EXCLUSIONS = {
 
 
 @dataclass(frozen=True)
+class PartCheck:
+    sn_present_and_readable: bool
+    matches_body_record: bool
+
+
+@dataclass(frozen=True)
 class Assessment:
     reported_sn: str
     unit_sn: str | None
@@ -60,6 +69,10 @@ class Assessment:
     incident_at: datetime
     assessed_at: datetime
     flight_record_provided: bool
+    account_bound_at: datetime | None = None
+    remote_controller_bound_at: datetime | None = None
+    parts: tuple[PartCheck, ...] = ()
+    customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,10 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
     elif assessment.unit_sn != assessment.reported_sn:
         reasons.append(ClaimRefusal.SN_MISMATCH)
+    if any(not part.sn_present_and_readable for part in assessment.parts):
+        reasons.append(ClaimRefusal.SN_UNREADABLE_OR_MISSING)
+    if any(not part.matches_body_record for part in assessment.parts):
+        reasons.append(ClaimRefusal.PART_SN_MISMATCH)
 
     rules.append("C1")
     if not plan.term_start <= assessment.incident_at < plan.term_end:
@@ -123,6 +140,10 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
             reasons.append(ClaimRefusal.FLYAWAY_WITHOUT_FLIGHT_RECORD)
         if plan.flyaways_left <= 0:
             reasons.append(ClaimRefusal.FLYAWAY_LIMIT_REACHED)
+        if not _bound_before(assessment.account_bound_at, assessment.incident_at) or not (
+            _bound_before(assessment.remote_controller_bound_at, assessment.incident_at)
+        ):
+            reasons.append(ClaimRefusal.FLYAWAY_APP_BINDING_MISSING)  # X2
     else:
         rules.append("C2")
 
@@ -131,6 +152,13 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(ClaimRefusal.NO_REPLACEMENTS_LEFT)
     if reasons:
         return Decision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules))
+    if assessment.customer_choice is CustomerChoice.PAID_REPAIR:
+        # C5: recorded as the customer's choice; the plan keeps its replacement.
+        return Decision(ClaimOutcome.PAID_REPAIR_CHOSEN, (), tuple(rules), flyaway=flyaway)
     return Decision(
         ClaimOutcome.REPLACEMENT, (), tuple(rules), uses_replacement=True, flyaway=flyaway
     )
+
+
+def _bound_before(bound_at: datetime | None, incident_at: datetime) -> bool:
+    return bound_at is not None and bound_at < incident_at

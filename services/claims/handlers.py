@@ -13,7 +13,7 @@ from contracts.coverage import (
 )
 from contracts.topics import CLAIMS_EVENTS
 from contracts.upstream import AssessmentReported
-from services.claims.domain import Assessment, PlanView, adjudicate
+from services.claims.domain import Assessment, PartCheck, PlanView, adjudicate
 from shared.catalogue import consumer_catalogue
 from shared.messaging import Transaction
 
@@ -96,6 +96,16 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
             incident_at=report.incident_at,
             assessed_at=report.assessed_at,
             flight_record_provided=report.flight_record_provided,
+            account_bound_at=report.account_bound_at,
+            remote_controller_bound_at=report.remote_controller_bound_at,
+            parts=tuple(
+                PartCheck(
+                    sn_present_and_readable=part.sn is not None and part.sn_readable,
+                    matches_body_record=part.matches_body_record,
+                )
+                for part in report.parts
+            ),
+            customer_choice=report.customer_choice,
         ),
         plan,
     )

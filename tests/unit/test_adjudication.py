@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.claims import ClaimOutcome
-from contracts.upstream import IncidentCause
-from services.claims.domain import EXCLUSIONS, Assessment, ClaimRefusal, PlanView, adjudicate
+from contracts.upstream import CustomerChoice, IncidentCause
+from services.claims.domain import (
+    EXCLUSIONS,
+    Assessment,
+    ClaimRefusal,
+    PartCheck,
+    PlanView,
+    adjudicate,
+)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PLAN = PlanView("plan-1", START, START + timedelta(days=365), 2, 1, 0, flyaway_eligible=True)
@@ -71,7 +78,14 @@ def test_c5_no_replacements_left() -> None:
 
 
 def test_c6_flyaway_needs_eligibility_a_flight_record_and_flyaways_left() -> None:
-    flyaway = replace(CRASH, cause=IncidentCause.FLYAWAY, unit_sn=None)
+    bound = START + timedelta(days=1)
+    flyaway = replace(
+        CRASH,
+        cause=IncidentCause.FLYAWAY,
+        unit_sn=None,
+        account_bound_at=bound,
+        remote_controller_bound_at=bound,
+    )
     approved = adjudicate(flyaway, PLAN)
     assert approved.outcome is ClaimOutcome.REPLACEMENT and approved.flyaway
     refused = adjudicate(
@@ -89,3 +103,37 @@ def test_x4_a_manufacturing_defect_is_a_warranty_repair_that_uses_nothing() -> N
     decision = adjudicate(replace(CRASH, cause=IncidentCause.MANUFACTURING_DEFECT), PLAN)
     assert decision.outcome is ClaimOutcome.WARRANTY_REPAIR
     assert not decision.uses_replacement
+
+
+def test_x2_flyaway_needs_account_and_controller_bound_before_the_incident() -> None:
+    flyaway = replace(CRASH, cause=IncidentCause.FLYAWAY, unit_sn=None)
+    assert adjudicate(flyaway, PLAN).reasons == (ClaimRefusal.FLYAWAY_APP_BINDING_MISSING,)
+    late = replace(
+        flyaway,
+        account_bound_at=CRASH.incident_at - timedelta(days=3),
+        remote_controller_bound_at=CRASH.incident_at + timedelta(minutes=1),
+    )
+    assert adjudicate(late, PLAN).reasons == (ClaimRefusal.FLYAWAY_APP_BINDING_MISSING,)
+
+
+def test_c4_parts_with_missing_or_foreign_serials_refuse_the_claim() -> None:
+    unreadable = PartCheck(sn_present_and_readable=False, matches_body_record=True)
+    foreign = PartCheck(sn_present_and_readable=True, matches_body_record=False)
+    good = PartCheck(sn_present_and_readable=True, matches_body_record=True)
+    assert adjudicate(replace(CRASH, parts=(good,)), PLAN).outcome is ClaimOutcome.REPLACEMENT
+    assert adjudicate(replace(CRASH, parts=(good, unreadable)), PLAN).reasons == (
+        ClaimRefusal.SN_UNREADABLE_OR_MISSING,
+    )
+    assert adjudicate(replace(CRASH, parts=(foreign,)), PLAN).reasons == (
+        ClaimRefusal.PART_SN_MISMATCH,
+    )
+
+
+def test_c5_a_customer_who_chooses_a_paid_repair_uses_no_replacement() -> None:
+    decision = adjudicate(replace(CRASH, customer_choice=CustomerChoice.PAID_REPAIR), PLAN)
+    assert decision.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN
+    assert not decision.uses_replacement
+    refused = adjudicate(
+        replace(CRASH, customer_choice=CustomerChoice.PAID_REPAIR, cause=IncidentCause.THEFT), PLAN
+    )
+    assert refused.outcome is ClaimOutcome.REFUSED  # the choice does not cover an exclusion
