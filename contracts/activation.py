@@ -34,6 +34,26 @@ class PlanActivated(Envelope):
     payload: PlanActivatedPayload
 
 
+class PlanRenewedPayload(Payload):
+    plan_id: uuid.UUID = Field(description="The plan renewed: a renewal extends, never replaces")
+    plan_code: PlanCode
+    sn: SerialNumber
+    sku: str
+    term_no: int = Field(ge=2)
+    term_start: AwareDatetime
+    term_end: AwareDatetime
+    replacements: int = Field(ge=0)
+    flyaways: int = Field(ge=0)
+    purchased_at: AwareDatetime
+
+
+class PlanRenewed(Envelope):
+    """A 1-Year renewal added a term to the device's plan (A3, X1)."""
+
+    event_type: Literal["activation.plan-renewed"] = "activation.plan-renewed"
+    payload: PlanRenewedPayload
+
+
 class ActivationPendingPayload(Payload):
     request_id: str
     plan_code: PlanCode
@@ -63,5 +83,6 @@ class ActivationRefused(Envelope):
 
 
 ActivationEvent = Annotated[
-    PlanActivated | ActivationPending | ActivationRefused, Field(discriminator="event_type")
+    PlanActivated | PlanRenewed | ActivationPending | ActivationRefused,
+    Field(discriminator="event_type"),
 ]

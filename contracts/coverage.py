@@ -32,6 +32,24 @@ class CoverageOpened(Envelope):
     payload: CoverageOpenedPayload
 
 
+class CoverageExtendedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    sku: str
+    term_no: int = Field(ge=2)
+    term_start: AwareDatetime
+    term_end: AwareDatetime
+    replacements_left: int = Field(ge=0)
+    flyaways_left: int = Field(ge=0)
+
+
+class CoverageExtended(Envelope):
+    """A renewal term was added to the plan, with its own entitlements (A3)."""
+
+    event_type: Literal["coverage.coverage-extended"] = "coverage.coverage-extended"
+    payload: CoverageExtendedPayload
+
+
 class DeductionAppliedPayload(Payload):
     case_id: str
     plan_id: uuid.UUID
@@ -41,6 +59,7 @@ class DeductionAppliedPayload(Payload):
     customer_region: RegionCode
     fee: Money
     flyaway: bool
+    term_no: int = Field(default=1, ge=1, description="The term the replacement was taken from")
     replacements_left: int = Field(ge=0)
     flyaways_left: int = Field(ge=0)
 
@@ -68,10 +87,11 @@ class DeductionRefused(Envelope):
 class PlanExhaustedPayload(Payload):
     plan_id: uuid.UUID
     sn: SerialNumber
+    term_no: int = Field(default=1, ge=1)
 
 
 class PlanExhausted(Envelope):
-    """The plan used all its replacements and ended (C9)."""
+    """The term used all its replacements: the plan ends until a renewal term starts (C9)."""
 
     event_type: Literal["coverage.plan-exhausted"] = "coverage.plan-exhausted"
     payload: PlanExhaustedPayload
@@ -95,6 +115,11 @@ class PlanInherited(Envelope):
 
 
 CoverageEvent = Annotated[
-    CoverageOpened | DeductionApplied | DeductionRefused | PlanExhausted | PlanInherited,
+    CoverageOpened
+    | CoverageExtended
+    | DeductionApplied
+    | DeductionRefused
+    | PlanExhausted
+    | PlanInherited,
     Field(discriminator="event_type"),
 ]

@@ -20,8 +20,11 @@ class ActivationRefusal(StrEnum):
     PLAN_CODE_UNKNOWN = "PLAN_CODE_UNKNOWN"
     PLAN_CODE_ALREADY_USED = "PLAN_CODE_ALREADY_USED"
     MODEL_MISMATCH = "MODEL_MISMATCH"
-    DEVICE_ALREADY_COVERED = "DEVICE_ALREADY_COVERED"
     VIDEO_REJECTED = "VIDEO_REJECTED"
+    RENEWAL_NEEDS_ONE_YEAR_PLAN = "RENEWAL_NEEDS_ONE_YEAR_PLAN"
+    RENEWAL_WINDOW_CLOSED = "RENEWAL_WINDOW_CLOSED"
+    RENEWAL_ALREADY_BOUGHT = "RENEWAL_ALREADY_BOUGHT"
+    RENEWAL_BEYOND_THREE_YEARS = "RENEWAL_BEYOND_THREE_YEARS"
 
 
 PENDING_VIDEO_REVIEW = "VIDEO_REVIEW_REQUIRED"
@@ -50,7 +53,23 @@ class Refuse:
     reasons: tuple[ActivationRefusal, ...]
 
 
+@dataclass(frozen=True)
+class Renew:
+    term_start: datetime
+    term_end: datetime
+
+
+@dataclass(frozen=True)
+class Term:
+    start: datetime
+    end: datetime
+    months: int
+
+
 ActivationDecision = Activate | AwaitVideoReview | Refuse
+
+RENEWAL_GRACE = timedelta(days=15)  # A3: up to 15 days after the term expired
+MAX_COVERAGE_MONTHS = 36  # A3: never more than 3 years in all
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -79,11 +98,14 @@ def decide_activation(
     device_model: str | None,
     kind: ProductKind | None,
     device_activated_at: datetime | None,
-    device_has_active_term: bool,
     requested_at: datetime,
     windows: BindingWindows,
 ) -> ActivationDecision:
-    """A1, A2: bind at once inside the window, wait for a video outside it, refuse otherwise."""
+    """A1, A2: bind at once inside the window, wait for a video outside it, refuse otherwise.
+
+    Only for a device without a plan: a code bound to a device that has one is a renewal
+    (`decide_renewal`), which is how a device keeps to one term at a time (A2).
+    """
     if code is None or kind is None:
         return Refuse((ActivationRefusal.PLAN_CODE_UNKNOWN,))
     reasons: list[ActivationRefusal] = []
@@ -91,8 +113,6 @@ def decide_activation(
         reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)  # A2: a code binds once
     if device_model is not None and device_model != code.model:
         reasons.append(ActivationRefusal.MODEL_MISMATCH)  # D2: the plan was sold for a model
-    if device_has_active_term:
-        reasons.append(ActivationRefusal.DEVICE_ALREADY_COVERED)  # A2: one active term
     if reasons:
         return Refuse(tuple(reasons))
     if within_binding_window(kind, device_activated_at, requested_at, windows):
@@ -105,3 +125,37 @@ def decide_video_review(*, approved: bool, reviewed_at: datetime) -> Activate | 
     if approved:
         return Activate(term_start=reviewed_at)
     return Refuse((ActivationRefusal.VIDEO_REJECTED,))
+
+
+def decide_renewal(
+    *,
+    code: PlanCode,
+    sku_is_renewal: bool,
+    sku_months: int,
+    device_model: str,
+    terms: list[Term],
+    requested_at: datetime,
+) -> Renew | Refuse:
+    """A3, X1: a 1-Year plan bought during the term or up to 15 days after it; 3 years at most.
+
+    Bought during the term, the new term starts when the current one ends; bought after the
+    expiry, it starts at binding (no cover is given back for the days in between).
+    """
+    reasons: list[ActivationRefusal] = []
+    if code.state is not CodeState.SOLD:
+        reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)
+    if device_model != code.model:
+        reasons.append(ActivationRefusal.MODEL_MISMATCH)
+    if not sku_is_renewal:
+        reasons.append(ActivationRefusal.RENEWAL_NEEDS_ONE_YEAR_PLAN)
+    latest = max(terms, key=lambda term: term.end)
+    if requested_at > latest.end + RENEWAL_GRACE:
+        reasons.append(ActivationRefusal.RENEWAL_WINDOW_CLOSED)
+    if latest.start > requested_at:
+        reasons.append(ActivationRefusal.RENEWAL_ALREADY_BOUGHT)  # X1: once per year
+    if sum(term.months for term in terms) + sku_months > MAX_COVERAGE_MONTHS:
+        reasons.append(ActivationRefusal.RENEWAL_BEYOND_THREE_YEARS)
+    if reasons:
+        return Refuse(tuple(reasons))
+    start = max(latest.end, requested_at)
+    return Renew(term_start=start, term_end=add_months(start, sku_months))

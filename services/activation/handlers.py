@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from contracts.activation import (
     ActivationPending,
@@ -12,7 +11,10 @@ from contracts.activation import (
     ActivationRefusedPayload,
     PlanActivated,
     PlanActivatedPayload,
+    PlanRenewed,
+    PlanRenewedPayload,
 )
+from contracts.coverage import CoverageEvent, PlanInherited
 from contracts.topics import ACTIVATION_EVENTS
 from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
 from services.activation.domain import (
@@ -21,8 +23,11 @@ from services.activation.domain import (
     CodeState,
     PlanCode,
     Refuse,
+    Renew,
+    Term,
     add_months,
     decide_activation,
+    decide_renewal,
     decide_video_review,
 )
 from shared.catalogue import consumer_catalogue
@@ -93,17 +98,74 @@ async def request_activation(event: ActivationRequested, tx: Transaction) -> Non
     device = await tx.conn.fetchrow(
         "SELECT model, activated_at FROM devices WHERE sn = $1", request.sn
     )
+    terms = await tx.conn.fetch(
+        "SELECT t.plan_id, t.term_no, t.term_start, t.term_end, t.sku, c.model"
+        " FROM plan_terms t JOIN plan_codes c USING (plan_code) WHERE t.sn = $1"
+        " ORDER BY t.term_no",
+        request.sn,
+    )
     catalogue = consumer_catalogue()
+    if terms and code is not None:
+        sku = catalogue.plan(code.sku)
+        renewal = decide_renewal(
+            code=code,
+            sku_is_renewal=sku.renewal,
+            sku_months=sku.months,
+            device_model=terms[0]["model"],
+            terms=[
+                Term(row["term_start"], row["term_end"], catalogue.plan(row["sku"]).months)
+                for row in terms
+            ],
+            requested_at=request.requested_at,
+        )
+        await _record_request(tx, event, owner_id, renewal)
+        if isinstance(renewal, Renew):
+            await _renew(tx, event, terms[0]["plan_id"], len(terms) + 1, renewal)
+        else:
+            _publish_refusal(tx, event, request.request_id, request.plan_code, request.sn, renewal)
+        return
     decision = decide_activation(
         code=code,
         device_model=device["model"] if device else None,
         kind=catalogue.model(code.model).kind if code else None,
         device_activated_at=device["activated_at"] if device else None,
-        device_has_active_term=await _has_active_term(tx, request.sn, request.requested_at),
         requested_at=request.requested_at,
         windows=catalogue.binding_windows,
     )
-    await _record_decision(tx, event, owner_id, decision)
+    await _record_request(tx, event, owner_id, decision)
+    if isinstance(decision, Activate):
+        await _activate(tx, event, request.plan_code, request.sn, owner_id, decision)
+    elif isinstance(decision, AwaitVideoReview):
+        await tx.conn.execute(
+            "UPDATE plan_codes SET state = 'pending' WHERE plan_code = $1", request.plan_code
+        )
+        tx.publish(
+            ACTIVATION_EVENTS,
+            request.sn,
+            ActivationPending.new(
+                ActivationPendingPayload(
+                    request_id=request.request_id,
+                    plan_code=request.plan_code,
+                    sn=request.sn,
+                    reason_code=decision.reason_code,
+                ),
+                producer=PRODUCER,
+                correlation_id=request.request_id,
+                cause=event,
+            ),
+        )
+    else:
+        _publish_refusal(tx, event, request.request_id, request.plan_code, request.sn, decision)
+
+
+async def follow_inheritance(event: CoverageEvent, tx: Transaction) -> None:
+    """F3, X6: the plan follows the replacement's SN, so its renewals are bound to that SN."""
+    if isinstance(event, PlanInherited):
+        await tx.conn.execute(
+            "UPDATE plan_terms SET sn = $2 WHERE plan_id = $1",
+            event.payload.plan_id,
+            event.payload.new_sn,
+        )
 
 
 async def review_video(event: VideoReviewed, tx: Transaction) -> None:
@@ -137,24 +199,19 @@ async def review_video(event: VideoReviewed, tx: Transaction) -> None:
     )
 
 
-async def _has_active_term(tx: Transaction, sn: str, at: datetime) -> bool:
-    return bool(
-        await tx.conn.fetchval(
-            "SELECT 1 FROM plan_terms WHERE sn = $1 AND term_start <= $2 AND term_end > $2",
-            sn,
-            at,
-        )
-    )
-
-
-async def _record_decision(
+async def _record_request(
     tx: Transaction,
     event: ActivationRequested,
     owner_id: uuid.UUID,
-    decision: Activate | AwaitVideoReview | Refuse,
+    decision: Activate | AwaitVideoReview | Renew | Refuse,
 ) -> None:
     request = event.payload
-    state = {Activate: "activated", AwaitVideoReview: "pending", Refuse: "refused"}[type(decision)]
+    state = {
+        Activate: "activated",
+        Renew: "activated",
+        AwaitVideoReview: "pending",
+        Refuse: "refused",
+    }[type(decision)]
     reasons = [r.value for r in decision.reasons] if isinstance(decision, Refuse) else []
     await tx.conn.execute(
         "INSERT INTO activation_requests (request_id, plan_code, sn, owner_id, requested_at,"
@@ -167,29 +224,60 @@ async def _record_decision(
         state,
         reasons,
     )
-    if isinstance(decision, Activate):
-        await _activate(tx, event, request.plan_code, request.sn, owner_id, decision)
-    elif isinstance(decision, AwaitVideoReview):
-        await tx.conn.execute(
-            "UPDATE plan_codes SET state = 'pending' WHERE plan_code = $1", request.plan_code
-        )
-        tx.publish(
-            ACTIVATION_EVENTS,
-            request.sn,
-            ActivationPending.new(
-                ActivationPendingPayload(
-                    request_id=request.request_id,
-                    plan_code=request.plan_code,
-                    sn=request.sn,
-                    reason_code=decision.reason_code,
-                ),
-                producer=PRODUCER,
-                correlation_id=request.request_id,
-                cause=event,
+
+
+async def _renew(
+    tx: Transaction,
+    event: ActivationRequested,
+    plan_id: uuid.UUID,
+    term_no: int,
+    renewal: Renew,
+) -> None:
+    request = event.payload
+    code = await tx.conn.fetchrow(
+        "UPDATE plan_codes SET state = 'activated' WHERE plan_code = $1"
+        " RETURNING sku, purchased_at",
+        request.plan_code,
+    )
+    if code is None:
+        raise LookupError(f"plan code {request.plan_code} vanished while it was being renewed")
+    sku = consumer_catalogue().plan(code["sku"])
+    owner_id = await tx.conn.fetchval(
+        "SELECT owner_id FROM plan_terms WHERE plan_id = $1 AND term_no = 1", plan_id
+    )
+    await tx.conn.execute(
+        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
+        " term_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        plan_id,
+        term_no,
+        request.plan_code,
+        request.sn,
+        owner_id,
+        code["sku"],
+        renewal.term_start,
+        renewal.term_end,
+    )
+    tx.publish(
+        ACTIVATION_EVENTS,
+        request.sn,
+        PlanRenewed.new(
+            PlanRenewedPayload(
+                plan_id=plan_id,
+                plan_code=request.plan_code,
+                sn=request.sn,
+                sku=code["sku"],
+                term_no=term_no,
+                term_start=renewal.term_start,
+                term_end=renewal.term_end,
+                replacements=sku.replacements,
+                flyaways=sku.flyaways,
+                purchased_at=code["purchased_at"],
             ),
-        )
-    else:
-        _publish_refusal(tx, event, request.request_id, request.plan_code, request.sn, decision)
+            producer=PRODUCER,
+            correlation_id=str(plan_id),
+            cause=event,
+        ),
+    )
 
 
 async def _activate(
@@ -211,12 +299,13 @@ async def _activate(
     plan_id = uuid.uuid4()
     term_end = add_months(decision.term_start, sku.months)
     await tx.conn.execute(
-        "INSERT INTO plan_terms (plan_id, plan_code, sn, owner_id, term_start, term_end)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
+        " term_end) VALUES ($1, 1, $2, $3, $4, $5, $6, $7)",
         plan_id,
         plan_code,
         sn,
         owner_id,
+        code["sku"],
         decision.term_start,
         term_end,
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from contracts.claims import ClaimDecided, ClaimDecidedPayload
 from contracts.coverage import (
     CoverageEvent,
+    CoverageExtended,
     CoverageOpened,
     DeductionApplied,
     DeductionRefused,
@@ -26,24 +30,39 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
     match event:
         case CoverageOpened(payload=plan):
             await conn.execute(
-                "INSERT INTO plan_view (plan_id, sn, model, sku, region, term_start, term_end,"
-                " replacements_left, flyaways_left) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                " ON CONFLICT (plan_id) DO NOTHING",
+                "INSERT INTO plan_view (plan_id, sn, model, sku, region)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plan_id) DO NOTHING",
                 plan.plan_id,
                 plan.sn,
                 plan.model,
                 plan.sku,
                 plan.region,
+            )
+            await _project_term(
+                tx,
+                plan.plan_id,
+                1,
                 plan.term_start,
                 plan.term_end,
                 plan.replacements_left,
                 plan.flyaways_left,
             )
+        case CoverageExtended(payload=term):
+            await _project_term(
+                tx,
+                term.plan_id,
+                term.term_no,
+                term.term_start,
+                term.term_end,
+                term.replacements_left,
+                term.flyaways_left,
+            )
         case DeductionApplied(payload=deduction):
             await conn.execute(
-                "UPDATE plan_view SET replacements_left = $2, flyaways_left = $3,"
-                " replacements_used = replacements_used + 1 WHERE plan_id = $1",
+                "UPDATE plan_view_terms SET replacements_left = $3, flyaways_left = $4,"
+                " replacements_used = replacements_used + 1 WHERE plan_id = $1 AND term_no = $2",
                 deduction.plan_id,
+                deduction.term_no,
                 deduction.replacements_left,
                 deduction.flyaways_left,
             )
@@ -58,7 +77,10 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
             )
         case PlanExhausted(payload=exhausted):
             await conn.execute(
-                "UPDATE plan_view SET state = 'exhausted' WHERE plan_id = $1", exhausted.plan_id
+                "UPDATE plan_view_terms SET state = 'exhausted' WHERE plan_id = $1"
+                " AND term_no = $2",
+                exhausted.plan_id,
+                exhausted.term_no,
             )
         case PlanInherited(payload=inherited):
             await conn.execute(
@@ -68,13 +90,41 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
             )
 
 
+async def _project_term(
+    tx: Transaction,
+    plan_id: uuid.UUID,
+    term_no: int,
+    term_start: datetime,
+    term_end: datetime,
+    replacements_left: int,
+    flyaways_left: int,
+) -> None:
+    await tx.conn.execute(
+        "INSERT INTO plan_view_terms (plan_id, term_no, term_start, term_end, replacements_left,"
+        " flyaways_left) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plan_id, term_no) DO NOTHING",
+        plan_id,
+        term_no,
+        term_start,
+        term_end,
+        replacements_left,
+        flyaways_left,
+    )
+
+
 async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> None:
     """C1-C6, X4: decide the case; a replacement is priced by the fee schedule in force (P2)."""
     report = event.payload
     if await tx.conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", report.case_id):
         return  # the repair system re-sent the case under a new event id: one case, one decision
     catalogue = consumer_catalogue()
-    row = await tx.conn.fetchrow("SELECT * FROM plan_view WHERE sn = $1", report.reported_sn)
+    # The term in force at the incident; with none, the latest term (C1 then refuses the claim).
+    row = await tx.conn.fetchrow(
+        "SELECT p.plan_id, p.model, t.* FROM plan_view p JOIN plan_view_terms t USING (plan_id)"
+        " WHERE p.sn = $1 ORDER BY (t.term_start <= $2 AND t.term_end > $2) DESC, t.term_no DESC"
+        " LIMIT 1",
+        report.reported_sn,
+        report.incident_at,
+    )
     plan = (
         PlanView(
             plan_id=str(row["plan_id"]),

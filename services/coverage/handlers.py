@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from contracts.activation import ActivationEvent, PlanActivated
+from contracts.activation import ActivationEvent, PlanActivated, PlanRenewed
 from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import (
+    CoverageExtended,
+    CoverageExtendedPayload,
     CoverageOpened,
     CoverageOpenedPayload,
     DeductionApplied,
@@ -34,28 +38,34 @@ class UnknownPlanError(LookupError):
 async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
     if isinstance(event, PlanActivated):
         await open_plan(event, tx)
+    elif isinstance(event, PlanRenewed):
+        await extend_plan(event, tx)
 
 
 async def open_plan(event: PlanActivated, tx: Transaction) -> None:
     """P1: open the ledger with the plan's term and entitlements."""
     plan = event.payload
     opened = await tx.conn.fetchval(
-        "INSERT INTO plans (plan_id, sn, model, sku, region, term_start, term_end,"
-        " replacements_total, flyaways_total, replacements_left, flyaways_left, state)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9, 'active')"
+        "INSERT INTO plans (plan_id, sn, model, sku, region) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (plan_id) DO NOTHING RETURNING true",
         plan.plan_id,
         plan.sn,
         plan.model,
         plan.sku,
         plan.region,
+    )
+    if not opened:
+        return
+    await _add_term(
+        tx,
+        plan.plan_id,
+        1,
+        plan.sku,
         plan.term_start,
         plan.term_end,
         plan.replacements,
         plan.flyaways,
     )
-    if not opened:
-        return
     await tx.conn.execute(
         "INSERT INTO plan_serials (plan_id, sn, since) VALUES ($1, $2, $3)",
         plan.plan_id,
@@ -84,6 +94,70 @@ async def open_plan(event: PlanActivated, tx: Transaction) -> None:
     )
 
 
+async def extend_plan(event: PlanRenewed, tx: Transaction) -> None:
+    """A3: a renewal adds a term with its own replacements; the plan keeps its id and SN."""
+    renewal = event.payload
+    await _lock_plan(tx, str(renewal.plan_id))
+    added = await _add_term(
+        tx,
+        renewal.plan_id,
+        renewal.term_no,
+        renewal.sku,
+        renewal.term_start,
+        renewal.term_end,
+        renewal.replacements,
+        renewal.flyaways,
+    )
+    if not added:
+        return
+    _publish(
+        tx,
+        str(renewal.plan_id),
+        CoverageExtended.new(
+            CoverageExtendedPayload(
+                plan_id=renewal.plan_id,
+                sn=renewal.sn,
+                sku=renewal.sku,
+                term_no=renewal.term_no,
+                term_start=renewal.term_start,
+                term_end=renewal.term_end,
+                replacements_left=renewal.replacements,
+                flyaways_left=renewal.flyaways,
+            ),
+            producer=PRODUCER,
+            correlation_id=str(renewal.plan_id),
+            cause=event,
+        ),
+    )
+
+
+async def _add_term(
+    tx: Transaction,
+    plan_id: uuid.UUID,
+    term_no: int,
+    sku: str,
+    term_start: datetime,
+    term_end: datetime,
+    replacements: int,
+    flyaways: int,
+) -> bool:
+    return bool(
+        await tx.conn.fetchval(
+            "INSERT INTO plan_terms (plan_id, term_no, sku, term_start, term_end,"
+            " replacements_total, flyaways_total, replacements_left, flyaways_left, state)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7, 'active')"
+            " ON CONFLICT (plan_id, term_no) DO NOTHING RETURNING true",
+            plan_id,
+            term_no,
+            sku,
+            term_start,
+            term_end,
+            replacements,
+            flyaways,
+        )
+    )
+
+
 async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
     """C5, C6, C9: an approved replacement takes one off the plan, or is refused by the ledger."""
     claim = event.payload
@@ -97,9 +171,15 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
         claim.case_id,
     ):
         return  # the case was decided again upstream: one case, one deduction
-    row = await _lock_plan(tx, str(claim.plan_id))
+    plan = await _lock_plan(tx, str(claim.plan_id))
+    # The term in force at the incident pays; with none, the latest term explains the refusal.
+    term = await tx.conn.fetchrow(
+        "SELECT * FROM plan_terms WHERE plan_id = $1 AND term_start <= $2 AND term_end > $2",
+        claim.plan_id,
+        claim.incident_at,
+    ) or await _latest_term(tx, str(claim.plan_id))
     outcome = domain.deduct_replacement(
-        _ledger(row), sn=claim.sn, flyaway=claim.flyaway, incident_at=claim.incident_at
+        _ledger(plan["sn"], term), sn=claim.sn, flyaway=claim.flyaway, incident_at=claim.incident_at
     )
     plan_key = str(claim.plan_id)
     if isinstance(outcome, domain.DeductionRefused):
@@ -125,18 +205,20 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
         return
     ledger = outcome.ledger
     await tx.conn.execute(
-        "UPDATE plans SET replacements_left = $2, flyaways_left = $3, state = $4"
-        " WHERE plan_id = $1",
+        "UPDATE plan_terms SET replacements_left = $3, flyaways_left = $4, state = $5"
+        " WHERE plan_id = $1 AND term_no = $2",
         claim.plan_id,
+        term["term_no"],
         ledger.replacements_left,
         ledger.flyaways_left,
         ledger.state.value,
     )
     await tx.conn.execute(
-        "INSERT INTO deductions (case_id, plan_id, flyaway, fee_amount, fee_currency)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO deductions (case_id, plan_id, term_no, flyaway, fee_amount, fee_currency)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         claim.case_id,
         claim.plan_id,
+        term["term_no"],
         claim.flyaway,
         claim.fee.amount,
         claim.fee.currency,
@@ -149,11 +231,12 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
                 case_id=claim.case_id,
                 plan_id=claim.plan_id,
                 sn=claim.sn,
-                model=row["model"],
-                plan_region=row["region"],
+                model=plan["model"],
+                plan_region=plan["region"],
                 customer_region=claim.customer_region,
                 fee=claim.fee,
                 flyaway=claim.flyaway,
+                term_no=term["term_no"],
                 replacements_left=ledger.replacements_left,
                 flyaways_left=ledger.flyaways_left,
             ),
@@ -167,7 +250,7 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
             tx,
             plan_key,
             PlanExhausted.new(
-                PlanExhaustedPayload(plan_id=claim.plan_id, sn=claim.sn),
+                PlanExhaustedPayload(plan_id=claim.plan_id, sn=claim.sn, term_no=term["term_no"]),
                 producer=PRODUCER,
                 correlation_id=plan_key,
                 cause=event,
@@ -183,8 +266,11 @@ async def on_fulfilment_event(event: FulfilmentEvent, tx: Transaction) -> None:
 async def move_plan_to_replacement(event: DeviceReplaced, tx: Transaction) -> None:
     """F3: the replacement unit inherits the plan with its remaining term and replacements."""
     replaced = event.payload
-    row = await _lock_plan(tx, str(replaced.plan_id))
-    moved = domain.inherit(_ledger(row), old_sn=replaced.old_sn, new_sn=replaced.new_sn)
+    plan = await _lock_plan(tx, str(replaced.plan_id))
+    term = await _latest_term(tx, str(replaced.plan_id))
+    moved = domain.inherit(
+        _ledger(plan["sn"], term), old_sn=replaced.old_sn, new_sn=replaced.new_sn
+    )
     if moved is None:
         return
     await tx.conn.execute(
@@ -230,14 +316,20 @@ async def _lock_plan(tx: Transaction, plan_id: str) -> Any:
     return row
 
 
-def _ledger(row: Any) -> domain.Ledger:
+async def _latest_term(tx: Transaction, plan_id: str) -> Any:
+    return await tx.conn.fetchrow(
+        "SELECT * FROM plan_terms WHERE plan_id = $1 ORDER BY term_no DESC LIMIT 1", plan_id
+    )
+
+
+def _ledger(sn: str, term: Any) -> domain.Ledger:
     return domain.Ledger(
-        sn=row["sn"],
-        term_start=row["term_start"],
-        term_end=row["term_end"],
-        replacements_left=row["replacements_left"],
-        flyaways_left=row["flyaways_left"],
-        state=domain.PlanState(row["state"]),
+        sn=sn,
+        term_start=term["term_start"],
+        term_end=term["term_end"],
+        replacements_left=term["replacements_left"],
+        flyaways_left=term["flyaways_left"],
+        state=domain.PlanState(term["state"]),
     )
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from contracts import topics as t
+from contracts.activation import ActivationRefused, PlanRenewed
 from contracts.claims import ClaimDecided
 from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
+from contracts.envelope import Envelope
 from contracts.fulfilment import ShipmentRequested
 from contracts.upstream import IncidentCause
 from simulation import factories as f
@@ -45,13 +47,19 @@ class Device:
 
 
 async def activate_plan(
-    platform: Platform, upstream: Upstream, events: EventLog, sku: str, model: str
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    sku: str,
+    model: str,
+    at: datetime | None = None,
 ) -> Device:
-    """Sell a plan code, activate the device, bind the code within the window (A1)."""
+    """Sell a plan code, activate the device, bind the code within the window (A1) at `at`."""
+    at = at or f.now()
     sn, code = f.new_serial(), f.new_plan_code()
-    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, sku, model))
+    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, sku, model, at=at))
     await upstream.send(
-        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, model, f.now() - timedelta(hours=1))
+        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, model, at - timedelta(hours=1))
     )
 
     async def activation_knows_both() -> bool:
@@ -66,7 +74,7 @@ async def activate_plan(
         return bool(rows[0]["known"] == 2)
 
     await eventually(activation_knows_both, f"activation recorded {sn} and {code}")
-    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn))
+    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn, at=at))
     (opened,) = await events.wait_for(CoverageOpened, lambda e: e.payload.sn == sn)
     await claims_sees_plan_on(platform, sn)
     return Device(sn, model, str(opened.payload.plan_id))
@@ -112,3 +120,28 @@ async def replace_unit(
     await claims_sees_plan_on(platform, new_sn)
     device.sn = new_sn
     return new_sn
+
+
+async def renew(
+    platform: Platform, upstream: Upstream, events: EventLog, device: Device, at: datetime
+) -> PlanRenewed | ActivationRefused:
+    """Buy a 1-Year renewal for the device and bind it at `at` (A3)."""
+    code = f.new_plan_code()
+    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, "care-refresh-1y", device.model))
+
+    async def sold() -> bool:
+        return bool(
+            await query(
+                platform, "activation", "SELECT 1 FROM plan_codes WHERE plan_code = $1", code
+            )
+        )
+
+    await eventually(sold, f"activation recorded the renewal code {code}")
+    request = f.activation_request(code, device.sn, at=at)
+    await upstream.send(t.ACTIVATION_REQUESTS, device.sn, request)
+    (answer,) = await events.wait_for(
+        Envelope,
+        lambda e: isinstance(e, PlanRenewed | ActivationRefused) and e.payload.plan_code == code,
+    )
+    assert isinstance(answer, PlanRenewed | ActivationRefused)
+    return answer

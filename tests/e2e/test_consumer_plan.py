@@ -42,7 +42,7 @@ async def test_c6_two_year_mavic_3_pro_four_replacements_two_flyaways(
     assert fifth.payload.outcome is ClaimOutcome.REFUSED
     assert fifth.payload.reason_codes == ["NO_REPLACEMENTS_LEFT"]
     (plan,) = await query(
-        platform, "coverage", "SELECT * FROM plans WHERE plan_id = $1::uuid", device.plan_id
+        platform, "coverage", "SELECT * FROM plan_balances WHERE plan_id = $1::uuid", device.plan_id
     )
     assert (plan["replacements_left"], plan["flyaways_left"], plan["state"]) == (0, 0, "exhausted")
     deductions = await query(
@@ -142,5 +142,7 @@ async def test_x4_c4_c5_warranty_parts_and_the_customers_choice(
     chose = await claim(upstream, events, device, choice=CustomerChoice.PAID_REPAIR)
     assert chose.payload.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN
     assert chose.payload.fee is None
-    (plan,) = await query(platform, "coverage", "SELECT * FROM plans WHERE sn = $1", device.sn)
+    (plan,) = await query(
+        platform, "coverage", "SELECT * FROM plan_balances WHERE sn = $1", device.sn
+    )
     assert plan["replacements_left"] == 2  # none of the three used a replacement

@@ -19,7 +19,9 @@ async def test_c5_f3_one_year_plan_allows_two_replacements_and_refuses_the_third
     platform: Platform, upstream: Upstream, events: EventLog
 ) -> None:
     device = await activate_plan(platform, upstream, events, "care-refresh-1y", "mavic-3-pro")
-    (plan,) = await query(platform, "coverage", "SELECT * FROM plans WHERE sn = $1", device.sn)
+    (plan,) = await query(
+        platform, "coverage", "SELECT * FROM plan_balances WHERE sn = $1", device.sn
+    )
     assert (plan["replacements_left"], plan["flyaways_left"]) == (2, 1)  # P1
     serials = [device.sn]
 
@@ -33,7 +35,10 @@ async def test_c5_f3_one_year_plan_allows_two_replacements_and_refuses_the_third
         new_sn = await replace_unit(platform, upstream, events, device, decided)
         serials.append(new_sn)
         (moved,) = await query(
-            platform, "coverage", "SELECT * FROM plans WHERE plan_id = $1::uuid", device.plan_id
+            platform,
+            "coverage",
+            "SELECT * FROM plan_balances WHERE plan_id = $1::uuid",
+            device.plan_id,
         )
         assert moved["sn"] == new_sn  # F3: the plan lives on the replacement
         assert moved["term_end"] == plan["term_end"]  # ... with the same end date
@@ -87,7 +92,9 @@ async def test_c3_c4_refused_claims_end_with_a_decision_and_reason_codes(
         platform, "claims", "SELECT * FROM cases WHERE case_id = $1", decided.payload.case_id
     )
     assert case["reason_codes"] == reasons
-    (plan,) = await query(platform, "coverage", "SELECT * FROM plans WHERE sn = $1", device.sn)
+    (plan,) = await query(
+        platform, "coverage", "SELECT * FROM plan_balances WHERE sn = $1", device.sn
+    )
     assert plan["replacements_left"] == 4  # a refusal takes nothing off the plan
 
 

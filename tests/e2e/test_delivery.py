@@ -50,7 +50,7 @@ async def test_a_redelivered_event_and_an_upstream_retry_change_nothing(
     )
     assert len(inbox) == 1
     (plan,) = await query(
-        platform, "coverage", "SELECT * FROM plans WHERE plan_id = $1::uuid", device.plan_id
+        platform, "coverage", "SELECT * FROM plan_balances WHERE plan_id = $1::uuid", device.plan_id
     )
     assert plan["replacements_left"] == 2  # 4 - the case - the sentinel
 

@@ -9,8 +9,11 @@ from services.activation.domain import (
     CodeState,
     PlanCode,
     Refuse,
+    Renew,
+    Term,
     add_months,
     decide_activation,
+    decide_renewal,
     decide_video_review,
 )
 from shared.catalogue import consumer_catalogue
@@ -26,7 +29,6 @@ def _decide(**overrides: object) -> object:
         "device_model": "mini-3",
         "kind": "aircraft",
         "device_activated_at": T0,
-        "device_has_active_term": False,
         "requested_at": T0 + timedelta(hours=47),
         "windows": WINDOWS,
     }
@@ -55,12 +57,9 @@ def test_a1_unknown_device_activation_needs_a_video() -> None:
     assert _decide(device_activated_at=None, device_model=None) == AwaitVideoReview()
 
 
-def test_a2_a_code_binds_once_and_a_device_holds_one_term() -> None:
+def test_a2_a_code_binds_once() -> None:
     used = PlanCode(CODE.code, CODE.sku, CODE.model, CodeState.ACTIVATED)
     assert _decide(code=used) == Refuse((ActivationRefusal.PLAN_CODE_ALREADY_USED,))
-    assert _decide(device_has_active_term=True) == Refuse(
-        (ActivationRefusal.DEVICE_ALREADY_COVERED,)
-    )
 
 
 def test_a2_unknown_code_and_wrong_model_are_refused() -> None:
@@ -79,3 +78,52 @@ def test_term_end_keeps_the_wall_clock_and_clamps_to_month_end() -> None:
     assert add_months(T0, 12) == datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
     assert add_months(datetime(2024, 1, 31, tzinfo=UTC), 1) == datetime(2024, 2, 29, tzinfo=UTC)
     assert add_months(datetime(2024, 2, 29, tzinfo=UTC), 24) == datetime(2026, 2, 28, tzinfo=UTC)
+
+
+YEAR_1 = Term(T0, add_months(T0, 12), 12)
+
+
+def _renew(terms: list[Term], at: datetime, sku_months: int = 12, renewal: bool = True) -> object:
+    return decide_renewal(
+        code=CODE,
+        sku_is_renewal=renewal,
+        sku_months=sku_months,
+        device_model="mini-3",
+        terms=terms,
+        requested_at=at,
+    )
+
+
+def test_a3_renewal_during_the_term_starts_when_it_ends() -> None:
+    during = T0 + timedelta(days=200)
+    assert _renew([YEAR_1], during) == Renew(YEAR_1.end, add_months(YEAR_1.end, 12))
+
+
+def test_a3_renewal_up_to_15_days_after_expiry_starts_at_binding() -> None:
+    at = YEAR_1.end + timedelta(days=15)
+    assert _renew([YEAR_1], at) == Renew(at, add_months(at, 12))
+    late = _renew([YEAR_1], YEAR_1.end + timedelta(days=16))
+    assert late == Refuse((ActivationRefusal.RENEWAL_WINDOW_CLOSED,))
+
+
+def test_a3_only_a_one_year_plan_renews() -> None:
+    refused = _renew([YEAR_1], T0 + timedelta(days=30), sku_months=24, renewal=False)
+    assert refused == Refuse((ActivationRefusal.RENEWAL_NEEDS_ONE_YEAR_PLAN,))
+
+
+def test_a3_three_years_at_most_two_year_plus_one_year_is_the_end() -> None:
+    two_years = Term(T0, add_months(T0, 24), 24)
+    renewed = _renew([two_years], T0 + timedelta(days=600))
+    assert isinstance(renewed, Renew)
+    third = Term(renewed.term_start, renewed.term_end, 12)
+    refused = _renew([two_years, third], third.start + timedelta(days=100))
+    assert isinstance(refused, Refuse)
+    assert ActivationRefusal.RENEWAL_BEYOND_THREE_YEARS in refused.reasons
+
+
+def test_a3_x1_one_renewal_per_year_and_a_care_refresh_plus_renews_once_more() -> None:
+    queued = Term(YEAR_1.end, add_months(YEAR_1.end, 12), 12)
+    refused = _renew([YEAR_1, queued], T0 + timedelta(days=300))
+    assert refused == Refuse((ActivationRefusal.RENEWAL_ALREADY_BOUGHT,))
+    plus = Term(T0, add_months(T0, 12), 12)  # Care Refresh+ is a 12-month term too
+    assert isinstance(_renew([plus], T0 + timedelta(days=100)), Renew)
