@@ -1,0 +1,1000 @@
+"""`make demo`: the four services on the local stack, fed a realistic stream of consumer cases.
+
+The demo plays every system around the platform and talks to it only through Kafka:
+
+- the storefront sells plan codes, reports devices' first activations and asks for bindings;
+- the review desk approves the verification video of a late activation;
+- the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
+- payments pays the fee of every `DeductionApplied`;
+- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN.
+
+A real customer waits days between buying a plan and activating it; the demo compresses that
+into moments, so before each step that depends on an earlier message on *another* topic it waits
+until the service's consumer group has committed past that message (what an operator reads as
+consumer lag). It never reads a service's database.
+
+It ends with one line per case, totals, and a non-zero exit when something expected did not
+happen. Run it with `make demo` or `python -m simulation.demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from contracts import topics as t
+from contracts.activation import (
+    ActivationPending,
+    ActivationRefused,
+    PlanActivated,
+    PlanRenewed,
+)
+from contracts.claims import ClaimDecided, ClaimOutcome
+from contracts.coverage import (
+    CoverageExtended,
+    CoverageOpened,
+    DeductionApplied,
+    DeductionRefused,
+    PlanExhausted,
+    PlanInherited,
+)
+from contracts.envelope import MAX_EVENT_BYTES, Envelope
+from contracts.fulfilment import DeviceReplaced, ShipmentRequested
+from contracts.money import Money
+from contracts.upstream import CustomerChoice, IncidentCause, ReturnedPart
+from shared.catalogue import consumer_catalogue
+from shared.kafka_admin import ensure_topics
+from shared.settings import ServiceSettings
+from simulation import factories as f
+from simulation.kafka_io import DeadLetter, EventLog, Upstream
+from simulation.processes import SERVICES, Platform
+
+E = TypeVar("E", bound=Envelope)
+
+LOG_DIR = Path(".local/demo-logs")
+DEMO_TIMEOUT = 45.0  # the whole stream, from the first order to the last dead letter
+STEP_TIMEOUT = 20.0  # one hop of one journey
+CONCURRENCY = 12  # device journeys in flight at once
+
+OWNED = [t.ACTIVATION_EVENTS, t.COVERAGE_EVENTS, t.CLAIMS_EVENTS, t.FULFILMENT_EVENTS]
+
+# --------------------------------------------------------------------------------------------
+# The stream: what happens to each device
+# --------------------------------------------------------------------------------------------
+
+C = IncidentCause
+REPLACED, REFUSED, WARRANTY, PAID_REPAIR = (
+    ClaimOutcome.REPLACEMENT,
+    ClaimOutcome.REFUSED,
+    ClaimOutcome.WARRANTY_REPAIR,
+    ClaimOutcome.PAID_REPAIR_CHOSEN,
+)
+Y1, Y2 = "care-refresh-1y", "care-refresh-2y"
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One assessment the repair centre reports, and the decision the rules should give."""
+
+    cause: IncidentCause
+    outcome: ClaimOutcome
+    reasons: tuple[str, ...] = ()
+    customer_region: str | None = None  # None: the customer lives in the plan's region
+    sn_mismatch: bool = False  # the returned unit carries another SN (C4)
+    part_sn_mismatch: bool = False  # a returned part is not bound to this body (C4)
+    flight_record: bool = True
+    app_bound: bool = True  # account and remote controller bound in the app (X2)
+    choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
+
+
+def covered(cause: IncidentCause, customer_region: str | None = None) -> ClaimSpec:
+    return ClaimSpec(cause, REPLACED, customer_region=customer_region)
+
+
+def refused(cause: IncidentCause, *reasons: str, **details: Any) -> ClaimSpec:
+    return ClaimSpec(cause, REFUSED, reasons, **details)
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    model: str
+    sku: str
+    region: str = "PL"
+    claims: tuple[ClaimSpec, ...] = ()
+    activated_hours_ago: float = 1.0  # the device's own first activation (A1: 48 h window)
+    sold_for_model: str | None = None  # the plan code was sold for another model (D2)
+    renewal_sku: str | None = None  # a renewal bought right after the first binding (A3)
+
+    @property
+    def expected_activation(self) -> str:
+        if self.sold_for_model is not None:
+            return "refused"
+        return "pending" if self.activated_hours_ago > 48 else "activated"
+
+
+def roster() -> list[DeviceSpec]:
+    """About forty devices over the P3 models, as a day of the storefront and repair centre."""
+    return [
+        # Covered damage, one replacement each (C2, C5).
+        DeviceSpec("mini-3", Y1, claims=(covered(C.COLLISION),)),
+        DeviceSpec("air-3", Y2, claims=(covered(C.FALL),)),
+        DeviceSpec("mavic-3-pro", Y1, claims=(covered(C.WATER_DAMAGE),)),
+        DeviceSpec("mavic-3-pro-cine", Y2, claims=(covered(C.COLLISION),)),
+        DeviceSpec("avata", Y1, claims=(covered(C.COLLISION),)),
+        DeviceSpec("mini-2", Y2, claims=(covered(C.FALL),)),
+        DeviceSpec("mini-3-pro", Y1, claims=(covered(C.OPERATOR_ERROR),)),
+        DeviceSpec("air-2s", Y2, claims=(covered(C.SIGNAL_INTERFERENCE),)),
+        DeviceSpec("mavic-3-classic", Y1, "DE", claims=(covered(C.COLLISION),)),
+        DeviceSpec("mavic-3", Y2, claims=(covered(C.WATER_DAMAGE),)),
+        DeviceSpec("mini-2-se", Y1, "CZ", claims=(covered(C.FALL),)),
+        DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
+        DeviceSpec("mini-se", Y2, claims=(covered(C.WATER_DAMAGE),)),
+        # The customer prefers a paid repair: recorded, nothing deducted (C5).
+        DeviceSpec(
+            "air-2s",
+            Y1,
+            claims=(ClaimSpec(C.FALL, PAID_REPAIR, choice=CustomerChoice.PAID_REPAIR),),
+        ),
+        # Customers outside the plan's region: they pay shipping (F1).
+        DeviceSpec("air-3", Y1, claims=(covered(C.COLLISION, customer_region="DE"),)),
+        DeviceSpec("mini-3", Y2, claims=(covered(C.FALL, customer_region="CZ"),)),
+        DeviceSpec("mavic-3-pro", Y2, "DE", claims=(covered(C.WATER_DAMAGE, "FR"),)),
+        # Refusals: exclusions (C3) and serial checks (C4).
+        DeviceSpec("mini-3", Y1, claims=(refused(C.THEFT, "EXCLUDED_THEFT"),)),
+        DeviceSpec("avata", Y2, claims=(refused(C.THEFT, "EXCLUDED_THEFT"),)),
+        DeviceSpec(
+            "air-3", Y2, claims=(refused(C.UNSUITABLE_WEATHER, "EXCLUDED_UNSUITABLE_WEATHER"),)
+        ),
+        DeviceSpec(
+            "mavic-3-classic",
+            Y2,
+            claims=(refused(C.UNSUITABLE_WEATHER, "EXCLUDED_UNSUITABLE_WEATHER"),),
+        ),
+        DeviceSpec(
+            "mavic-3-pro", Y1, claims=(refused(C.COLLISION, "SN_MISMATCH", sn_mismatch=True),)
+        ),
+        DeviceSpec(
+            "mini-2",
+            Y1,
+            claims=(refused(C.FALL, "PART_SN_MISMATCH", part_sn_mismatch=True),),
+        ),
+        DeviceSpec("air-2s", Y1, claims=(refused(C.COSMETIC_DAMAGE, "EXCLUDED_COSMETIC_DAMAGE"),)),
+        # A manufacturing defect is the ordinary warranty's: no replacement used (X4).
+        DeviceSpec("mavic-3", Y1, claims=(ClaimSpec(C.MANUFACTURING_DEFECT, WARRANTY),)),
+        # Flyaways (C6, X2): need a flight record and an eligible model.
+        DeviceSpec("mavic-3-pro", Y2, claims=(covered(C.FLYAWAY),)),
+        DeviceSpec("air-3", Y1, claims=(covered(C.FLYAWAY),)),
+        DeviceSpec(
+            "mini-3",
+            Y1,
+            claims=(refused(C.FLYAWAY, "FLYAWAY_WITHOUT_FLIGHT_RECORD", flight_record=False),),
+        ),
+        DeviceSpec("avata", Y1, claims=(refused(C.FLYAWAY, "FLYAWAY_NOT_ELIGIBLE"),)),
+        DeviceSpec(
+            "mavic-3",
+            Y2,
+            claims=(refused(C.FLYAWAY, "FLYAWAY_APP_BINDING_MISSING", app_bound=False),),
+        ),
+        # Repeat claimants, until the plan is exhausted and the next claim refused (P1, C9).
+        DeviceSpec(
+            "mini-3-pro",
+            Y1,
+            claims=(
+                covered(C.FLYAWAY),
+                refused(C.FLYAWAY, "FLYAWAY_LIMIT_REACHED"),
+                covered(C.COLLISION),
+                refused(C.FALL, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        DeviceSpec(
+            "mavic-3-pro",
+            Y1,
+            claims=(
+                covered(C.COLLISION),
+                covered(C.FALL),
+                refused(C.COLLISION, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        DeviceSpec(
+            "mini-3",
+            Y1,
+            claims=(
+                covered(C.WATER_DAMAGE),
+                covered(C.COLLISION),
+                refused(C.FALL, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        DeviceSpec(
+            "air-3",
+            Y2,
+            claims=(
+                covered(C.COLLISION),
+                covered(C.FALL),
+                covered(C.WATER_DAMAGE),
+                covered(C.COLLISION),
+                refused(C.FALL, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        DeviceSpec(
+            "mavic-3-pro-cine",
+            Y1,
+            claims=(
+                covered(C.COLLISION),
+                covered(C.FLYAWAY),
+                refused(C.COLLISION, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        DeviceSpec(
+            "mini-2",
+            Y2,
+            claims=(
+                covered(C.FALL),
+                covered(C.COLLISION, customer_region="DE"),
+                covered(C.WATER_DAMAGE),
+                covered(C.COLLISION),
+                refused(C.FALL, "NO_REPLACEMENTS_LEFT"),
+            ),
+        ),
+        # Most plans never see a claim. Renewals: 2y + 1y is allowed, a 2-Year code is not (A3).
+        DeviceSpec("air-3", Y2, renewal_sku=Y1),
+        DeviceSpec("mini-3", Y1, renewal_sku=Y2),
+        # Late activation: the device was activated 50 h before the request (A1: video review).
+        DeviceSpec("air-3", Y1, activated_hours_ago=50),
+        # A code sold for a Mini 3 bound to an Air 3: refused, and a later claim finds no plan.
+        DeviceSpec(
+            "air-3",
+            Y1,
+            sold_for_model="mini-3",
+            claims=(refused(C.COLLISION, "NO_PLAN_FOR_SN"),),
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# What happened: filled in as the platform answers, printed at the end
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    device: Device
+    number: int
+    spec: ClaimSpec
+    case_id: str
+    reported_sn: str
+    customer_region: str
+    decided: ClaimDecided | None = None
+    refused_by_ledger: list[str] | None = None
+    shipment: ShipmentRequested | None = None
+    new_sn: str | None = None
+    replacements_left: int | None = None
+    flyaways_left: int | None = None
+    exhausted: bool = False
+
+
+@dataclass
+class Device:
+    label: str
+    spec: DeviceSpec
+    sn: str
+    plan_code: str
+    activation: str = "no answer"
+    renewal: str | None = None
+    plan_id: str | None = None
+    replacements_left: int | None = None
+    flyaways_left: int | None = None
+    cases: list[Case] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Consumer-group offsets: has a service consumed a message yet?
+# --------------------------------------------------------------------------------------------
+
+
+def consumer_groups() -> dict[tuple[str, str], str]:
+    """(service, topic) -> the service's consumer group, read from the services' own wiring."""
+    groups: dict[tuple[str, str], str] = {}
+    for name in SERVICES:
+        service = importlib.import_module(f"services.{name}.app").service
+        for subscriber in service.broker.subscribers:
+            for topic in subscriber.topic_names:
+                groups[(name, topic)] = str(subscriber.group_id)
+    return groups
+
+
+class Offsets:
+    """Committed offsets of the services' groups and end offsets of topics, polled on demand."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._cache: dict[str, tuple[float, dict[tuple[str, int], int]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.groups = consumer_groups()
+
+    async def __aenter__(self) -> Offsets:
+        await self._admin.start()
+        await self._ends.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._ends.stop()
+        await self._admin.close()
+
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """The group's committed offsets; one broker round trip per group per 50 ms at most."""
+        lock = self._locks.setdefault(group, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            fetched_at, offsets = self._cache.get(group, (0.0, {}))
+            if now - fetched_at > 0.05:
+                raw = await self._admin.list_consumer_group_offsets(group)
+                offsets = {(tp.topic, tp.partition): int(meta.offset) for tp, meta in raw.items()}
+                self._cache[group] = (time.monotonic(), offsets)
+            return offsets
+
+    async def end_offsets(self, topic: t.Topic) -> dict[tuple[str, int], int]:
+        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        ends = await self._ends.end_offsets(partitions)
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
+    async def lag(self, group: str, topic: t.Topic) -> int:
+        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        starts = await self._ends.beginning_offsets(partitions)
+        ends = await self.end_offsets(topic)
+        committed = await self.committed(group)
+        return sum(
+            max(0, end - max(committed.get(key, -1), int(starts[TopicPartition(*key)])))
+            for key, end in ends.items()
+        )
+
+    async def wait_consumed(
+        self, service: str, topic: t.Topic, partition: int, offset: int, *, timeout: float
+    ) -> None:
+        """Until `service` committed past `offset` in `partition` of `topic`."""
+        group = self.groups[(service, topic.name)]
+        await self._poll(
+            lambda done: done.get((topic.name, partition), -1) > offset,
+            group,
+            f"{service} to consume {topic.name}[{partition}]@{offset}",
+            timeout,
+        )
+
+    async def wait_caught_up(self, service: str, topic: t.Topic, *, timeout: float) -> None:
+        """Until `service` consumed everything that is on `topic` now."""
+        group = self.groups[(service, topic.name)]
+        ends = await self.end_offsets(topic)
+        await self._poll(
+            lambda done: all(done.get(key, -1) >= end for key, end in ends.items() if end > 0),
+            group,
+            f"{service} to catch up with {topic.name}",
+            timeout,
+        )
+
+    async def _poll(
+        self,
+        reached: Callable[[dict[tuple[str, int], int]], bool],
+        group: str,
+        what: str,
+        timeout: float,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not reached(await self.committed(group)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+            await asyncio.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# The systems around the platform
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    upstream: Upstream
+    events: EventLog
+    offsets: Offsets
+    rng: random.Random
+    devices: list[Device] = field(default_factory=list)
+    new_serials: set[str] = field(default_factory=set)
+
+
+async def on_each(
+    events: EventLog, kind: type[E], act: Callable[[E], Coroutine[Any, Any, None]]
+) -> None:
+    """Start `act` for every event of `kind` the platform publishes, each in its own task."""
+    handled = 0
+    running: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            try:
+                seen = await events.wait_for(kind, count=handled + 1, timeout=3600)
+            except TimeoutError:
+                continue
+            for event in seen[handled:]:
+                task = asyncio.create_task(act(event))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            handled = len(seen)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, None]]:
+    """Payments: the customer pays the fee of each approved replacement once invoiced.
+
+    The customer is invoiced when fulfilment has taken the deduction in, so payments waits for
+    fulfilment's group to pass it. Paying at the very moment fulfilment handles the deduction
+    can leave the case waiting for good: the two transactions do not see each other (see
+    docs/architecture.md, known gaps).
+    """
+
+    async def pay(event: DeductionApplied) -> None:
+        case_id = event.payload.case_id
+        await world.offsets.wait_caught_up("fulfilment", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
+        await world.upstream.send(
+            t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, event.payload.fee)
+        )
+
+    return pay
+
+
+def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any, None]]:
+    """The warehouse: ships a unit for each request and names its SN."""
+
+    async def ship(event: ShipmentRequested) -> None:
+        request = event.payload
+        new_sn = f.new_serial(world.rng)
+        world.new_serials.add(new_sn)
+        await world.upstream.send(
+            t.WAREHOUSE_DISPATCHES,
+            str(request.shipment_id),
+            f.dispatch(request.shipment_id, new_sn, request.case_id),
+        )
+
+    return ship
+
+
+async def wait_one(world: World, kind: type[E], where: Callable[[E], bool]) -> E:
+    return (await world.events.wait_for(kind, where, timeout=STEP_TIMEOUT))[0]
+
+
+async def activate(world: World, device: Device) -> None:
+    """Storefront: sell the code, report the device's activation, then ask for the binding."""
+    spec = device.spec
+    sold_for = spec.sold_for_model or spec.model
+    order, switched_on = await asyncio.gather(
+        world.upstream.send(
+            t.PLAN_ORDERS,
+            device.plan_code,
+            f.plan_order(device.plan_code, spec.sku, sold_for, spec.region),
+        ),
+        world.upstream.send(
+            t.DEVICE_ACTIVATIONS,
+            device.sn,
+            f.device_activation(
+                device.sn, spec.model, f.now() - timedelta(hours=spec.activated_hours_ago)
+            ),
+        ),
+    )
+    # The customer comes back later; by then the activation service knows both facts.
+    await asyncio.gather(
+        world.offsets.wait_consumed(
+            "activation", t.PLAN_ORDERS, order.partition, order.offset, timeout=STEP_TIMEOUT
+        ),
+        world.offsets.wait_consumed(
+            "activation",
+            t.DEVICE_ACTIVATIONS,
+            switched_on.partition,
+            switched_on.offset,
+            timeout=STEP_TIMEOUT,
+        ),
+    )
+    request = f.activation_request(device.plan_code, device.sn)
+    await world.upstream.send(t.ACTIVATION_REQUESTS, device.sn, request)
+    answer = await wait_one(
+        world,
+        Envelope,
+        lambda e: (
+            isinstance(e, PlanActivated | ActivationPending | ActivationRefused)
+            and e.payload.plan_code == device.plan_code
+        ),
+    )
+    steps: list[str] = []
+    if isinstance(answer, ActivationPending):
+        steps.append(f"pending ({answer.payload.reason_code})")
+        # The review desk watches the verification video and approves it.
+        await world.upstream.send(
+            t.VIDEO_REVIEWS,
+            answer.payload.request_id,
+            f.video_review(answer.payload.request_id, approved=True),
+        )
+        steps.append("video approved")
+        answer = await wait_one(
+            world,
+            Envelope,
+            lambda e: (
+                isinstance(e, PlanActivated | ActivationRefused)
+                and e.payload.plan_code == device.plan_code
+            ),
+        )
+    if isinstance(answer, ActivationRefused):
+        steps.append(f"refused ({', '.join(answer.payload.reason_codes)})")
+        device.activation = " -> ".join(steps)
+        return
+    assert isinstance(answer, PlanActivated)
+    plan_id = answer.payload.plan_id
+    opened = await wait_one(world, CoverageOpened, lambda e: e.payload.plan_id == plan_id)
+    steps.append(f"activated until {opened.payload.term_end:%Y-%m-%d}")
+    device.activation = " -> ".join(steps)
+    device.plan_id = str(plan_id)
+    device.replacements_left = opened.payload.replacements_left
+    device.flyaways_left = opened.payload.flyaways_left
+    if spec.renewal_sku is not None:
+        await renew(world, device, spec.renewal_sku)
+    # Claims adjudicates from its own view of the plans: let it see the new plan first.
+    await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
+
+
+async def renew(world: World, device: Device, sku: str) -> None:
+    """Storefront: sell a renewal code for the device and bind it (A3)."""
+    code = f.new_plan_code(world.rng)
+    sold = await world.upstream.send(
+        t.PLAN_ORDERS, code, f.plan_order(code, sku, device.spec.model, device.spec.region)
+    )
+    await world.offsets.wait_consumed(
+        "activation", t.PLAN_ORDERS, sold.partition, sold.offset, timeout=STEP_TIMEOUT
+    )
+    await world.upstream.send(
+        t.ACTIVATION_REQUESTS, device.sn, f.activation_request(code, device.sn)
+    )
+    answer = await wait_one(
+        world,
+        Envelope,
+        lambda e: isinstance(e, PlanRenewed | ActivationRefused) and e.payload.plan_code == code,
+    )
+    what = plan_name(sku)
+    if isinstance(answer, ActivationRefused):
+        device.renewal = f"{what} renewal refused ({', '.join(answer.payload.reason_codes)})"
+        return
+    assert isinstance(answer, PlanRenewed)
+    extended = await wait_one(
+        world,
+        CoverageExtended,
+        lambda e: e.payload.plan_id == answer.payload.plan_id and e.payload.term_no > 1,
+    )
+    term = extended.payload
+    device.renewal = (
+        f"{what} renewal: term {term.term_no} {term.term_start:%Y-%m-%d} to"
+        f" {term.term_end:%Y-%m-%d} with {term.replacements_left} replacements"
+    )
+
+
+async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec) -> None:
+    """Repair centre: report one assessment; follow it to its decision and, if any, shipment."""
+    case = Case(
+        device=device,
+        number=number,
+        spec=spec,
+        case_id=f"CASE-{device.label}-{number}-{uuid.uuid4().hex[:8].upper()}",
+        reported_sn=device.sn,
+        customer_region=spec.customer_region or device.spec.region,
+    )
+    device.cases.append(case)
+    report = f.assessment(
+        device.sn,
+        device.spec.model,
+        spec.cause,
+        case_id=case.case_id,
+        unit_sn=f.new_serial(world.rng) if spec.sn_mismatch else None,
+        customer_region=case.customer_region,
+        flight_record=spec.flight_record,
+        app_bound=spec.app_bound,
+        parts=(
+            ReturnedPart(
+                part="gimbal camera", sn=f.new_serial(world.rng), matches_body_record=False
+            ),
+        )
+        if spec.part_sn_mismatch
+        else (),
+        choice=spec.choice,
+    )
+    await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, report)
+    case.decided = await wait_one(world, ClaimDecided, lambda e: e.payload.case_id == case.case_id)
+    case.replacements_left, case.flyaways_left = device.replacements_left, device.flyaways_left
+    if case.decided.payload.outcome is not ClaimOutcome.REPLACEMENT:
+        return
+    ledger = await wait_one(
+        world,
+        Envelope,
+        lambda e: (
+            isinstance(e, DeductionApplied | DeductionRefused) and e.payload.case_id == case.case_id
+        ),
+    )
+    if isinstance(ledger, DeductionRefused):
+        case.refused_by_ledger = list(ledger.payload.reason_codes)
+        return
+    # Payments pays the fee, the warehouse ships: both react on their own (see main).
+    case.shipment = await wait_one(
+        world, ShipmentRequested, lambda e: e.payload.case_id == case.case_id
+    )
+    inherited = await wait_one(world, PlanInherited, lambda e: e.payload.case_id == case.case_id)
+    case.new_sn = inherited.payload.new_sn
+    case.replacements_left = inherited.payload.replacements_left
+    case.flyaways_left = inherited.payload.flyaways_left
+    case.exhausted = bool(
+        world.events.of(PlanExhausted, lambda e: str(e.payload.plan_id) == device.plan_id)
+    )
+    device.sn = inherited.payload.new_sn
+    device.replacements_left = case.replacements_left
+    device.flyaways_left = case.flyaways_left
+    # The customer claims again only once claims' view shows the plan on the new unit.
+    await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
+
+
+async def journey(world: World, device: Device, gate: asyncio.Semaphore) -> None:
+    async with gate:
+        try:
+            await asyncio.sleep(world.rng.uniform(0, 0.3))  # arrivals are not in lockstep
+            await activate(world, device)
+            for number, spec in enumerate(device.spec.claims, start=1):
+                await file_claim(world, device, number, spec)
+        except TimeoutError as error:
+            device.problems.append(f"stalled: {error}")
+
+
+# --------------------------------------------------------------------------------------------
+# Invalid messages: the dead-letter topics at work
+# --------------------------------------------------------------------------------------------
+
+
+def invalid_messages() -> list[tuple[t.Topic, str, bytes, str]]:
+    """(topic, key, bytes, what it is) for messages no contract accepts."""
+    payment = f.payment("CASE-INVALID-FLOAT", Money.of("239.00", "USD"))
+    as_json = json.loads(payment.model_dump_json())
+    as_json["payload"]["amount"]["amount"] = 239.0  # M1: a float has no place in money
+    return [
+        (t.PLAN_ORDERS, "GARBAGE-ORDER", b"\x00\xff not json \xfe", "garbage bytes"),
+        (t.REPAIR_ASSESSMENTS, "GARBAGE-CASE", b'{"event_type": "repair.assess', "cut-off JSON"),
+        (t.PAYMENT_SETTLEMENTS, "CASE-INVALID-FLOAT", json.dumps(as_json).encode(), "float money"),
+        (t.DEVICE_ACTIVATIONS, "OVERSIZED", b"x" * (MAX_EVENT_BYTES + 1024), "oversized event"),
+    ]
+
+
+async def send_invalid(world: World) -> list[tuple[t.Topic, str, str]]:
+    sent = []
+    for topic, key, value, what in invalid_messages():
+        await world.upstream.send_raw(topic.name, key, value)
+        sent.append((topic, key, what))
+    return sent
+
+
+async def collect_dead_letters(
+    world: World, sent: list[tuple[t.Topic, str, str]], timeout: float
+) -> list[str]:
+    """Wait for each invalid message's dead letter; return what is missing."""
+    missing = []
+    for topic, key, what in sent:
+
+        def is_it(letter: DeadLetter, topic: t.Topic = topic, key: str = key) -> bool:
+            return letter.topic == topic.dead_letter and letter.key == key.encode()
+
+        try:
+            await world.events.wait_for_dead_letter(is_it, timeout=timeout)
+        except TimeoutError:
+            missing.append(f"no dead letter for the {what} sent to {topic.name}")
+    return missing
+
+
+# --------------------------------------------------------------------------------------------
+# The summary
+# --------------------------------------------------------------------------------------------
+
+
+def plan_name(sku: str) -> str:
+    return consumer_catalogue().plan(sku).name.removeprefix("Care Refresh ")
+
+
+def check(case: Case) -> str | None:
+    """What went wrong with this case, if anything."""
+    decided = case.decided
+    if decided is None:
+        return "no decision"
+    got = decided.payload
+    if got.outcome is not case.spec.outcome:
+        return f"expected {case.spec.outcome.value}, got {got.outcome.value} {got.reason_codes}"
+    if case.spec.outcome is REFUSED and tuple(got.reason_codes) != case.spec.reasons:
+        return f"expected reasons {list(case.spec.reasons)}, got {got.reason_codes}"
+    if got.outcome is REPLACED:
+        if case.refused_by_ledger is not None:
+            return f"approved but the ledger refused: {case.refused_by_ledger}"
+        if case.new_sn is None:
+            return "approved but no replacement reached the customer"
+    return None
+
+
+def case_line(case: Case) -> str:
+    device = case.device
+    where = device.spec.region
+    if case.customer_region != device.spec.region:
+        where += f">{case.customer_region}"
+    head = (
+        f"{device.label} #{case.number} {device.spec.model:<16} {plan_name(device.spec.sku):<6}"
+        f" {where:<5} {case.spec.cause.value:<20}"
+    )
+    left = (
+        f"left {case.replacements_left} (flyaway {case.flyaways_left})"
+        if case.replacements_left is not None
+        else "no plan"
+    )
+    if case.decided is None:
+        return f"{head} NO DECISION"
+    got = case.decided.payload
+    if got.outcome is ClaimOutcome.REFUSED:
+        body = f"REFUSED   {', '.join(got.reason_codes):<32} {left}"
+    elif got.outcome is ClaimOutcome.WARRANTY_REPAIR:
+        body = f"WARRANTY  {'repair under warranty (X4)':<32} {left}"
+    elif got.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN:
+        body = f"PAID      {'customer chose a paid repair (C5)':<32} {left}"
+    else:
+        fee = f"{got.fee} ({got.fee_schedule})" if got.fee else "no fee"
+        body = f"APPROVED  {fee:<32}"
+        if case.refused_by_ledger:
+            body += f" ledger refused: {', '.join(case.refused_by_ledger)}"
+        elif case.new_sn:
+            shipping = (
+                ", customer pays shipping"
+                if case.shipment and (case.shipment.payload.customer_pays_shipping)
+                else ""
+            )
+            body += f" shipped -> {case.new_sn}{shipping}; {left}"
+            if case.exhausted:
+                body += ", plan exhausted"
+        else:
+            body += " not shipped"
+    problem = check(case)
+    return f"{head} {body}" + (f"   <-- {problem}" if problem else "")
+
+
+def summary(
+    world: World, dead_letter_problems: list[str], elapsed: float, timed_out: bool
+) -> tuple[str, list[str]]:
+    lines: list[str] = []
+    problems: list[str] = []
+    cases = [case for device in world.devices for case in device.cases]
+    lines.append("")
+    lines.append("Cases (device #claim, model, plan, plan region>customer region, cause: outcome)")
+    for case in cases:
+        lines.append("  " + case_line(case))
+        if problem := check(case):
+            problems.append(f"{case.case_id}: {problem}")
+
+    lines.append("")
+    lines.append("Activations (the unusual ones)")
+    at_once = 0
+    for device in world.devices:
+        expected = device.spec.expected_activation
+        if not device.activation.startswith(expected):
+            problems.append(f"{device.label}: expected {expected}, got {device.activation}")
+        elif expected == "pending" and device.plan_id is None:
+            problems.append(f"{device.label}: approved video but no plan: {device.activation}")
+        renewal = device.spec.renewal_sku
+        if renewal is not None:
+            wanted = "renewal:" if consumer_catalogue().plan(renewal).renewal else "refused"
+            if device.renewal is None or wanted not in device.renewal:
+                problems.append(f"{device.label}: expected renewal {wanted} got {device.renewal}")
+        if expected == "activated" and device.activation.startswith("activated"):
+            at_once += 1
+            if renewal is None:
+                continue
+        lines.append(
+            f"  {device.label} {device.spec.model:<16} {plan_name(device.spec.sku):<6}"
+            f" {device.activation}" + (f"; {device.renewal}" if device.renewal else "")
+        )
+    lines.append(f"  {at_once} devices bound at once, inside the 48 h window (A1)")
+    for device in world.devices:
+        problems.extend(f"{device.label}: {problem}" for problem in device.problems)
+
+    decided = [case.decided.payload for case in cases if case.decided]
+    approved = [d for d in decided if d.outcome is ClaimOutcome.REPLACEMENT]
+    warranty = [d for d in decided if d.outcome is ClaimOutcome.WARRANTY_REPAIR]
+    paid_repairs = [d for d in decided if d.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN]
+    refused_reasons = Counter(
+        reason for d in decided if d.outcome is ClaimOutcome.REFUSED for reason in d.reason_codes
+    )
+    refused_count = sum(1 for d in decided if d.outcome is ClaimOutcome.REFUSED)
+    shipped = [case for case in cases if case.new_sn]
+    paid_shipping = [
+        case for case in shipped if case.shipment and case.shipment.payload.customer_pays_shipping
+    ]
+    fees: dict[str, Decimal] = {}
+    for d in approved:
+        if d.fee is not None:
+            fees[d.fee.currency] = fees.get(d.fee.currency, Decimal(0)) + d.fee.amount
+    fee_text = ", ".join(f"{amount:.2f} {currency}" for currency, amount in fees.items())
+    exhausted = {str(e.payload.plan_id) for e in world.events.of(PlanExhausted)}
+    replaced = world.events.of(DeviceReplaced)
+    dead = world.events.dead_letters
+
+    lines.append("")
+    lines.append("Dead letters")
+    for letter in dead:
+        reason = " ".join(letter.headers.get("dlq-reason", "").split())
+        lines.append(
+            f"  {letter.topic:<32} key={(letter.key or b'').decode(errors='replace'):<20}"
+            f" {letter.headers.get('dlq-error-type', '?')}: {reason[:70]}"
+        )
+    problems.extend(dead_letter_problems)
+
+    lines.append("")
+    lines.append("Totals")
+    lines.append(f"  devices              {len(world.devices)}")
+    lines.append(f"  cases                {len(cases)} ({len(decided)} decided)")
+    lines.append(
+        f"  approved             {len(approved)} replacements"
+        f" ({sum(1 for d in approved if d.flyaway)} flyaways),"
+        f" {len(warranty)} warranty repair, {len(paid_repairs)} paid repair chosen;"
+        f" fees {fee_text or '-'}"
+    )
+    lines.append(f"  refused              {refused_count}")
+    for reason, count in sorted(refused_reasons.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"    {reason:<34} {count}")
+    lines.append(
+        f"  replacements shipped {len(shipped)} ({len(paid_shipping)} with shipping paid by the"
+        f" customer; {len(replaced)} DeviceReplaced events)"
+    )
+    lines.append(f"  plans exhausted      {len(exhausted)}")
+    lines.append(f"  dead letters         {len(dead)}")
+    lines.append(
+        f"  elapsed              {elapsed:.1f} s (the stream, from first order to last answer)"
+    )
+    if timed_out:
+        problems.append(f"the stream did not finish within {DEMO_TIMEOUT:.0f} s")
+    return "\n".join(lines), problems
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+def stop(platform: Platform) -> None:
+    """SIGTERM every service and wait for its graceful shutdown (SIGKILL if it hangs)."""
+    for key, process in platform.processes.items():
+        try:
+            code = process.terminate(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = None
+            print(f"  {key}: did not stop within 40 s, killed")
+        if code not in (None, 0):
+            print(f"  {key}: exited with {code} (see {process.log_path})")
+
+
+async def settle(offsets: Offsets, timeout: float = 20.0) -> int:
+    """Until no service has a backlog left over from an earlier run; returns what was left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        backlog = 0
+        for (_, topic_name), group in offsets.groups.items():
+            backlog += await offsets.lag(group, t.BY_NAME[topic_name])
+        if backlog == 0 or time.monotonic() > deadline:
+            return backlog
+        await asyncio.sleep(0.2)
+
+
+async def feed(world: World) -> tuple[list[str], bool]:
+    """The stream itself; returns the dead-letter problems and whether it timed out."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    actors = [
+        asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
+        asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
+    ]
+    timed_out = False
+    dead_letter_problems: list[str] = []
+    try:
+        async with asyncio.timeout(DEMO_TIMEOUT):
+            sent = await send_invalid(world)
+            await asyncio.gather(*(journey(world, device, gate) for device in world.devices))
+            dead_letter_problems = await collect_dead_letters(world, sent, timeout=STEP_TIMEOUT)
+    except TimeoutError:
+        timed_out = True
+    finally:
+        for actor in actors:
+            actor.cancel()
+        await asyncio.gather(*actors, return_exceptions=True)
+    return dead_letter_problems, timed_out
+
+
+def fresh_log_dir() -> None:
+    """Each run starts with empty logs (a service is `started` when its own log says so)."""
+    if LOG_DIR.exists():
+        shutil.rmtree(LOG_DIR)
+    LOG_DIR.mkdir(parents=True)
+
+
+async def run() -> int:
+    settings = ServiceSettings()
+    bootstrap = settings.kafka_bootstrap_servers
+    started = time.monotonic()
+    print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
+    await ensure_topics(bootstrap)
+    print("  topics ready")
+    platform = Platform(bootstrap, settings.database_url, LOG_DIR)
+    await platform.reset_databases()
+    print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
+    fresh_log_dir()
+    problems: list[str] = []
+    try:
+        await platform.start()
+        print(f"  services started as separate processes, logs in {LOG_DIR}/")
+        async with Offsets(bootstrap) as offsets:
+            backlog = await settle(offsets)
+            if backlog:
+                print(f"  note: {backlog} messages from an earlier run are still being consumed")
+            async with (
+                Upstream(bootstrap) as upstream,
+                EventLog(bootstrap, OWNED, list(t.ALL_TOPICS)) as events,
+            ):
+                rng = random.Random()
+                world = World(upstream, events, offsets, rng)
+                for index, spec in enumerate(roster(), start=1):
+                    world.devices.append(
+                        Device(f"D{index:02}", spec, f.new_serial(rng), f.new_plan_code(rng))
+                    )
+                total_claims = sum(len(d.spec.claims) for d in world.devices)
+                print(
+                    f"  feeding {len(world.devices)} devices and {total_claims} assessments"
+                    f" ({CONCURRENCY} journeys at a time) plus {len(invalid_messages())}"
+                    " invalid messages ..."
+                )
+                fed_at = time.monotonic()
+                dead_letter_problems, timed_out = await feed(world)
+                text, problems = summary(
+                    world, dead_letter_problems, time.monotonic() - fed_at, timed_out
+                )
+        print(text)
+    finally:
+        print("\nstopping the services (SIGTERM) ...")
+        await asyncio.to_thread(stop, platform)
+    print(f"done in {time.monotonic() - started:.1f} s")
+    if problems:
+        print(f"\n{len(problems)} thing(s) did not happen as expected:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    return 0
+
+
+def main() -> None:
+    try:
+        code = asyncio.run(run())
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
