@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -50,5 +50,20 @@ class ClaimDecided(Envelope):
     payload: ClaimDecidedPayload
 
 
-# A single-member union for now; add members with a discriminator as the topic grows.
-ClaimsEvent = ClaimDecided
+class ClaimReversedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    reviewer_id: str
+    reason_codes: list[str] = Field(min_length=1)
+    customer_owes: Money
+
+
+class ClaimReversed(Envelope):
+    """A reviewer found fraud: the case is reversed, the plan ends, renewals are barred (C10)."""
+
+    event_type: Literal["claims.claim-reversed"] = "claims.claim-reversed"
+    payload: ClaimReversedPayload
+
+
+ClaimsEvent = Annotated[ClaimDecided | ClaimReversed, Field(discriminator="event_type")]

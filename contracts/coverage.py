@@ -97,6 +97,20 @@ class PlanExhausted(Envelope):
     payload: PlanExhaustedPayload
 
 
+class PlanTerminatedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    case_id: str
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class PlanTerminated(Envelope):
+    """The plan was ended before its term, after a reviewer found fraud (C10)."""
+
+    event_type: Literal["coverage.plan-terminated"] = "coverage.plan-terminated"
+    payload: PlanTerminatedPayload
+
+
 class PlanInheritedPayload(Payload):
     plan_id: uuid.UUID
     case_id: str
@@ -120,6 +134,7 @@ CoverageEvent = Annotated[
     | DeductionApplied
     | DeductionRefused
     | PlanExhausted
+    | PlanTerminated
     | PlanInherited,
     Field(discriminator="event_type"),
 ]

@@ -19,6 +19,7 @@ from contracts.upstream import (
     DispatchConfirmed,
     PaymentSettled,
     PlanOrderPlaced,
+    ReviewConcluded,
     VideoReviewed,
 )
 
@@ -55,6 +56,7 @@ PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments",
 WAREHOUSE_DISPATCHES = Topic(
     "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
 )
+CLAIM_REVIEWS = Topic("claims.reviews.v1", 3, "case id", "review desk", ReviewConcluded)
 
 ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
@@ -69,6 +71,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPAIR_ASSESSMENTS,
     PAYMENT_SETTLEMENTS,
     WAREHOUSE_DISPATCHES,
+    CLAIM_REVIEWS,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,

@@ -174,3 +174,25 @@ class DispatchConfirmed(Envelope):
 
     event_type: Literal["warehouse.dispatch-confirmed"] = "warehouse.dispatch-confirmed"
     payload: DispatchConfirmedPayload
+
+
+class ReviewVerdict(StrEnum):
+    UPHELD = "upheld"
+    FRAUD = "fraud"
+
+
+class ReviewConcludedPayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    reviewer_id: str = Field(min_length=1, max_length=64)
+    verdict: ReviewVerdict
+    repair_cost: Money | None = Field(
+        default=None, description="What the customer owes when the case is reversed (C10)"
+    )
+    concluded_at: AwareDatetime
+
+
+class ReviewConcluded(Envelope):
+    """A person reviewed an automated decision (C10)."""
+
+    event_type: Literal["claims.review-concluded"] = "claims.review-concluded"
+    payload: ReviewConcludedPayload

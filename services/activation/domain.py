@@ -25,6 +25,7 @@ class ActivationRefusal(StrEnum):
     RENEWAL_WINDOW_CLOSED = "RENEWAL_WINDOW_CLOSED"
     RENEWAL_ALREADY_BOUGHT = "RENEWAL_ALREADY_BOUGHT"
     RENEWAL_BEYOND_THREE_YEARS = "RENEWAL_BEYOND_THREE_YEARS"
+    RENEWAL_BARRED = "RENEWAL_BARRED"
 
 
 PENDING_VIDEO_REVIEW = "VIDEO_REVIEW_REQUIRED"
@@ -135,6 +136,7 @@ def decide_renewal(
     device_model: str,
     terms: list[Term],
     requested_at: datetime,
+    barred: bool = False,
 ) -> Renew | Refuse:
     """A3, X1: a 1-Year plan bought during the term or up to 15 days after it; 3 years at most.
 
@@ -142,6 +144,8 @@ def decide_renewal(
     expiry, it starts at binding (no cover is given back for the days in between).
     """
     reasons: list[ActivationRefusal] = []
+    if barred:
+        reasons.append(ActivationRefusal.RENEWAL_BARRED)  # C10: device, account or person
     if code.state is not CodeState.SOLD:
         reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)
     if device_model != code.model:

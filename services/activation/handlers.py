@@ -14,6 +14,7 @@ from contracts.activation import (
     PlanRenewed,
     PlanRenewedPayload,
 )
+from contracts.claims import ClaimReversed, ClaimsEvent
 from contracts.coverage import CoverageEvent, PlanInherited
 from contracts.topics import ACTIVATION_EVENTS
 from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
@@ -117,6 +118,7 @@ async def request_activation(event: ActivationRequested, tx: Transaction) -> Non
                 for row in terms
             ],
             requested_at=request.requested_at,
+            barred=await _barred(tx, request.sn, owner_id, request.owner.email.lower()),
         )
         await _record_request(tx, event, owner_id, renewal)
         if isinstance(renewal, Renew):
@@ -156,6 +158,40 @@ async def request_activation(event: ActivationRequested, tx: Transaction) -> Non
         )
     else:
         _publish_refusal(tx, event, request.request_id, request.plan_code, request.sn, decision)
+
+
+async def bar_after_fraud(event: ClaimsEvent, tx: Transaction) -> None:
+    """C10: a reversed case bars the device, its account and the person from renewals."""
+    if not isinstance(event, ClaimReversed):
+        return
+    reversal = event.payload
+    owner = await tx.conn.fetchrow(
+        "SELECT o.owner_id, o.email FROM plan_terms t JOIN owners o USING (owner_id)"
+        " WHERE t.plan_id = $1 AND t.term_no = 1",
+        reversal.plan_id,
+    )
+    if owner is None:
+        raise LookupError(f"no plan {reversal.plan_id} was bound here")
+    await tx.conn.executemany(
+        "INSERT INTO barred (kind, value, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [
+            ("device", reversal.sn, reversal.case_id),
+            ("account", str(owner["owner_id"]), reversal.case_id),
+            ("person", owner["email"], reversal.case_id),
+        ],
+    )
+
+
+async def _barred(tx: Transaction, sn: str, owner_id: uuid.UUID, email: str) -> bool:
+    return bool(
+        await tx.conn.fetchval(
+            "SELECT 1 FROM barred WHERE (kind, value) IN (('device', $1), ('account', $2),"
+            " ('person', $3))",
+            sn,
+            str(owner_id),
+            email,
+        )
+    )
 
 
 async def follow_inheritance(event: CoverageEvent, tx: Transaction) -> None:

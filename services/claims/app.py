@@ -16,3 +16,4 @@ service = Service(
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.project_coverage_event)
 service.consumes(topics.REPAIR_ASSESSMENTS)(handlers.adjudicate_assessment)
+service.consumes(topics.CLAIM_REVIEWS)(handlers.review_case)

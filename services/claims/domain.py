@@ -12,6 +12,7 @@ from contracts.upstream import CustomerChoice, IncidentCause
 
 class ClaimRefusal(StrEnum):
     NO_PLAN_FOR_SN = "NO_PLAN_FOR_SN"
+    PLAN_TERMINATED = "PLAN_TERMINATED"
     SN_MISMATCH = "SN_MISMATCH"
     SN_UNREADABLE_OR_MISSING = "SN_UNREADABLE_OR_MISSING"
     PART_SN_MISMATCH = "PART_SN_MISMATCH"
@@ -86,6 +87,7 @@ class PlanView:
     flyaways_left: int
     replacements_used: int
     flyaway_eligible: bool
+    terminated: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(ClaimRefusal.PART_SN_MISMATCH)
 
     rules.append("C1")
+    if plan.terminated:
+        rules.append("C10")
+        reasons.append(ClaimRefusal.PLAN_TERMINATED)
     if not plan.term_start <= assessment.incident_at < plan.term_end:
         reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
     if assessment.assessed_at >= plan.term_end:
@@ -162,3 +167,6 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
 
 def _bound_before(bound_at: datetime | None, incident_at: datetime) -> bool:
     return bound_at is not None and bound_at < incident_at
+
+
+FRAUD_FOUND = "FRAUD_FOUND"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from contracts.claims import ClaimDecided, ClaimDecidedPayload
+from contracts.claims import ClaimDecided, ClaimDecidedPayload, ClaimReversed, ClaimReversedPayload
 from contracts.coverage import (
     CoverageEvent,
     CoverageExtended,
@@ -14,10 +14,11 @@ from contracts.coverage import (
     DeductionRefused,
     PlanExhausted,
     PlanInherited,
+    PlanTerminated,
 )
 from contracts.topics import CLAIMS_EVENTS
-from contracts.upstream import AssessmentReported
-from services.claims.domain import Assessment, PartCheck, PlanView, adjudicate
+from contracts.upstream import AssessmentReported, ReviewConcluded, ReviewVerdict
+from services.claims.domain import FRAUD_FOUND, Assessment, PartCheck, PlanView, adjudicate
 from shared.catalogue import consumer_catalogue
 from shared.messaging import Transaction
 
@@ -82,6 +83,11 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                 exhausted.plan_id,
                 exhausted.term_no,
             )
+        case PlanTerminated(payload=terminated):
+            await conn.execute(
+                "UPDATE plan_view SET state = 'terminated' WHERE plan_id = $1",
+                terminated.plan_id,
+            )
         case PlanInherited(payload=inherited):
             await conn.execute(
                 "UPDATE plan_view SET sn = $2 WHERE plan_id = $1",
@@ -119,7 +125,8 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
     catalogue = consumer_catalogue()
     # The term in force at the incident; with none, the latest term (C1 then refuses the claim).
     row = await tx.conn.fetchrow(
-        "SELECT p.plan_id, p.model, t.* FROM plan_view p JOIN plan_view_terms t USING (plan_id)"
+        "SELECT p.plan_id, p.model, p.state AS plan_state, t.*"
+        " FROM plan_view p JOIN plan_view_terms t USING (plan_id)"
         " WHERE p.sn = $1 ORDER BY (t.term_start <= $2 AND t.term_end > $2) DESC, t.term_no DESC"
         " LIMIT 1",
         report.reported_sn,
@@ -134,6 +141,7 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
             flyaways_left=row["flyaways_left"],
             replacements_used=row["replacements_used"],
             flyaway_eligible=catalogue.model(row["model"]).flyaway_eligible,
+            terminated=row["plan_state"] == "terminated",
         )
         if row
         else None
@@ -212,6 +220,57 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
             ),
             producer=PRODUCER,
             correlation_id=report.case_id,
+            cause=event,
+        ),
+    )
+
+
+class UnknownCaseError(LookupError):
+    pass
+
+
+async def review_case(event: ReviewConcluded, tx: Transaction) -> None:
+    """C10: a reviewer upholds a decision, or finds fraud and reverses the case."""
+    review = event.payload
+    case = await tx.conn.fetchrow(
+        "SELECT case_id, reported_sn, plan_id, review_verdict FROM cases"
+        " WHERE case_id = $1 FOR UPDATE",
+        review.case_id,
+    )
+    if case is None:
+        raise UnknownCaseError(f"no case {review.case_id} to review")
+    if case["review_verdict"] is not None:
+        return  # a case is reviewed once; a second verdict changes nothing
+    owes = review.repair_cost if review.verdict is ReviewVerdict.FRAUD else None
+    if review.verdict is ReviewVerdict.FRAUD and (owes is None or case["plan_id"] is None):
+        raise ValueError(
+            f"a fraud verdict on case {review.case_id} needs a repair cost and a plan to end"
+        )
+    await tx.conn.execute(
+        "UPDATE cases SET review_verdict = $2, reviewer_id = $3, customer_owes_amount = $4,"
+        " customer_owes_currency = $5 WHERE case_id = $1",
+        review.case_id,
+        review.verdict.value,
+        review.reviewer_id,
+        owes.amount if owes else None,
+        owes.currency if owes else None,
+    )
+    if owes is None:
+        return
+    tx.publish(
+        CLAIMS_EVENTS,
+        case["reported_sn"],
+        ClaimReversed.new(
+            ClaimReversedPayload(
+                case_id=review.case_id,
+                plan_id=case["plan_id"],
+                sn=case["reported_sn"],
+                reviewer_id=review.reviewer_id,
+                reason_codes=[FRAUD_FOUND],
+                customer_owes=owes,
+            ),
+            producer=PRODUCER,
+            correlation_id=review.case_id,
             cause=event,
         ),
     )

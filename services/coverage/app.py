@@ -15,5 +15,5 @@ service = Service(
     description="The plan ledger: terms, replacements left, deductions and inheritance (F3).",
 )
 service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
-service.consumes(topics.CLAIMS_EVENTS)(handlers.apply_claim_decision)
+service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
 service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)

@@ -17,6 +17,7 @@ class DeductionRefusal(StrEnum):
     FLYAWAY_LIMIT_REACHED = "FLYAWAY_LIMIT_REACHED"
     PLAN_NOT_IN_FORCE = "PLAN_NOT_IN_FORCE"
     SN_NOT_ON_PLAN = "SN_NOT_ON_PLAN"
+    PLAN_TERMINATED = "PLAN_TERMINATED"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Ledger:
     replacements_left: int
     flyaways_left: int
     state: PlanState
+    terminated: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def deduct_replacement(
     claims racing for the last replacement meet here, under a row lock, and only one wins.
     """
     reasons: list[DeductionRefusal] = []
+    if ledger.terminated:
+        reasons.append(DeductionRefusal.PLAN_TERMINATED)  # C10
     if ledger.sn != sn:
         reasons.append(DeductionRefusal.SN_NOT_ON_PLAN)
     if not ledger.term_start <= incident_at < ledger.term_end:

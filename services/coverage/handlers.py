@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.activation import ActivationEvent, PlanActivated, PlanRenewed
-from contracts.claims import ClaimDecided, ClaimOutcome
+from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed, ClaimsEvent
 from contracts.coverage import (
     CoverageExtended,
     CoverageExtendedPayload,
@@ -21,6 +21,8 @@ from contracts.coverage import (
     PlanExhaustedPayload,
     PlanInherited,
     PlanInheritedPayload,
+    PlanTerminated,
+    PlanTerminatedPayload,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, FulfilmentEvent
@@ -158,6 +160,41 @@ async def _add_term(
     )
 
 
+async def on_claims_event(event: ClaimsEvent, tx: Transaction) -> None:
+    if isinstance(event, ClaimDecided):
+        await apply_claim_decision(event, tx)
+    else:
+        await terminate_plan(event, tx)
+
+
+async def terminate_plan(event: ClaimReversed, tx: Transaction) -> None:
+    """C10: fraud ends the plan at once; nothing more is taken off or paid from it."""
+    reversal = event.payload
+    await _lock_plan(tx, str(reversal.plan_id))
+    ended = await tx.conn.fetchval(
+        "UPDATE plans SET state = 'terminated' WHERE plan_id = $1 AND state <> 'terminated'"
+        " RETURNING sn",
+        reversal.plan_id,
+    )
+    if ended is None:
+        return
+    _publish(
+        tx,
+        str(reversal.plan_id),
+        PlanTerminated.new(
+            PlanTerminatedPayload(
+                plan_id=reversal.plan_id,
+                sn=ended,
+                case_id=reversal.case_id,
+                reason_codes=reversal.reason_codes,
+            ),
+            producer=PRODUCER,
+            correlation_id=reversal.case_id,
+            cause=event,
+        ),
+    )
+
+
 async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
     """C5, C6, C9: an approved replacement takes one off the plan, or is refused by the ledger."""
     claim = event.payload
@@ -179,7 +216,7 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
         claim.incident_at,
     ) or await _latest_term(tx, str(claim.plan_id))
     outcome = domain.deduct_replacement(
-        _ledger(plan["sn"], term), sn=claim.sn, flyaway=claim.flyaway, incident_at=claim.incident_at
+        _ledger(plan, term), sn=claim.sn, flyaway=claim.flyaway, incident_at=claim.incident_at
     )
     plan_key = str(claim.plan_id)
     if isinstance(outcome, domain.DeductionRefused):
@@ -268,9 +305,7 @@ async def move_plan_to_replacement(event: DeviceReplaced, tx: Transaction) -> No
     replaced = event.payload
     plan = await _lock_plan(tx, str(replaced.plan_id))
     term = await _latest_term(tx, str(replaced.plan_id))
-    moved = domain.inherit(
-        _ledger(plan["sn"], term), old_sn=replaced.old_sn, new_sn=replaced.new_sn
-    )
+    moved = domain.inherit(_ledger(plan, term), old_sn=replaced.old_sn, new_sn=replaced.new_sn)
     if moved is None:
         return
     await tx.conn.execute(
@@ -322,14 +357,15 @@ async def _latest_term(tx: Transaction, plan_id: str) -> Any:
     )
 
 
-def _ledger(sn: str, term: Any) -> domain.Ledger:
+def _ledger(plan: Any, term: Any) -> domain.Ledger:
     return domain.Ledger(
-        sn=sn,
+        sn=plan["sn"],
         term_start=term["term_start"],
         term_end=term["term_end"],
         replacements_left=term["replacements_left"],
         flyaways_left=term["flyaways_left"],
         state=domain.PlanState(term["state"]),
+        terminated=plan["state"] == "terminated",
     )
 
 

@@ -127,3 +127,16 @@ def test_a3_x1_one_renewal_per_year_and_a_care_refresh_plus_renews_once_more() -
     assert refused == Refuse((ActivationRefusal.RENEWAL_ALREADY_BOUGHT,))
     plus = Term(T0, add_months(T0, 12), 12)  # Care Refresh+ is a 12-month term too
     assert isinstance(_renew([plus], T0 + timedelta(days=100)), Renew)
+
+
+def test_c10_a_barred_device_account_or_person_cannot_renew() -> None:
+    refused = decide_renewal(
+        code=CODE,
+        sku_is_renewal=True,
+        sku_months=12,
+        device_model="mini-3",
+        terms=[YEAR_1],
+        requested_at=T0 + timedelta(days=100),
+        barred=True,
+    )
+    assert refused == Refuse((ActivationRefusal.RENEWAL_BARRED,))

@@ -137,3 +137,9 @@ def test_c5_a_customer_who_chooses_a_paid_repair_uses_no_replacement() -> None:
         replace(CRASH, customer_choice=CustomerChoice.PAID_REPAIR, cause=IncidentCause.THEFT), PLAN
     )
     assert refused.outcome is ClaimOutcome.REFUSED  # the choice does not cover an exclusion
+
+
+def test_c10_claims_on_a_terminated_plan_are_refused() -> None:
+    decision = adjudicate(CRASH, replace(PLAN, terminated=True))
+    assert decision.reasons == (ClaimRefusal.PLAN_TERMINATED,)
+    assert "C10" in decision.rules

@@ -53,3 +53,9 @@ def test_f3_the_replacement_inherits_the_plan_as_it_stands_once() -> None:
     assert moved.sn == "NEWSN00000001"
     assert (moved.term_end, moved.replacements_left) == (ONE_YEAR.term_end, 2)
     assert inherit(moved, old_sn=ONE_YEAR.sn, new_sn="NEWSN00000001") is None
+
+
+def test_c10_a_terminated_plan_pays_nothing_more() -> None:
+    ended = Ledger(ONE_YEAR.sn, START, ONE_YEAR.term_end, 2, 1, PlanState.ACTIVE, terminated=True)
+    refused = deduct_replacement(ended, sn=ONE_YEAR.sn, flyaway=False, incident_at=INCIDENT)
+    assert refused == DeductionRefused((DeductionRefusal.PLAN_TERMINATED,))
