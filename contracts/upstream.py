@@ -60,6 +60,10 @@ class ActivationRequestedPayload(Payload):
     sn: SerialNumber
     owner: Owner
     requested_at: AwareDatetime
+    repair_invitation_at: AwareDatetime | None = Field(
+        default=None,
+        description="X1: after an official repair, the invitation opens a 72-hour window",
+    )
 
 
 class ActivationRequested(Envelope):

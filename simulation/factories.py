@@ -74,7 +74,11 @@ def device_activation(sn: str, model: str, at: datetime | None = None) -> Device
 
 
 def activation_request(
-    plan_code: str, sn: str, at: datetime | None = None, request_id: str | None = None
+    plan_code: str,
+    sn: str,
+    at: datetime | None = None,
+    request_id: str | None = None,
+    repair_invitation_at: datetime | None = None,
 ) -> ActivationRequested:
     request_id = request_id or f"REQ-{uuid.uuid4().hex[:12]}"
     return ActivationRequested.new(
@@ -84,6 +88,7 @@ def activation_request(
             sn=sn,
             owner=Owner(name="Ola Nowak", email=f"owner.{sn.lower()}@example.com"),
             requested_at=at or now(),
+            repair_invitation_at=repair_invitation_at,
         ),
         producer="storefront",
         correlation_id=request_id,

@@ -86,8 +86,14 @@ def within_binding_window(
     device_activated_at: datetime | None,
     requested_at: datetime,
     windows: BindingWindows,
+    repair_invitation_at: datetime | None = None,
 ) -> bool:
-    """A1, X1: 48 h (aircraft, gimbal) or 30 days (handheld) from the device's activation."""
+    """A1, X1: 48 h (aircraft, gimbal) or 30 days (handheld) from the device's activation, or
+    72 h from the invitation after an official repair."""
+    if repair_invitation_at is not None and timedelta(0) <= requested_at - repair_invitation_at <= (
+        timedelta(hours=windows.after_invitation_hours)
+    ):
+        return True
     if device_activated_at is None:
         return False
     return requested_at - device_activated_at <= timedelta(hours=windows.hours_for(kind))
@@ -101,6 +107,7 @@ def decide_activation(
     device_activated_at: datetime | None,
     requested_at: datetime,
     windows: BindingWindows,
+    repair_invitation_at: datetime | None = None,
 ) -> ActivationDecision:
     """A1, A2: bind at once inside the window, wait for a video outside it, refuse otherwise.
 
@@ -116,7 +123,9 @@ def decide_activation(
         reasons.append(ActivationRefusal.MODEL_MISMATCH)  # D2: the plan was sold for a model
     if reasons:
         return Refuse(tuple(reasons))
-    if within_binding_window(kind, device_activated_at, requested_at, windows):
+    if within_binding_window(
+        kind, device_activated_at, requested_at, windows, repair_invitation_at
+    ):
         return Activate(term_start=requested_at)
     return AwaitVideoReview()
 

@@ -133,6 +133,7 @@ async def request_activation(event: ActivationRequested, tx: Transaction) -> Non
         device_activated_at=device["activated_at"] if device else None,
         requested_at=request.requested_at,
         windows=catalogue.binding_windows,
+        repair_invitation_at=request.repair_invitation_at,
     )
     await _record_request(tx, event, owner_id, decision)
     if isinstance(decision, Activate):

@@ -8,7 +8,7 @@ import pytest
 
 from contracts import topics as t
 from contracts.activation import ActivationPending, ActivationRefused, PlanActivated
-from contracts.claims import ClaimOutcome
+from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import CoverageOpened
 from contracts.upstream import CustomerChoice, IncidentCause, ReturnedPart
 from simulation import factories as f
@@ -146,3 +146,40 @@ async def test_x4_c4_c5_warranty_parts_and_the_customers_choice(
         platform, "coverage", "SELECT * FROM plan_balances WHERE sn = $1", device.sn
     )
     assert plan["replacements_left"] == 2  # none of the three used a replacement
+
+
+async def test_x1_an_official_repair_invitation_binds_within_72_hours(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    sn, code = f.new_serial(), f.new_plan_code()
+    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, "care-refresh-1y", "air-2s"))
+    await upstream.send(
+        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, "air-2s", f.now() - timedelta(days=90))
+    )
+
+    async def known() -> bool:
+        sql = "SELECT 1 FROM devices WHERE sn = $1"
+        return bool(await query(platform, "activation", sql, sn))
+
+    await eventually(known, f"activation recorded the device {sn}")
+    invited = f.now() - timedelta(hours=10)
+    request = f.activation_request(code, sn, repair_invitation_at=invited)
+    await upstream.send(t.ACTIVATION_REQUESTS, sn, request)
+    (activated,) = await events.wait_for(PlanActivated, lambda e: e.payload.sn == sn)
+    assert activated.payload.term_start == request.payload.requested_at
+
+
+async def test_d1_serials_are_normalised_before_any_comparison(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    device = await activate_plan(platform, upstream, events, "care-refresh-1y", "mini-2")
+    sloppy = f"  {device.sn.lower()} "
+    report = f.assessment(sloppy, device.model, unit_sn=device.sn.lower())
+    assert report.payload.reported_sn == device.sn
+    raw = report.model_dump_json().replace(device.sn, sloppy, 1).encode()
+    await upstream.send_raw(t.REPAIR_ASSESSMENTS.name, device.sn, raw)
+    (decided,) = await events.wait_for(
+        ClaimDecided, lambda e: e.payload.case_id == report.payload.case_id
+    )
+    assert decided.payload.outcome is ClaimOutcome.REPLACEMENT
+    assert decided.payload.sn == device.sn

@@ -140,3 +140,11 @@ def test_c10_a_barred_device_account_or_person_cannot_renew() -> None:
         barred=True,
     )
     assert refused == Refuse((ActivationRefusal.RENEWAL_BARRED,))
+
+
+def test_x1_an_official_repair_invitation_opens_72_hours() -> None:
+    invited = T0 + timedelta(days=90)
+    late = invited + timedelta(hours=71)
+    assert _decide(requested_at=late, repair_invitation_at=invited) == Activate(term_start=late)
+    too_late = invited + timedelta(hours=73)
+    assert _decide(requested_at=too_late, repair_invitation_at=invited) == AwaitVideoReview()
