@@ -2,8 +2,10 @@
 
 The demo plays every system around the platform and talks to it only through Kafka:
 
-- the storefront sells plan codes, reports devices' first activations and asks for bindings;
-- the review desk approves the verification video of a late activation;
+- the storefront sells plan codes (and renewals), reports devices' first activations and asks
+  for bindings;
+- the review desk approves the verification video of a late activation and, on review, finds
+  one approved case fraudulent;
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
 - payments pays the fee of every `DeductionApplied`;
 - the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN.
@@ -47,7 +49,7 @@ from contracts.activation import (
     PlanActivated,
     PlanRenewed,
 )
-from contracts.claims import ClaimDecided, ClaimOutcome
+from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed
 from contracts.coverage import (
     CoverageExtended,
     CoverageOpened,
@@ -55,11 +57,19 @@ from contracts.coverage import (
     DeductionRefused,
     PlanExhausted,
     PlanInherited,
+    PlanTerminated,
 )
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
 from contracts.money import Money
-from contracts.upstream import CustomerChoice, IncidentCause, ReturnedPart
+from contracts.upstream import (
+    CustomerChoice,
+    IncidentCause,
+    ReturnedPart,
+    ReviewConcluded,
+    ReviewConcludedPayload,
+    ReviewVerdict,
+)
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
 from shared.settings import ServiceSettings
@@ -122,6 +132,7 @@ class DeviceSpec:
     activated_hours_ago: float = 1.0  # the device's own first activation (A1: 48 h window)
     sold_for_model: str | None = None  # the plan code was sold for another model (D2)
     renewal_sku: str | None = None  # a renewal bought right after the first binding (A3)
+    fraud_after_claim: int | None = None  # the review desk finds fraud in this case (C10)
 
     @property
     def expected_activation(self) -> str:
@@ -143,7 +154,13 @@ def roster() -> list[DeviceSpec]:
         DeviceSpec("mini-3-pro", Y1, claims=(covered(C.OPERATOR_ERROR),)),
         DeviceSpec("air-2s", Y2, claims=(covered(C.SIGNAL_INTERFERENCE),)),
         DeviceSpec("mavic-3-classic", Y1, "DE", claims=(covered(C.COLLISION),)),
-        DeviceSpec("mavic-3", Y2, claims=(covered(C.WATER_DAMAGE),)),
+        # A reviewer finds fraud after the replacement shipped: the plan ends (C10).
+        DeviceSpec(
+            "mavic-3",
+            Y2,
+            claims=(covered(C.WATER_DAMAGE), refused(C.COLLISION, "PLAN_TERMINATED")),
+            fraud_after_claim=1,
+        ),
         DeviceSpec("mini-2-se", Y1, "CZ", claims=(covered(C.FALL),)),
         DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
         DeviceSpec("mini-se", Y2, claims=(covered(C.WATER_DAMAGE),)),
@@ -298,6 +315,7 @@ class Device:
     plan_code: str
     activation: str = "no answer"
     renewal: str | None = None
+    review: str | None = None
     plan_id: str | None = None
     replacements_left: int | None = None
     flyaways_left: int | None = None
@@ -654,6 +672,32 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
 
+async def review_fraud(world: World, device: Device, case: Case) -> None:
+    """Review desk: a person finds fraud in an approved case and reverses it (C10)."""
+    cost = Money.of("1290.00", "USD")
+    review = ReviewConcluded.new(
+        ReviewConcludedPayload(
+            case_id=case.case_id,
+            reviewer_id="REVIEWER-7",
+            verdict=ReviewVerdict.FRAUD,
+            repair_cost=cost,
+            concluded_at=f.now(),
+        ),
+        producer="review-desk",
+        correlation_id=case.case_id,
+    )
+    await world.upstream.send(t.CLAIM_REVIEWS, case.case_id, review)
+    await wait_one(world, ClaimReversed, lambda e: e.payload.case_id == case.case_id)
+    ended = await wait_one(
+        world, PlanTerminated, lambda e: str(e.payload.plan_id) == device.plan_id
+    )
+    device.review = (
+        f"case {case.number} reversed for fraud, customer owes {cost};"
+        f" plan terminated ({', '.join(ended.payload.reason_codes)})"
+    )
+    await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
+
+
 async def journey(world: World, device: Device, gate: asyncio.Semaphore) -> None:
     async with gate:
         try:
@@ -661,6 +705,8 @@ async def journey(world: World, device: Device, gate: asyncio.Semaphore) -> None
             await activate(world, device)
             for number, spec in enumerate(device.spec.claims, start=1):
                 await file_claim(world, device, number, spec)
+                if device.spec.fraud_after_claim == number:
+                    await review_fraud(world, device, device.cases[-1])
         except TimeoutError as error:
             device.problems.append(f"stalled: {error}")
 
@@ -792,7 +838,7 @@ def summary(
             problems.append(f"{case.case_id}: {problem}")
 
     lines.append("")
-    lines.append("Activations (the unusual ones)")
+    lines.append("Activations, renewals and reviews (the unusual ones)")
     at_once = 0
     for device in world.devices:
         expected = device.spec.expected_activation
@@ -800,6 +846,8 @@ def summary(
             problems.append(f"{device.label}: expected {expected}, got {device.activation}")
         elif expected == "pending" and device.plan_id is None:
             problems.append(f"{device.label}: approved video but no plan: {device.activation}")
+        if device.spec.fraud_after_claim is not None and device.review is None:
+            problems.append(f"{device.label}: the fraud review did not end the plan")
         renewal = device.spec.renewal_sku
         if renewal is not None:
             wanted = "renewal:" if consumer_catalogue().plan(renewal).renewal else "refused"
@@ -807,11 +855,13 @@ def summary(
                 problems.append(f"{device.label}: expected renewal {wanted} got {device.renewal}")
         if expected == "activated" and device.activation.startswith("activated"):
             at_once += 1
-            if renewal is None:
+            if renewal is None and device.review is None:
                 continue
         lines.append(
             f"  {device.label} {device.spec.model:<16} {plan_name(device.spec.sku):<6}"
-            f" {device.activation}" + (f"; {device.renewal}" if device.renewal else "")
+            f" {device.activation}"
+            + (f"; {device.renewal}" if device.renewal else "")
+            + (f"; {device.review}" if device.review else "")
         )
     lines.append(f"  {at_once} devices bound at once, inside the 48 h window (A1)")
     for device in world.devices:
@@ -866,6 +916,8 @@ def summary(
         f" customer; {len(replaced)} DeviceReplaced events)"
     )
     lines.append(f"  plans exhausted      {len(exhausted)}")
+    terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
+    lines.append(f"  plans terminated     {len(terminated)} (fraud found on review, C10)")
     lines.append(f"  dead letters         {len(dead)}")
     lines.append(
         f"  elapsed              {elapsed:.1f} s (the stream, from first order to last answer)"
