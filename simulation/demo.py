@@ -709,6 +709,8 @@ async def journey(world: World, device: Device, gate: asyncio.Semaphore) -> None
                     await review_fraud(world, device, device.cases[-1])
         except TimeoutError as error:
             device.problems.append(f"stalled: {error}")
+        except Exception as error:  # one broken journey must not hide the others' results
+            device.problems.append(f"failed: {type(error).__name__}: {error}")
 
 
 # --------------------------------------------------------------------------------------------
