@@ -1,0 +1,421 @@
+"""The inbox, the outbox and the relay (shared.messaging) on the real PostgreSQL and Kafka.
+
+A handler's state change, its inbox row and its outbox rows commit together or not at all; a
+redelivered event changes nothing; the relay publishes the outbox in order and marks it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+)
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from contracts import serialise_event
+from contracts.money import CurrencyMismatchError, Money
+from contracts.serials import InvalidSerialNumberError, normalise_serial
+from contracts.topics import Topic
+from contracts.upstream import AssessmentReported, IncidentCause
+from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations, create_pool
+from shared.messaging import Apply, OutboxRelay, Transaction, apply_once
+from shared.retry import is_transient
+from simulation import factories
+from simulation.processes import recreate_databases
+from tests.conftest import Stack
+from tests.integration.support import (
+    create_topics,
+    delete_topics,
+    dsn,
+    read_records,
+    throwaway_topic_name,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "it_messaging"
+INBOUND = "it.inbound.v1"  # the topic name recorded in the inbox; nothing is sent to it
+STATE_SQL = """
+CREATE TABLE state (
+    case_id  text PRIMARY KEY,
+    applied  integer NOT NULL
+);
+"""
+
+
+@pytest.fixture(scope="module")
+async def pool(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[asyncpg.Pool]:
+    folder = tmp_path_factory.mktemp("it-messaging-migrations")
+    (folder / "0001_state.sql").write_text(STATE_SQL)
+    await recreate_databases(stack.database_url, [DATABASE])
+    database = await create_pool(dsn(stack.database_url, DATABASE), min_size=1, max_size=6)
+    async with database.acquire() as conn:
+        await apply_migrations(conn, {"messaging": SHARED_MIGRATIONS, "it": Path(folder)})
+    yield database
+    await database.close()
+
+
+@pytest.fixture(autouse=True)
+async def empty_tables(pool: asyncpg.Pool) -> None:
+    await pool.execute("TRUNCATE inbox, outbox, state RESTART IDENTITY")
+
+
+@pytest.fixture(scope="module")
+async def outgoing(stack: Stack) -> AsyncIterator[Topic]:
+    """A one-partition throwaway topic, so that the order of its records is the publish order."""
+    name = throwaway_topic_name()
+    await create_topics(stack.kafka_bootstrap, [name], partitions=1)
+    yield Topic(name, 1, "reported SN", "integration tests", AssessmentReported)
+    await delete_topics(stack.kafka_bootstrap, [name])
+
+
+@pytest.fixture(scope="module")
+async def broker(stack: Stack) -> AsyncIterator[KafkaBroker]:
+    """The relay's producer, configured as the services configure theirs."""
+    kafka = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all", logger=None)
+    await kafka.start()
+    yield kafka
+    await kafka.stop()
+
+
+def an_event() -> AssessmentReported:
+    return factories.assessment(factories.new_serial(), "mavic-3-pro", IncidentCause.COLLISION)
+
+
+def record_case(
+    event: AssessmentReported, publish: list[tuple[Topic, str, AssessmentReported]]
+) -> Apply:
+    """An `apply` that counts the event into `state` and publishes `publish`."""
+
+    async def apply(tx: Transaction) -> None:
+        await tx.conn.execute(
+            "INSERT INTO state (case_id, applied) VALUES ($1, 1) "
+            "ON CONFLICT (case_id) DO UPDATE SET applied = state.applied + 1",
+            event.payload.case_id,
+        )
+        for topic, key, outgoing_event in publish:
+            tx.publish(topic, key, outgoing_event)
+
+    return apply
+
+
+async def counts(pool: asyncpg.Pool) -> dict[str, int]:
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM inbox) AS inbox, (SELECT count(*) FROM outbox) AS outbox, "
+        "(SELECT count(*) FROM state) AS state"
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def test_apply_once_writes_state_inbox_and_outbox_in_one_transaction(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    event = an_event()
+    decided = an_event()
+
+    applied = await apply_once(
+        pool, INBOUND, event, record_case(event, [(outgoing, "SN-KEY-1", decided)]), attempts=3
+    )
+
+    assert applied is True
+    state = await pool.fetchrow("SELECT applied, xmin::text AS tx FROM state")
+    inbox = await pool.fetchrow("SELECT event_id, event_type, topic, xmin::text AS tx FROM inbox")
+    outbox = await pool.fetchrow("SELECT *, xmin::text AS tx FROM outbox")
+    assert state is not None and inbox is not None and outbox is not None
+    assert state["applied"] == 1
+    assert (inbox["event_id"], inbox["event_type"], inbox["topic"]) == (
+        event.event_id,
+        "repair.assessment-reported",
+        INBOUND,
+    )
+    assert (outbox["event_id"], outbox["event_type"], outbox["topic"], outbox["key"]) == (
+        decided.event_id,
+        decided.event_type,
+        outgoing.name,
+        "SN-KEY-1",
+    )
+    assert bytes(outbox["payload"]) == serialise_event(decided)
+    assert outbox["published_at"] is None
+    # Rows created by one transaction carry that transaction's id.
+    assert state["tx"] == inbox["tx"] == outbox["tx"]
+
+
+async def test_the_same_event_twice_changes_nothing_the_second_time(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    event = an_event()
+    calls = 0
+    inner = record_case(event, [(outgoing, "K", an_event())])
+
+    async def apply(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        await inner(tx)
+
+    assert await apply_once(pool, INBOUND, event, apply, attempts=3) is True
+    redelivered = AssessmentReported.model_validate_json(serialise_event(event))
+    assert await apply_once(pool, INBOUND, redelivered, apply, attempts=3) is False
+
+    assert calls == 1
+    assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
+    assert await pool.fetchval("SELECT applied FROM state") == 1
+
+
+async def test_an_exception_inside_apply_leaves_no_state_no_inbox_no_outbox(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    event = an_event()
+    inner = record_case(event, [(outgoing, "K", an_event())])
+
+    async def apply_then_fail(tx: Transaction) -> None:
+        await inner(tx)
+        raise RuntimeError("the handler failed after writing")
+
+    with pytest.raises(RuntimeError, match="after writing"):
+        await apply_once(pool, INBOUND, event, apply_then_fail, attempts=3)
+
+    assert await counts(pool) == {"inbox": 0, "outbox": 0, "state": 0}
+    # Nothing was remembered, so the redelivered event is applied in full once the fault is gone.
+    assert await apply_once(pool, INBOUND, event, inner, attempts=3) is True
+    assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
+
+
+async def test_a_transient_failure_redoes_the_whole_transaction_once(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    event = an_event()
+    inner = record_case(event, [(outgoing, "K", an_event())])
+    calls = 0
+
+    async def apply(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        await inner(tx)
+        if calls == 1:  # a real serialization failure from the server, after the write
+            await tx.conn.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'concurrent update' "
+                "USING ERRCODE = 'serialization_failure'; END $$"
+            )
+
+    assert await apply_once(pool, INBOUND, event, apply, attempts=3) is True
+
+    assert calls == 2
+    assert await pool.fetchval("SELECT applied FROM state") == 1  # the first write rolled back
+    assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
+
+
+@pytest.mark.parametrize("first_delivery", ["commits", "fails"])
+async def test_two_concurrent_deliveries_of_one_event_apply_it_exactly_once(
+    pool: asyncpg.Pool, outgoing: Topic, first_delivery: str
+) -> None:
+    """The second delivery waits on the first one's inbox row, then skips it or takes over."""
+    event = an_event()
+    inner = record_case(event, [(outgoing, "K", an_event())])
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    calls = 0
+
+    async def apply(tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        await inner(tx)
+        if calls == 1:
+            entered.set()
+            await release.wait()
+            if first_delivery == "fails":
+                raise RuntimeError("the first delivery failed")
+
+    first = asyncio.create_task(apply_once(pool, INBOUND, event, apply, attempts=1))
+    await asyncio.wait_for(entered.wait(), timeout=30)
+    second = asyncio.create_task(apply_once(pool, INBOUND, event, apply, attempts=1))
+
+    async def second_is_blocked() -> bool:
+        waiting: int = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return waiting == 1
+
+    await wait_until(second_is_blocked, what="the second delivery to wait on the inbox row")
+    release.set()
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+
+    if first_delivery == "commits":
+        assert list(outcomes) == [True, False]
+        assert calls == 1
+    else:
+        assert isinstance(outcomes[0], RuntimeError)
+        assert outcomes[1] is True
+        assert calls == 2
+    assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
+    assert await pool.fetchval("SELECT applied FROM state") == 1
+
+
+async def test_drain_once_publishes_in_id_order_with_key_and_headers_and_marks_rows_sent(
+    stack: Stack, pool: asyncpg.Pool, outgoing: Topic, broker: KafkaBroker
+) -> None:
+    first_batch = [(outgoing, f"KEY-{n}", an_event()) for n in range(3)]
+    second_batch = [(outgoing, f"KEY-{n}", an_event()) for n in range(3, 5)]
+    for publish in (first_batch, second_batch):
+        event = an_event()
+        await apply_once(pool, INBOUND, event, record_case(event, publish), attempts=3)
+    relay = OutboxRelay(
+        pool, broker.publish, service="it", batch_size=2, fallback_poll_seconds=3600.0
+    )
+
+    assert [await relay.drain_once() for _ in range(4)] == [2, 2, 1, 0]
+
+    rows = await pool.fetch("SELECT * FROM outbox ORDER BY id")
+    assert all(row["published_at"] is not None for row in rows)
+    records = await read_records(stack.kafka_bootstrap, outgoing.name, count=5)
+    assert len(records) == 5
+    expected = [(key, event) for _, key, event in first_batch + second_batch]
+    assert [row["event_id"] for row in rows] == [event.event_id for _, event in expected]
+    for record, (key, event) in zip(records, expected, strict=True):
+        headers = {name: value.decode() for name, value in record.headers}
+        assert record.key == key.encode()
+        assert record.value == serialise_event(event)
+        assert headers["event_id"] == str(event.event_id)
+        assert headers["event_type"] == event.event_type
+        assert AssessmentReported.model_validate_json(record.value) == event
+
+
+class ObservedRelay(OutboxRelay):
+    """The relay as it is, telling the test when a drain found nothing left to publish."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle = asyncio.Event()
+
+    async def drain_once(self) -> int:
+        self.idle.clear()
+        published = await super().drain_once()
+        if not published:
+            self.idle.set()  # from here the relay waits to be woken
+        return published
+
+
+async def test_the_relay_woken_by_notify_publishes_a_row_written_after_it_started(
+    stack: Stack, pool: asyncpg.Pool, broker: KafkaBroker
+) -> None:
+    """The fallback poll is an hour: only the NOTIFY of the commit can wake the relay in time."""
+    name = throwaway_topic_name()
+    await create_topics(stack.kafka_bootstrap, [name], partitions=1)
+    topic = Topic(name, 1, "reported SN", "integration tests", AssessmentReported)
+    before, after = an_event(), an_event()
+    cause, trigger = an_event(), an_event()
+    await apply_once(pool, INBOUND, cause, record_case(cause, [(topic, "K1", before)]), attempts=3)
+    relay = ObservedRelay(
+        pool, broker.publish, service="it", batch_size=100, fallback_poll_seconds=3600.0
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        # It listens, drains what was waiting (`before`), finds nothing more and goes to sleep.
+        await asyncio.wait_for(relay.idle.wait(), timeout=30)
+        assert len(await read_records(stack.kafka_bootstrap, name, count=1)) == 1
+        await apply_once(
+            pool, INBOUND, trigger, record_case(trigger, [(topic, "K2", after)]), attempts=3
+        )
+        records = await read_records(stack.kafka_bootstrap, name, count=2)
+
+        async def marked_sent() -> bool:
+            unsent: int = await pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            return unsent == 0
+
+        await wait_until(marked_sent, what="the relay to mark both rows published")
+        assert not task.done()  # still running, not crashed
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await delete_topics(stack.kafka_bootstrap, [name])
+
+    assert [(record.key, record.value) for record in records] == [
+        (b"K1", serialise_event(before)),
+        (b"K2", serialise_event(after)),
+    ]
+
+
+def validation_error() -> ValidationError:
+    try:
+        AssessmentReported.model_validate({"event_type": "repair.assessment-reported"})
+    except ValidationError as error:
+        return error
+    raise AssertionError("an empty assessment was accepted")
+
+
+def invalid_serial_error() -> InvalidSerialNumberError:
+    try:
+        normalise_serial("SN-1")
+    except InvalidSerialNumberError as error:
+        return error
+    raise AssertionError("'SN-1' was accepted as a serial number")
+
+
+def currency_mismatch_error() -> CurrencyMismatchError:
+    try:
+        Money.of("1.00", "USD") + Money.of("1.00", "PLN")
+    except CurrencyMismatchError as error:
+        return error
+    raise AssertionError("USD and PLN were added together")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionResetError("connection reset by peer"),
+        ConnectionRefusedError("connection refused"),
+        TimeoutError(),
+        asyncpg.PostgresConnectionError("server closed the connection"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.TooManyConnectionsError("too many clients"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        KafkaConnectionError(),
+        KafkaTimeoutError(),
+        NotLeaderForPartitionError(),
+    ],
+    ids=type,
+)
+def test_infrastructure_hiccups_are_transient(error: BaseException) -> None:
+    assert is_transient(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad value"),
+        KeyError("missing"),
+        RuntimeError("bug"),
+        validation_error(),
+        invalid_serial_error(),
+        currency_mismatch_error(),
+        asyncpg.UniqueViolationError("duplicate key value"),
+        asyncpg.CheckViolationError("violates check constraint"),
+        asyncpg.ForeignKeyViolationError("violates foreign key constraint"),
+        asyncpg.DataError("invalid input syntax"),
+        asyncpg.UndefinedTableError("relation does not exist"),
+        MigrationChangedError("x changed after it was applied"),
+        MessageSizeTooLargeError(),
+    ],
+    ids=type,
+)
+def test_faults_of_the_message_or_the_code_are_not_transient(error: BaseException) -> None:
+    """Retrying these would never succeed: they must be dead-lettered, not retried."""
+    assert not is_transient(error)
