@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.serials import SerialNumber
-from contracts.upstream import ModelCode, RegionCode
+from contracts.upstream import ModelCode, RegionCode, ServiceMode
 
 
 class ClaimOutcome(StrEnum):
@@ -41,6 +41,7 @@ class ClaimDecidedPayload(Payload):
         default=None, description="Version of the fee schedule that priced the replacement (P2)"
     )
     customer_region: RegionCode
+    service_mode: ServiceMode = ServiceMode.STANDARD
 
 
 class ClaimDecided(Envelope):
@@ -66,4 +67,36 @@ class ClaimReversed(Envelope):
     payload: ClaimReversedPayload
 
 
-ClaimsEvent = Annotated[ClaimDecided | ClaimReversed, Field(discriminator="event_type")]
+class PreAuthorisationDecisionPayload(Payload):
+    case_id: str
+    reason_codes: list[str] = Field(
+        default_factory=list, description="Why it is captured; empty when released"
+    )
+
+
+class PreAuthorisationCaptureRequested(Envelope):
+    """X3: capture the express premium pre-authorisation in full (unit late, wrong SN or no
+    battery)."""
+
+    event_type: Literal["claims.pre-authorisation-capture-requested"] = (
+        "claims.pre-authorisation-capture-requested"
+    )
+    payload: PreAuthorisationDecisionPayload
+
+
+class PreAuthorisationReleaseRequested(Envelope):
+    """X3: the damaged unit arrived whole and on time: free the pre-authorisation."""
+
+    event_type: Literal["claims.pre-authorisation-release-requested"] = (
+        "claims.pre-authorisation-release-requested"
+    )
+    payload: PreAuthorisationDecisionPayload
+
+
+ClaimsEvent = Annotated[
+    ClaimDecided
+    | ClaimReversed
+    | PreAuthorisationCaptureRequested
+    | PreAuthorisationReleaseRequested,
+    Field(discriminator="event_type"),
+]

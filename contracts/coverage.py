@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.serials import SerialNumber
-from contracts.upstream import ModelCode, RegionCode
+from contracts.upstream import ModelCode, RegionCode, ServiceMode
 
 
 class CoverageOpenedPayload(Payload):
@@ -60,6 +60,7 @@ class DeductionAppliedPayload(Payload):
     fee: Money
     flyaway: bool
     term_no: int = Field(default=1, ge=1, description="The term the replacement was taken from")
+    service_mode: ServiceMode = ServiceMode.STANDARD
     replacements_left: int = Field(ge=0)
     flyaways_left: int = Field(ge=0)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from contracts.envelope import Envelope, Payload
+from contracts.money import Money
 from contracts.serials import SerialNumber
 from contracts.upstream import ModelCode, RegionCode
 
@@ -47,4 +48,22 @@ class DeviceReplaced(Envelope):
     payload: DeviceReplacedPayload
 
 
-FulfilmentEvent = Annotated[ShipmentRequested | DeviceReplaced, Field(discriminator="event_type")]
+class PreAuthorisationRequestedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    amount: Money = Field(description="X3: up to the product's value")
+
+
+class PreAuthorisationRequested(Envelope):
+    """X3 premium: payments is asked to hold the product's value on the customer's card."""
+
+    event_type: Literal["fulfilment.pre-authorisation-requested"] = (
+        "fulfilment.pre-authorisation-requested"
+    )
+    payload: PreAuthorisationRequestedPayload
+
+
+FulfilmentEvent = Annotated[
+    ShipmentRequested | DeviceReplaced | PreAuthorisationRequested,
+    Field(discriminator="event_type"),
+]

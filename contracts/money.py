@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
 def _refuse_binary_float(value: Any) -> Any:
@@ -21,6 +21,8 @@ Amount = Annotated[
     Decimal,
     BeforeValidator(_refuse_binary_float),
     Field(allow_inf_nan=False, max_digits=18, decimal_places=2),
+    # Published as what it must be on the wire: a decimal string, never a JSON number.
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,16}(\.\d{1,2})?$"}),
 ]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 
@@ -32,7 +34,8 @@ class CurrencyMismatchError(ValueError):
 class Money(BaseModel):
     """An exact amount in one currency; arithmetic refuses to mix currencies."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Unknown fields are ignored, as everywhere in the contracts (they evolve by addition).
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     amount: Amount
     currency: CurrencyCode

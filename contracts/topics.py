@@ -14,11 +14,11 @@ from contracts.coverage import CoverageEvent
 from contracts.fulfilment import FulfilmentEvent
 from contracts.upstream import (
     ActivationRequested,
-    AssessmentReported,
     DeviceActivated,
     DispatchConfirmed,
-    PaymentSettled,
+    PaymentEvent,
     PlanOrderPlaced,
+    RepairEvent,
     ReviewConcluded,
     VideoReviewed,
 )
@@ -49,10 +49,8 @@ ACTIVATION_REQUESTS = Topic(
     "activation.requests.v1", 3, "device SN", "storefront", ActivationRequested
 )
 VIDEO_REVIEWS = Topic("activation.video-reviews.v1", 3, "request id", "review desk", VideoReviewed)
-REPAIR_ASSESSMENTS = Topic(
-    "repair.assessments.v1", 6, "reported SN", "repair system", AssessmentReported
-)
-PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments", PaymentSettled)
+REPAIR_ASSESSMENTS = Topic("repair.assessments.v1", 6, "reported SN", "repair system", RepairEvent)
+PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments", PaymentEvent)
 WAREHOUSE_DISPATCHES = Topic(
     "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
 )

@@ -124,6 +124,15 @@ class ReturnedPart(Payload):
     )
 
 
+class ServiceMode(StrEnum):
+    """X3: standard, or express (basic: ships after the damaged unit arrives; premium: ships once
+    the fee is paid, against a card pre-authorisation)."""
+
+    STANDARD = "standard"
+    EXPRESS_BASIC = "express_basic"
+    EXPRESS_PREMIUM = "express_premium"
+
+
 class AssessmentReportedPayload(Payload):
     case_id: str = Field(min_length=1, max_length=64)
     reported_sn: SerialNumber = Field(description="The SN the customer reported")
@@ -144,6 +153,8 @@ class AssessmentReportedPayload(Payload):
     )
     parts: list[ReturnedPart] = Field(default_factory=list, max_length=200)
     customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
+    service_mode: ServiceMode = ServiceMode.STANDARD
+    battery_present: bool = Field(default=True, description="X3: checked on express units")
 
 
 class AssessmentReported(Envelope):
@@ -151,6 +162,46 @@ class AssessmentReported(Envelope):
 
     event_type: Literal["repair.assessment-reported"] = "repair.assessment-reported"
     payload: AssessmentReportedPayload
+
+
+class ExpressReplacementRequestedPayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    sn: SerialNumber
+    model: ModelCode
+    cause: IncidentCause
+    incident_at: AwareDatetime
+    requested_at: AwareDatetime
+    customer_region: RegionCode
+
+
+class ExpressReplacementRequested(Envelope):
+    """X3 premium: the customer asks for the replacement before sending the damaged unit in."""
+
+    event_type: Literal["repair.express-replacement-requested"] = (
+        "repair.express-replacement-requested"
+    )
+    payload: ExpressReplacementRequestedPayload
+
+
+class ExpressUnitOverduePayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    due_at: AwareDatetime
+
+
+class ExpressUnitOverdue(Envelope):
+    """X3: the damaged unit of an express premium case did not arrive in time.
+
+    The repair system tracks inbound units and their deadlines, so it reports the miss.
+    """
+
+    event_type: Literal["repair.express-unit-overdue"] = "repair.express-unit-overdue"
+    payload: ExpressUnitOverduePayload
+
+
+RepairEvent = Annotated[
+    AssessmentReported | ExpressReplacementRequested | ExpressUnitOverdue,
+    Field(discriminator="event_type"),
+]
 
 
 class PaymentSettledPayload(Payload):
@@ -165,6 +216,47 @@ class PaymentSettled(Envelope):
 
     event_type: Literal["payments.payment-settled"] = "payments.payment-settled"
     payload: PaymentSettledPayload
+
+
+class PreAuthorisationPlacedPayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    authorisation_id: str = Field(min_length=1, max_length=64)
+    amount: Money
+    placed_at: AwareDatetime
+
+
+class PreAuthorisationPlaced(Envelope):
+    """X3: the card pre-authorisation of an express premium case is in place."""
+
+    event_type: Literal["payments.pre-authorisation-placed"] = "payments.pre-authorisation-placed"
+    payload: PreAuthorisationPlacedPayload
+
+
+class PreAuthorisationClosedPayload(Payload):
+    case_id: str = Field(min_length=1, max_length=64)
+    authorisation_id: str = Field(min_length=1, max_length=64)
+    amount: Money = Field(description="Captured: what was charged; released: what was freed")
+    closed_at: AwareDatetime
+
+
+class PreAuthorisationCaptured(Envelope):
+    event_type: Literal["payments.pre-authorisation-captured"] = (
+        "payments.pre-authorisation-captured"
+    )
+    payload: PreAuthorisationClosedPayload
+
+
+class PreAuthorisationReleased(Envelope):
+    event_type: Literal["payments.pre-authorisation-released"] = (
+        "payments.pre-authorisation-released"
+    )
+    payload: PreAuthorisationClosedPayload
+
+
+PaymentEvent = Annotated[
+    PaymentSettled | PreAuthorisationPlaced | PreAuthorisationCaptured | PreAuthorisationReleased,
+    Field(discriminator="event_type"),
+]
 
 
 class DispatchConfirmedPayload(Payload):

@@ -9,10 +9,22 @@ from collections.abc import Callable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from contracts.topics import ALL_TOPICS, Topic
+from contracts.topics import ALL_TOPICS, DEAD_LETTER_SUFFIX, Topic
 from shared.retry import transient_retries
 
 DEAD_LETTER_PARTITIONS = 1
+# A dead letter is the original record plus dlq-* headers: its topic takes larger records than
+# the broker's 1 MiB default, so anything the broker accepted can always be dead-lettered.
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
+
+
+def new_topic(name: str, partitions: int) -> NewTopic:
+    configs = (
+        {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+        if name.endswith(DEAD_LETTER_SUFFIX)
+        else {}
+    )
+    return NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs)
 
 
 def planned_topics(topics: tuple[Topic, ...] = ALL_TOPICS) -> dict[str, int]:
@@ -46,9 +58,7 @@ async def ensure_topics(bootstrap: str, *, recreate: bool = False) -> dict[str, 
             await _wait_until(admin, lambda names: not (names & set(doomed)))
             existing -= set(doomed)
         missing = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
-            for name, partitions in plan.items()
-            if name not in existing
+            new_topic(name, partitions) for name, partitions in plan.items() if name not in existing
         ]
         if missing:
             await admin.create_topics(missing)

@@ -11,7 +11,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.SerializationError,
@@ -24,7 +23,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(error: BaseException) -> bool:
-    """Infrastructure hiccups worth retrying; everything else is a fault of the message or code."""
+    """Infrastructure hiccups worth retrying; everything else is a fault of the message or code.
+
+    asyncpg raises InterfaceError both for a connection lost under it (transient) and for
+    misuse such as a wrong number of arguments (a bug, which retrying cannot cure).
+    """
+    if isinstance(error, asyncpg.InterfaceError):
+        return "connection" in str(error).lower()
     return isinstance(error, TRANSIENT_ERRORS)
 
 

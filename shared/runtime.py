@@ -24,6 +24,7 @@ from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import install_dead_letters
+from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.log import configure_logging
 from shared.messaging import OutboxRelay, Transaction, apply_once
 from shared.metrics import EVENTS_HANDLED, HANDLE_SECONDS, serve_metrics
@@ -33,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 E = TypeVar("E", bound=Envelope)
 Handler = Callable[[Any, Transaction], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
 
 
 class Service:
@@ -50,12 +52,15 @@ class Service:
         self.settings = settings or ServiceSettings()
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
+        self._started_hooks: list[Hook] = []
+        self._stopping_hooks: list[Hook] = []
         self.broker = KafkaBroker(
             self.settings.kafka_bootstrap_servers,
             client_id=f"careplan-{name}-{self.settings.instance}",
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,  # room for a dead letter's headers
             graceful_timeout=30.0,
             logger=None,
             # The documented address is the local stack's, whatever this process connects to.
@@ -76,6 +81,16 @@ class Service:
         if self._pool is None:
             raise RuntimeError(f"{self.name} is not started: no database pool yet")
         return self._pool
+
+    def on_started(self, hook: Hook) -> Hook:
+        """Run `hook` once the database, broker and relay are up, before `service_started`."""
+        self._started_hooks.append(hook)
+        return hook
+
+    def on_stopping(self, hook: Hook) -> Hook:
+        """Run `hook` first at shutdown, while the broker and the database pool still run."""
+        self._stopping_hooks.append(hook)
+        return hook
 
     def consumes(self, topic: Topic) -> Callable[[Handler], Handler]:
         """Register `handler(event, tx)` for `topic` in this service's consumer group."""
@@ -132,7 +147,9 @@ class Service:
         """The process: database and migrations first, then the broker, then the outbox relay.
 
         Shutdown runs in reverse: the relay stops, the broker finishes its in-flight handlers
-        (their offsets commit only if their transactions did), then the pool closes.
+        (their offsets commit only if their transactions did), then the pool closes. Hooks added
+        with `on_started` run after the relay starts and `on_stopping` hooks before it stops
+        (register them before calling this).
         """
         relay_task: asyncio.Task[None] | None = None
 
@@ -152,6 +169,8 @@ class Service:
                 fallback_poll_seconds=self.settings.outbox_fallback_poll_seconds,
             )
             relay_task = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
+
+        async def announce_started() -> None:
             log.info("service_started")
 
         async def stop_relay() -> None:
@@ -166,8 +185,8 @@ class Service:
         return FastStream(
             self.broker,
             on_startup=[open_database],
-            after_startup=[start_relay],
-            on_shutdown=[stop_relay],
+            after_startup=[start_relay, *self._started_hooks, announce_started],
+            on_shutdown=[*self._stopping_hooks, stop_relay],
             after_shutdown=[close_database],
         )
 

@@ -14,7 +14,7 @@ class ServiceSettings(BaseSettings):
     own database (`careplan_<service>`) unless `CAREPLAN_DATABASE_NAME` says otherwise.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = 0
     log_level: str = "INFO"
     instance: str = "1"
+    # The lookup service's HTTP API (X5); 127.0.0.1 unless a container must publish it.
+    lookup_http_host: str = "127.0.0.1"
+    lookup_http_port: int = 8080
 
     def dsn_for(self, service: str) -> str:
         name = self.database_name or f"careplan_{service}"

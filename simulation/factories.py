@@ -18,13 +18,20 @@ from contracts.upstream import (
     DeviceActivatedPayload,
     DispatchConfirmed,
     DispatchConfirmedPayload,
+    ExpressReplacementRequested,
+    ExpressReplacementRequestedPayload,
+    ExpressUnitOverdue,
+    ExpressUnitOverduePayload,
     IncidentCause,
     Owner,
     PaymentSettled,
     PaymentSettledPayload,
     PlanOrderPlaced,
     PlanOrderPlacedPayload,
+    PreAuthorisationPlaced,
+    PreAuthorisationPlacedPayload,
     ReturnedPart,
+    ServiceMode,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -116,6 +123,8 @@ def assessment(
     app_bound: bool = True,
     parts: tuple[ReturnedPart, ...] = (),
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT,
+    service_mode: ServiceMode = ServiceMode.STANDARD,
+    battery_present: bool = True,
 ) -> AssessmentReported:
     case_id = case_id or f"CASE-{uuid.uuid4().hex[:12]}"
     reported = now()
@@ -136,6 +145,8 @@ def assessment(
             remote_controller_bound_at=bound_at,
             parts=list(parts),
             customer_choice=choice,
+            service_mode=service_mode,
+            battery_present=battery_present,
         ),
         producer="repair-system",
         correlation_id=case_id,
@@ -159,5 +170,49 @@ def dispatch(shipment_id: uuid.UUID, new_sn: str, case_id: str) -> DispatchConfi
     return DispatchConfirmed.new(
         DispatchConfirmedPayload(shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()),
         producer="warehouse",
+        correlation_id=case_id,
+    )
+
+
+def express_request(
+    sn: str,
+    model: str,
+    cause: IncidentCause = IncidentCause.COLLISION,
+    customer_region: str = "PL",
+) -> ExpressReplacementRequested:
+    case_id = f"CASE-{uuid.uuid4().hex[:12]}"
+    at = now()
+    return ExpressReplacementRequested.new(
+        ExpressReplacementRequestedPayload(
+            case_id=case_id,
+            sn=sn,
+            model=model,
+            cause=cause,
+            incident_at=at,
+            requested_at=at,
+            customer_region=customer_region,
+        ),
+        producer="repair-system",
+        correlation_id=case_id,
+    )
+
+
+def unit_overdue(case_id: str) -> ExpressUnitOverdue:
+    return ExpressUnitOverdue.new(
+        ExpressUnitOverduePayload(case_id=case_id, due_at=now()),
+        producer="repair-system",
+        correlation_id=case_id,
+    )
+
+
+def pre_authorisation_placed(case_id: str, amount: Money) -> PreAuthorisationPlaced:
+    return PreAuthorisationPlaced.new(
+        PreAuthorisationPlacedPayload(
+            case_id=case_id,
+            authorisation_id=f"AUTH-{uuid.uuid4().hex[:12]}",
+            amount=amount,
+            placed_at=now(),
+        ),
+        producer="payments",
         correlation_id=case_id,
     )

@@ -15,5 +15,5 @@ service = Service(
     description="Adjudicates assessments (C1-C6, X4) with reason codes and the fee (P2).",
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.project_coverage_event)
-service.consumes(topics.REPAIR_ASSESSMENTS)(handlers.adjudicate_assessment)
+service.consumes(topics.REPAIR_ASSESSMENTS)(handlers.on_repair_event)
 service.consumes(topics.CLAIM_REVIEWS)(handlers.review_case)

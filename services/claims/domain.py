@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from contracts.claims import ClaimOutcome
-from contracts.upstream import CustomerChoice, IncidentCause
+from contracts.upstream import CustomerChoice, IncidentCause, ServiceMode
 
 
 class ClaimRefusal(StrEnum):
@@ -24,6 +24,7 @@ class ClaimRefusal(StrEnum):
     FLYAWAY_NOT_ELIGIBLE = "FLYAWAY_NOT_ELIGIBLE"
     FLYAWAY_WITHOUT_FLIGHT_RECORD = "FLYAWAY_WITHOUT_FLIGHT_RECORD"
     FLYAWAY_APP_BINDING_MISSING = "FLYAWAY_APP_BINDING_MISSING"
+    EXPRESS_NOT_FOR_FLYAWAY = "EXPRESS_NOT_FOR_FLYAWAY"
     EXCLUDED_LOSS = "EXCLUDED_LOSS"
     EXCLUDED_THEFT = "EXCLUDED_THEFT"
     EXCLUDED_UNSUITABLE_WEATHER = "EXCLUDED_UNSUITABLE_WEATHER"
@@ -74,6 +75,7 @@ class Assessment:
     remote_controller_bound_at: datetime | None = None
     parts: tuple[PartCheck, ...] = ()
     customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
+    service_mode: ServiceMode = ServiceMode.STANDARD
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(EXCLUSIONS[assessment.cause])
     elif flyaway:
         rules.append("C6")
+        if assessment.service_mode is not ServiceMode.STANDARD:
+            reasons.append(ClaimRefusal.EXPRESS_NOT_FOR_FLYAWAY)  # X2
         if not plan.flyaway_eligible:
             reasons.append(ClaimRefusal.FLYAWAY_NOT_ELIGIBLE)
         if not assessment.flight_record_provided:
@@ -170,3 +174,21 @@ def _bound_before(bound_at: datetime | None, incident_at: datetime) -> bool:
 
 
 FRAUD_FOUND = "FRAUD_FOUND"
+
+
+class PreAuthorisationCapture(StrEnum):
+    UNIT_NOT_RECEIVED_IN_TIME = "UNIT_NOT_RECEIVED_IN_TIME"
+    SN_MISMATCH = "SN_MISMATCH"
+    BATTERY_MISSING = "BATTERY_MISSING"
+
+
+def check_express_unit(
+    *, reported_sn: str, unit_sn: str | None, battery_present: bool
+) -> tuple[PreAuthorisationCapture, ...]:
+    """X3: the reasons to capture an express premium pre-authorisation in full; none: release."""
+    reasons = []
+    if unit_sn != reported_sn:
+        reasons.append(PreAuthorisationCapture.SN_MISMATCH)
+    if not battery_present:
+        reasons.append(PreAuthorisationCapture.BATTERY_MISSING)
+    return tuple(reasons)

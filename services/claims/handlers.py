@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from contracts.claims import ClaimDecided, ClaimDecidedPayload, ClaimReversed, ClaimReversedPayload
+from contracts.claims import (
+    ClaimDecided,
+    ClaimDecidedPayload,
+    ClaimReversed,
+    ClaimReversedPayload,
+    PreAuthorisationCaptureRequested,
+    PreAuthorisationDecisionPayload,
+    PreAuthorisationReleaseRequested,
+)
 from contracts.coverage import (
     CoverageEvent,
     CoverageExtended,
@@ -16,9 +25,26 @@ from contracts.coverage import (
     PlanInherited,
     PlanTerminated,
 )
+from contracts.envelope import Envelope
 from contracts.topics import CLAIMS_EVENTS
-from contracts.upstream import AssessmentReported, ReviewConcluded, ReviewVerdict
-from services.claims.domain import FRAUD_FOUND, Assessment, PartCheck, PlanView, adjudicate
+from contracts.upstream import (
+    AssessmentReported,
+    ExpressReplacementRequested,
+    ExpressUnitOverdue,
+    RepairEvent,
+    ReviewConcluded,
+    ReviewVerdict,
+    ServiceMode,
+)
+from services.claims.domain import (
+    FRAUD_FOUND,
+    Assessment,
+    PartCheck,
+    PlanView,
+    PreAuthorisationCapture,
+    adjudicate,
+    check_express_unit,
+)
 from shared.catalogue import consumer_catalogue
 from shared.messaging import Transaction
 
@@ -117,36 +143,58 @@ async def _project_term(
     )
 
 
+async def on_repair_event(event: RepairEvent, tx: Transaction) -> None:
+    match event:
+        case AssessmentReported():
+            await adjudicate_assessment(event, tx)
+        case ExpressReplacementRequested():
+            await adjudicate_express_request(event, tx)
+        case ExpressUnitOverdue():
+            await settle_overdue_unit(event, tx)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What a case is about, beside the assessment the rules read."""
+
+    case_id: str
+    sn: str
+    model: str
+    customer_region: str
+    service_mode: ServiceMode
+    record: str  # the message that opened the case, kept as evidence
+
+
 async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> None:
-    """C1-C6, X4: decide the case; a replacement is priced by the fee schedule in force (P2)."""
+    """C1-C6, X4: decide the case; a replacement is priced by the fee schedule in force (P2).
+
+    For an express premium case decided before the unit came in, the assessment is the unit's
+    arrival: it decides the card pre-authorisation (X3) instead.
+    """
     report = event.payload
-    if await tx.conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", report.case_id):
-        return  # the repair system re-sent the case under a new event id: one case, one decision
-    catalogue = consumer_catalogue()
-    # The term in force at the incident; with none, the latest term (C1 then refuses the claim).
-    row = await tx.conn.fetchrow(
-        "SELECT p.plan_id, p.model, p.state AS plan_state, t.*"
-        " FROM plan_view p JOIN plan_view_terms t USING (plan_id)"
-        " WHERE p.sn = $1 ORDER BY (t.term_start <= $2 AND t.term_end > $2) DESC, t.term_no DESC"
-        " LIMIT 1",
-        report.reported_sn,
-        report.incident_at,
+    case = await tx.conn.fetchrow(
+        "SELECT unit_state FROM cases WHERE case_id = $1 FOR UPDATE", report.case_id
     )
-    plan = (
-        PlanView(
-            plan_id=str(row["plan_id"]),
-            term_start=row["term_start"],
-            term_end=row["term_end"],
-            replacements_left=row["replacements_left"],
-            flyaways_left=row["flyaways_left"],
-            replacements_used=row["replacements_used"],
-            flyaway_eligible=catalogue.model(row["model"]).flyaway_eligible,
-            terminated=row["plan_state"] == "terminated",
-        )
-        if row
-        else None
-    )
-    decision = adjudicate(
+    if case is not None:
+        if case["unit_state"] == "awaiting_unit":
+            reasons = check_express_unit(
+                reported_sn=report.reported_sn,
+                unit_sn=report.unit_sn,
+                battery_present=report.battery_present,
+            )
+            await _settle_pre_authorisation(tx, event, report.case_id, reasons, "received")
+        return  # otherwise the repair system re-sent the case: one case, one decision
+    await _decide(
+        tx,
+        event,
+        CaseFacts(
+            report.case_id,
+            report.reported_sn,
+            report.model,
+            report.customer_region,
+            report.service_mode,
+            report.model_dump_json(),
+        ),
         Assessment(
             reported_sn=report.reported_sn,
             unit_sn=report.unit_sn,
@@ -164,30 +212,136 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
                 for part in report.parts
             ),
             customer_choice=report.customer_choice,
+            service_mode=report.service_mode,
         ),
-        plan,
     )
+
+
+async def adjudicate_express_request(event: ExpressReplacementRequested, tx: Transaction) -> None:
+    """X3, C5: express premium is adjudicated before the unit is sent in; its SN and battery
+    are checked when it arrives."""
+    request = event.payload
+    if await tx.conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", request.case_id):
+        return
+    await _decide(
+        tx,
+        event,
+        CaseFacts(
+            request.case_id,
+            request.sn,
+            request.model,
+            request.customer_region,
+            ServiceMode.EXPRESS_PREMIUM,
+            request.model_dump_json(),
+        ),
+        Assessment(
+            reported_sn=request.sn,
+            unit_sn=request.sn,  # not here yet: checked on arrival
+            cause=request.cause,
+            incident_at=request.incident_at,
+            assessed_at=request.requested_at,
+            flight_record_provided=False,
+            service_mode=ServiceMode.EXPRESS_PREMIUM,
+        ),
+    )
+
+
+async def settle_overdue_unit(event: ExpressUnitOverdue, tx: Transaction) -> None:
+    """X3: no unit by the deadline: the pre-authorisation is captured in full."""
+    overdue = event.payload
+    case = await tx.conn.fetchrow(
+        "SELECT unit_state FROM cases WHERE case_id = $1 FOR UPDATE", overdue.case_id
+    )
+    if case is None:
+        raise UnknownCaseError(f"no case {overdue.case_id} waits for a unit")
+    if case["unit_state"] != "awaiting_unit":
+        return  # the unit arrived first: its arrival decided
+    reasons = (PreAuthorisationCapture.UNIT_NOT_RECEIVED_IN_TIME,)
+    await _settle_pre_authorisation(tx, event, overdue.case_id, reasons, "overdue")
+
+
+async def _settle_pre_authorisation(
+    tx: Transaction,
+    cause: Envelope,
+    case_id: str,
+    reasons: tuple[PreAuthorisationCapture, ...],
+    unit_state: str,
+) -> None:
+    codes = [reason.value for reason in reasons]
+    sn = await tx.conn.fetchval(
+        "UPDATE cases SET unit_state = $2, pre_authorisation = $3, pre_authorisation_reasons = $4"
+        " WHERE case_id = $1 RETURNING reported_sn",
+        case_id,
+        unit_state,
+        "capture_requested" if codes else "release_requested",
+        codes,
+    )
+    payload = PreAuthorisationDecisionPayload(case_id=case_id, reason_codes=codes)
+    request = (
+        PreAuthorisationCaptureRequested.new(
+            payload, producer=PRODUCER, correlation_id=case_id, cause=cause
+        )
+        if codes
+        else PreAuthorisationReleaseRequested.new(
+            payload, producer=PRODUCER, correlation_id=case_id, cause=cause
+        )
+    )
+    tx.publish(CLAIMS_EVENTS, sn, request)
+
+
+async def _decide(
+    tx: Transaction, event: Envelope, facts: CaseFacts, assessment: Assessment
+) -> None:
+    catalogue = consumer_catalogue()
+    # The term in force at the incident; with none, the latest term (C1 then refuses the claim).
+    row = await tx.conn.fetchrow(
+        "SELECT p.plan_id, p.model, p.state AS plan_state, t.*"
+        " FROM plan_view p JOIN plan_view_terms t USING (plan_id)"
+        " WHERE p.sn = $1 ORDER BY (t.term_start <= $2 AND t.term_end > $2) DESC, t.term_no DESC"
+        " LIMIT 1",
+        facts.sn,
+        assessment.incident_at,
+    )
+    plan = (
+        PlanView(
+            plan_id=str(row["plan_id"]),
+            term_start=row["term_start"],
+            term_end=row["term_end"],
+            replacements_left=row["replacements_left"],
+            flyaways_left=row["flyaways_left"],
+            replacements_used=row["replacements_used"],
+            flyaway_eligible=catalogue.model(row["model"]).flyaway_eligible,
+            terminated=row["plan_state"] == "terminated",
+        )
+        if row
+        else None
+    )
+    decision = adjudicate(assessment, plan)
     fee, schedule = None, None
     if decision.uses_replacement and plan is not None:
         fee, schedule = catalogue.replacement_fee(
-            report.model,
+            facts.model,
             flyaway=decision.flyaway,
             replacements_used=plan.replacements_used,
-            at=report.assessed_at,
+            at=assessment.assessed_at,
         )
+    premium_unit_pending = (
+        decision.uses_replacement and facts.service_mode is ServiceMode.EXPRESS_PREMIUM
+    )
     reasons = [reason.value for reason in decision.reasons]
     await tx.conn.execute(
         "INSERT INTO cases (case_id, reported_sn, model, plan_id, cause, incident_at, assessed_at,"
         " outcome, reason_codes, rules_applied, uses_replacement, flyaway, fee_amount,"
-        " fee_currency, fee_schedule, ledger_state, assessment)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        report.case_id,
-        report.reported_sn,
-        report.model,
+        " fee_currency, fee_schedule, ledger_state, assessment, service_mode, unit_state)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+        " $18, $19)",
+        facts.case_id,
+        facts.sn,
+        facts.model,
         row["plan_id"] if row else None,
-        report.cause.value,
-        report.incident_at,
-        report.assessed_at,
+        assessment.cause.value,
+        assessment.incident_at,
+        assessment.assessed_at,
         decision.outcome.value,
         reasons,
         list(decision.rules),
@@ -197,29 +351,32 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
         fee.currency if fee else None,
         schedule,
         "pending" if decision.uses_replacement else "none",
-        report.model_dump_json(),
+        facts.record,
+        facts.service_mode.value,
+        "awaiting_unit" if premium_unit_pending else "not_applicable",
     )
     tx.publish(
         CLAIMS_EVENTS,
-        report.reported_sn,
+        facts.sn,
         ClaimDecided.new(
             ClaimDecidedPayload(
-                case_id=report.case_id,
-                sn=report.reported_sn,
-                model=report.model,
+                case_id=facts.case_id,
+                sn=facts.sn,
+                model=facts.model,
                 plan_id=row["plan_id"] if row else None,
                 outcome=decision.outcome,
-                incident_at=report.incident_at,
+                incident_at=assessment.incident_at,
                 reason_codes=reasons,
                 rules_applied=list(decision.rules),
                 uses_replacement=decision.uses_replacement,
                 flyaway=decision.flyaway,
                 fee=fee,
                 fee_schedule=schedule,
-                customer_region=report.customer_region,
+                customer_region=facts.customer_region,
+                service_mode=facts.service_mode,
             ),
             producer=PRODUCER,
-            correlation_id=report.case_id,
+            correlation_id=facts.case_id,
             cause=event,
         ),
     )

@@ -163,7 +163,7 @@ async def _add_term(
 async def on_claims_event(event: ClaimsEvent, tx: Transaction) -> None:
     if isinstance(event, ClaimDecided):
         await apply_claim_decision(event, tx)
-    else:
+    elif isinstance(event, ClaimReversed):
         await terminate_plan(event, tx)
 
 
@@ -274,6 +274,7 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
                 fee=claim.fee,
                 flyaway=claim.flyaway,
                 term_no=term["term_no"],
+                service_mode=claim.service_mode,
                 replacements_left=ledger.replacements_left,
                 flyaways_left=ledger.flyaways_left,
             ),

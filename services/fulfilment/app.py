@@ -15,5 +15,5 @@ service = Service(
     description="Ships replacement units once the fee is paid (F1) and announces old SN -> new SN.",
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
-service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.record_payment)
+service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
 service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.confirm_dispatch)

@@ -13,3 +13,9 @@ def customer_pays_shipping(*, customer_region: str, plan_region: str) -> bool:
 def fee_settled(*, fee: Decimal, fee_currency: str, paid: dict[str, Decimal]) -> bool:
     """F1: the unit ships once the customer has paid the whole fee, in the fee's currency."""
     return paid.get(fee_currency, Decimal(0)) >= fee
+
+
+def ready_to_ship(*, fee_paid: bool, express_premium: bool, pre_authorisation: str | None) -> bool:
+    """F1: a replacement ships once its fee is paid; X3: express premium also needs the card
+    pre-authorisation in place (basic ships after the unit arrived, so after its decision)."""
+    return fee_paid and (not express_premium or pre_authorisation == "placed")

@@ -10,12 +10,23 @@ from contracts.envelope import Envelope
 from contracts.fulfilment import (
     DeviceReplaced,
     DeviceReplacedPayload,
+    PreAuthorisationRequested,
+    PreAuthorisationRequestedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
 from contracts.topics import FULFILMENT_EVENTS
-from contracts.upstream import DispatchConfirmed, PaymentSettled
-from services.fulfilment.domain import customer_pays_shipping, fee_settled
+from contracts.upstream import (
+    DispatchConfirmed,
+    PaymentEvent,
+    PaymentSettled,
+    PreAuthorisationCaptured,
+    PreAuthorisationPlaced,
+    PreAuthorisationReleased,
+    ServiceMode,
+)
+from services.fulfilment.domain import customer_pays_shipping, fee_settled, ready_to_ship
+from shared.catalogue import consumer_catalogue
 from shared.messaging import Transaction
 
 PRODUCER = "fulfilment"
@@ -33,11 +44,11 @@ async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
 async def await_payment(event: DeductionApplied, tx: Transaction) -> None:
     """A replacement was taken off the plan: it ships once its fee is paid (F1)."""
     deduction = event.payload
-    await tx.conn.execute(
+    created = await tx.conn.fetchval(
         "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
-        " customer_region, fee_amount, fee_currency, flyaway, state)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'awaiting_payment')"
-        " ON CONFLICT (case_id) DO NOTHING",
+        " customer_region, fee_amount, fee_currency, flyaway, state, service_mode)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'awaiting_payment', $10)"
+        " ON CONFLICT (case_id) DO NOTHING RETURNING true",
         deduction.case_id,
         deduction.plan_id,
         deduction.sn,
@@ -47,11 +58,65 @@ async def await_payment(event: DeductionApplied, tx: Transaction) -> None:
         deduction.fee.amount,
         deduction.fee.currency,
         deduction.flyaway,
+        deduction.service_mode.value,
     )
+    if created and deduction.service_mode is ServiceMode.EXPRESS_PREMIUM:
+        await _request_pre_authorisation(tx, event)
     await _request_shipment_if_paid(tx, deduction.case_id, event)
 
 
+async def _request_pre_authorisation(tx: Transaction, event: DeductionApplied) -> None:
+    """X3: hold the product's value on the customer's card while the damaged unit travels."""
+    deduction = event.payload
+    amount = consumer_catalogue().product_value(deduction.model)
+    await tx.conn.execute(
+        "INSERT INTO pre_authorisations (case_id, requested_amount, currency, state)"
+        " VALUES ($1, $2, $3, 'requested')",
+        deduction.case_id,
+        amount.amount,
+        amount.currency,
+    )
+    tx.publish(
+        FULFILMENT_EVENTS,
+        str(deduction.plan_id),
+        PreAuthorisationRequested.new(
+            PreAuthorisationRequestedPayload(
+                case_id=deduction.case_id, plan_id=deduction.plan_id, amount=amount
+            ),
+            producer=PRODUCER,
+            correlation_id=deduction.case_id,
+            cause=event,
+        ),
+    )
+
+
+async def on_payment_event(event: PaymentEvent, tx: Transaction) -> None:
+    match event:
+        case PaymentSettled():
+            await record_payment(event, tx)
+        case PreAuthorisationPlaced(payload=placed):
+            await tx.conn.execute(
+                "UPDATE pre_authorisations SET state = 'placed', authorisation_id = $2,"
+                " placed_at = $3 WHERE case_id = $1 AND state = 'requested'",
+                placed.case_id,
+                placed.authorisation_id,
+                placed.placed_at,
+            )
+            await _request_shipment_if_paid(tx, placed.case_id, event)
+        case PreAuthorisationCaptured(payload=closed) | PreAuthorisationReleased(payload=closed):
+            state = "captured" if isinstance(event, PreAuthorisationCaptured) else "released"
+            await tx.conn.execute(
+                "UPDATE pre_authorisations SET state = $2, closed_at = $3, closed_amount = $4"
+                " WHERE case_id = $1",
+                closed.case_id,
+                state,
+                closed.closed_at,
+                closed.amount.amount,
+            )
+
+
 async def record_payment(event: PaymentSettled, tx: Transaction) -> None:
+    """F1: the fee charged; several payments for one case add up."""
     payment = event.payload
     await tx.conn.execute(
         "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at)"
@@ -102,6 +167,10 @@ async def confirm_dispatch(event: DispatchConfirmed, tx: Transaction) -> None:
 
 
 async def _request_shipment_if_paid(tx: Transaction, case_id: str, cause: Envelope) -> None:
+    # The deduction and the payment of a case arrive on different topics and may be handled at
+    # the same moment: each would miss the other's uncommitted row and neither would ship.
+    # Taking the case's lock here makes the second one see what the first committed.
+    await tx.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", case_id)
     row = await tx.conn.fetchrow(
         "SELECT * FROM replacements WHERE case_id = $1 FOR UPDATE", case_id
     )
@@ -115,7 +184,14 @@ async def _request_shipment_if_paid(tx: Transaction, case_id: str, cause: Envelo
             case_id,
         )
     }
-    if not fee_settled(fee=row["fee_amount"], fee_currency=row["fee_currency"], paid=paid):
+    pre_authorisation = await tx.conn.fetchval(
+        "SELECT state FROM pre_authorisations WHERE case_id = $1", case_id
+    )
+    if not ready_to_ship(
+        fee_paid=fee_settled(fee=row["fee_amount"], fee_currency=row["fee_currency"], paid=paid),
+        express_premium=row["service_mode"] == ServiceMode.EXPRESS_PREMIUM.value,
+        pre_authorisation=pre_authorisation,
+    ):
         return
     shipment_id = uuid.uuid4()
     pays_shipping = customer_pays_shipping(

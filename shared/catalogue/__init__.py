@@ -48,6 +48,7 @@ class DeviceModel(_Data):
     flyaway_eligible: bool
     prices_pln: tuple[Decimal, Decimal]
     fee: Decimal
+    value: Decimal
     flyaway_fee: Decimal | None = None
 
 
@@ -55,6 +56,10 @@ class FeeSchedule(_Data):
     currency: str
     effective_from: AwareDatetime
     escalation: tuple[Decimal, ...]
+
+
+class Warranty(_Data):
+    warranty_months: int  # the official warranty, from the device's first activation (X5, F3)
 
 
 class UnknownCatalogueEntryError(LookupError):
@@ -66,6 +71,7 @@ class ConsumerCatalogue(_Data):
     plans: dict[str, PlanSku]
     models: dict[str, DeviceModel]
     fee_schedules: dict[str, FeeSchedule]
+    warranty: Warranty
 
     def plan(self, sku: str) -> PlanSku:
         try:
@@ -78,6 +84,11 @@ class ConsumerCatalogue(_Data):
             return self.models[model]
         except KeyError:
             raise UnknownCatalogueEntryError(f"unknown model {model!r}") from None
+
+    def product_value(self, model: str) -> Money:
+        """X3: what an express premium pre-authorisation holds, in the fees' currency."""
+        schedule = max(self.fee_schedules.values(), key=lambda entry: entry.effective_from)
+        return Money(amount=self.model(model).value, currency=schedule.currency)
 
     def fee_schedule_at(self, moment: datetime) -> tuple[str, FeeSchedule]:
         """P2: the schedule in force at `moment` (the latest one that had started)."""

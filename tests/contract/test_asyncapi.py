@@ -115,23 +115,7 @@ def test_there_is_a_document_for_every_service_and_no_other() -> None:
     assert {path.stem for path in ASYNCAPI_DIR.glob("*.json")} == set(SERVICES)
 
 
-STALE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "docs/asyncapi/activation.json was not regenerated after ActivationRequestedPayload "
-        "gained `repair_invitation_at` (X1): the checked-in document lacks the field. Run "
-        "`careplan asyncapi`, check the document in and remove this marker."
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "service",
-    [
-        pytest.param(service, marks=STALE) if service == "activation" else service
-        for service in SERVICES
-    ],
-)
+@pytest.mark.parametrize("service", SERVICES)
 def test_the_checked_in_document_is_what_the_code_generates(service: str) -> None:
     checked_in = (ASYNCAPI_DIR / f"{service}.json").read_text()
     assert checked_in == render_asyncapi(service), (

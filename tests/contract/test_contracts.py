@@ -403,16 +403,6 @@ def test_unknown_extra_fields_are_ignored_for_forward_compatibility(sample: Samp
     assert b"added_in_a_later_version" not in serialise_event(parsed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "contracts.money.Money is declared with extra='forbid' while Envelope and Payload ignore "
-        "unknown fields: a producer that adds an optional field to a money object (e.g. "
-        "'amount_minor') breaks every consumer of that topic, against the design's "
-        "'contracts evolve by addition'. The checked-in JSON Schemas say "
-        "additionalProperties: false for Money."
-    ),
-)
 @pytest.mark.parametrize("sample", WITH_MONEY, ids=str)
 def test_an_unknown_field_inside_money_is_ignored(sample: Sample) -> None:
     assert sample.money is not None
@@ -422,15 +412,6 @@ def test_an_unknown_field_inside_money_is_ignored(sample: Sample) -> None:
     assert parse_event(sample.topic.name, json.dumps(doc).encode()) == sample.event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The exported JSON Schema of Money (contracts/json_schemas/*.json, $defs.Money) declares "
-        "`amount` as anyOf number | string, so a producer that follows the published schema may "
-        "send 199.5 — which parse_event refuses (M1: never floats) and the consumer dead-letters. "
-        "The schema should offer only the decimal string."
-    ),
-)
 def test_m1_the_published_schemas_offer_money_amounts_only_as_decimal_strings() -> None:
     amounts = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import DEAD_LETTER_SUFFIX
-from shared.kafka_admin import DEAD_LETTER_PARTITIONS
+from shared.kafka_admin import DEAD_LETTER_PARTITIONS, new_topic
 
 T = TypeVar("T")
 
@@ -42,12 +42,7 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics(
-            [
-                NewTopic(name, num_partitions=count, replication_factor=1)
-                for name, count in plan.items()
-            ]
-        )
+        await admin.create_topics([new_topic(name, count) for name, count in plan.items()])
 
         async def listed() -> bool:
             return plan.keys() <= set(await admin.list_topics())

@@ -265,18 +265,6 @@ async def test_replay_republishes_dead_letters_onto_their_topic_once_each(
     assert await service.received() == set(cases)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "DeadLetterMiddleware publishes the dead letter with the original bytes plus ~400 bytes "
-        "of dlq-* headers through a producer limited to max_request_size=1 MiB. A message the "
-        "broker accepted (just under message.max.bytes) cannot be dead-lettered: "
-        "MessageSizeTooLargeError escapes consume_scope, the offset is sought back and the same "
-        "message is redelivered in a hot loop; every message behind it on the partition waits "
-        "forever."
-    ),
-)
 async def test_a_message_too_large_to_dead_letter_does_not_block_its_partition(
     service: RunningService,
 ) -> None:

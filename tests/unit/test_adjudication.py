@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.claims import ClaimOutcome
-from contracts.upstream import CustomerChoice, IncidentCause
+from contracts.upstream import CustomerChoice, IncidentCause, ServiceMode
 from services.claims.domain import (
     EXCLUSIONS,
     Assessment,
     ClaimRefusal,
     PartCheck,
     PlanView,
+    PreAuthorisationCapture,
     adjudicate,
+    check_express_unit,
 )
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -143,3 +145,28 @@ def test_c10_claims_on_a_terminated_plan_are_refused() -> None:
     decision = adjudicate(CRASH, replace(PLAN, terminated=True))
     assert decision.reasons == (ClaimRefusal.PLAN_TERMINATED,)
     assert "C10" in decision.rules
+
+
+def test_x2_express_cannot_be_used_for_a_flyaway() -> None:
+    bound = START + timedelta(days=1)
+    express_flyaway = replace(
+        CRASH,
+        cause=IncidentCause.FLYAWAY,
+        unit_sn=None,
+        account_bound_at=bound,
+        remote_controller_bound_at=bound,
+        service_mode=ServiceMode.EXPRESS_PREMIUM,
+    )
+    assert adjudicate(express_flyaway, PLAN).reasons == (ClaimRefusal.EXPRESS_NOT_FOR_FLYAWAY,)
+
+
+def test_x3_the_express_unit_decides_capture_or_release() -> None:
+    sn = "SN0000000001"
+    assert check_express_unit(reported_sn=sn, unit_sn=sn, battery_present=True) == ()
+    assert check_express_unit(reported_sn=sn, unit_sn="SN0000000002", battery_present=False) == (
+        PreAuthorisationCapture.SN_MISMATCH,
+        PreAuthorisationCapture.BATTERY_MISSING,
+    )
+    assert check_express_unit(reported_sn=sn, unit_sn=None, battery_present=True) == (
+        PreAuthorisationCapture.SN_MISMATCH,
+    )

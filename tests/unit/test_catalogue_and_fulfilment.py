@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from contracts.money import Money
-from services.fulfilment.domain import customer_pays_shipping, fee_settled
+from services.fulfilment.domain import customer_pays_shipping, fee_settled, ready_to_ship
 from shared.catalogue import UnknownCatalogueEntryError, consumer_catalogue
 
 CATALOGUE = consumer_catalogue()
@@ -63,3 +63,14 @@ def test_f1_the_unit_ships_once_the_whole_fee_is_paid_in_its_currency() -> None:
     assert fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("239.00")})
     assert not fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("238.99")})
     assert not fee_settled(fee=fee, fee_currency="USD", paid={"EUR": Decimal("500")})
+
+
+def test_x3_express_premium_ships_once_paid_and_pre_authorised() -> None:
+    assert ready_to_ship(fee_paid=True, express_premium=False, pre_authorisation=None)
+    assert not ready_to_ship(fee_paid=False, express_premium=False, pre_authorisation=None)
+    assert not ready_to_ship(fee_paid=True, express_premium=True, pre_authorisation="requested")
+    assert ready_to_ship(fee_paid=True, express_premium=True, pre_authorisation="placed")
+
+
+def test_x3_the_pre_authorisation_holds_the_products_value() -> None:
+    assert CATALOGUE.product_value("mavic-3-pro") == Money.of("2199", "USD")
