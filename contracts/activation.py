@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.envelope import Envelope, Payload
 from contracts.serials import SerialNumber
 from contracts.upstream import ModelCode, PlanCode, RegionCode
@@ -25,6 +26,10 @@ class PlanActivatedPayload(Payload):
     replacements: int = Field(ge=0, description="Replacements the plan includes (P1)")
     flyaways: int = Field(ge=0, description="Of which at most this many flyaways (P1, C6)")
     purchased_at: AwareDatetime
+    family: PlanFamily = PlanFamily.CONSUMER
+    agricultural: AgriculturalTerm | None = Field(
+        default=None, description="AG plans only: quotas, deductible, insurer (P4-P6)"
+    )
 
 
 class PlanActivated(Envelope):
@@ -45,6 +50,13 @@ class PlanRenewedPayload(Payload):
     replacements: int = Field(ge=0)
     flyaways: int = Field(ge=0)
     purchased_at: AwareDatetime
+    agricultural: AgriculturalTerm | None = Field(
+        default=None, description="AG plans only: the renewal year's quotas (P4, P5)"
+    )
+    previous_term_ends_at: AwareDatetime | None = Field(
+        default=None,
+        description="A4: an AG renewal bought before expiry ends the previous term at purchase",
+    )
 
 
 class PlanRenewed(Envelope):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.serials import SerialNumber
@@ -23,6 +24,8 @@ class CoverageOpenedPayload(Payload):
     term_end: AwareDatetime
     replacements_left: int = Field(ge=0)
     flyaways_left: int = Field(ge=0)
+    family: PlanFamily = PlanFamily.CONSUMER
+    agricultural: AgriculturalTerm | None = None
 
 
 class CoverageOpened(Envelope):
@@ -41,6 +44,8 @@ class CoverageExtendedPayload(Payload):
     term_end: AwareDatetime
     replacements_left: int = Field(ge=0)
     flyaways_left: int = Field(ge=0)
+    agricultural: AgriculturalTerm | None = None
+    previous_term_ends_at: AwareDatetime | None = None
 
 
 class CoverageExtended(Envelope):

@@ -66,3 +66,12 @@ class Money(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.amount:.2f} {self.currency}"
+
+
+Rate = Annotated[
+    Decimal,
+    BeforeValidator(_refuse_binary_float),
+    Field(ge=0, le=1, allow_inf_nan=False, max_digits=6, decimal_places=4),
+    WithJsonSchema({"type": "string", "pattern": r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$"}),
+]
+"""A fraction such as a deductible rate ('0.05'), exact, sent as a string like money."""

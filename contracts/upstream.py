@@ -13,7 +13,7 @@ from contracts.money import Money
 from contracts.serials import SerialNumber
 
 PlanCode = Annotated[str, Field(pattern=r"^[A-Z0-9-]{6,40}$")]
-ModelCode = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$", description="Catalogue model id")]
+ModelCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{2,40}$", description="Catalogue model id")]
 RegionCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
