@@ -16,7 +16,7 @@ from shared.settings import ServiceSettings
 app = typer.Typer(no_args_is_help=True, help="Operate the care-plan platform.")
 
 ASYNCAPI_DIR = Path("docs/asyncapi")
-SERVICES = ("activation", "coverage", "claims", "fulfilment")
+SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup")
 
 
 @app.command()
@@ -84,3 +84,45 @@ def replay_dead_letters(
 
     count = asyncio.run(replay(ServiceSettings().kafka_bootstrap_servers, topic, limit=limit))
     typer.echo(f"replayed {count} dead letters onto {topic}")
+
+
+@app.command()
+def lookup(
+    sn: Annotated[str, typer.Argument(help="The device's serial number (D1)")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="The lookup service [default: http://127.0.0.1:<lookup_http_port>]"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON answer")] = False,
+) -> None:
+    """X5: the plan SN holds, its terms, what is left, the warranty and the history (F3, C9).
+
+    Exits 1 when the SN is malformed (D1) or unknown to the platform.
+    """
+    from urllib.parse import quote
+
+    import httpx
+
+    from contracts.serials import InvalidSerialNumberError, normalise_serial
+    from services.lookup.answer import LookupAnswer
+    from services.lookup.domain import render_text
+
+    try:
+        normalised = normalise_serial(sn)
+    except InvalidSerialNumberError as error:
+        typer.echo(f"{error} (D1)", err=True)
+        raise typer.Exit(1) from None
+    base = url or f"http://127.0.0.1:{ServiceSettings().lookup_http_port}"
+    try:
+        response = httpx.get(f"{base.rstrip('/')}/plans/by-sn/{quote(normalised)}", timeout=10.0)
+    except httpx.HTTPError as error:
+        typer.echo(f"the lookup service at {base} did not answer: {error}", err=True)
+        raise typer.Exit(2) from None
+    if response.status_code in (404, 422):
+        typer.echo(response.json().get("detail", response.text), err=True)
+        raise typer.Exit(1)
+    if response.status_code != 200:
+        typer.echo(f"the lookup service answered {response.status_code}: {response.text}", err=True)
+        raise typer.Exit(2)
+    answer = LookupAnswer.model_validate_json(response.content)
+    typer.echo(answer.model_dump_json(indent=2) if as_json else render_text(answer))

@@ -1,4 +1,4 @@
-"""The four services as separate OS processes, with fresh databases, started and killed at will."""
+"""The services as separate OS processes, with fresh databases, started and killed at will."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-SERVICES = ("activation", "coverage", "claims", "fulfilment")
+SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup")
 
 
 async def recreate_databases(server_url: str, names: list[str]) -> None:
@@ -82,13 +82,18 @@ class ServiceProcess:
 
 @dataclass
 class Platform:
-    """The four services against one Kafka cluster and one PostgreSQL server."""
+    """The services against one Kafka cluster and one PostgreSQL server."""
 
     kafka_bootstrap: str
     database_url: str
     log_dir: Path
     database_prefix: str = "careplan"
+    lookup_http_port: int = 8080  # where the lookup service answers (X5)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def lookup_url(self) -> str:
+        return f"http://127.0.0.1:{self.lookup_http_port}"
 
     def database(self, service: str) -> str:
         return f"{self.database_prefix}_{service}"
@@ -102,16 +107,14 @@ class Platform:
     def process(self, service: str, instance: str = "1") -> ServiceProcess:
         key = f"{service}-{instance}"
         if key not in self.processes:
-            self.processes[key] = ServiceProcess(
-                service,
-                {
-                    "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
-                    "DATABASE_URL": self.database_url,
-                    "CAREPLAN_DATABASE_NAME": self.database(service),
-                },
-                self.log_dir,
-                instance,
-            )
+            env = {
+                "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+                "DATABASE_URL": self.database_url,
+                "CAREPLAN_DATABASE_NAME": self.database(service),
+            }
+            if service == "lookup":
+                env["CAREPLAN_LOOKUP_HTTP_PORT"] = str(self.lookup_http_port)
+            self.processes[key] = ServiceProcess(service, env, self.log_dir, instance)
         return self.processes[key]
 
     async def start(self, services: tuple[str, ...] = SERVICES) -> None:

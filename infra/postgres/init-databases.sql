@@ -17,7 +17,8 @@ FROM unnest(ARRAY[
     'careplan_activation',
     'careplan_coverage',
     'careplan_claims',
-    'careplan_fulfilment'
+    'careplan_fulfilment',
+    'careplan_lookup'
 ]) AS name
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = name)
 \gexec

@@ -1,7 +1,8 @@
-"""The four services as separate processes on the real Kafka and PostgreSQL, for the session."""
+"""The services as separate processes on the real Kafka and PostgreSQL, for the session."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,10 +17,22 @@ OWNED = [t.ACTIVATION_EVENTS, t.COVERAGE_EVENTS, t.CLAIMS_EVENTS, t.FULFILMENT_E
 INBOUND = [topic for topic in t.ALL_TOPICS if topic not in OWNED]
 
 
+def free_port() -> int:
+    """A port nothing listens on now, so a running demo on 8080 does not stop the tests."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="session")
 async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> AsyncIterator[Platform]:
     platform = Platform(
-        stack.kafka_bootstrap, stack.database_url, run_dir / "logs", database_prefix="e2e"
+        stack.kafka_bootstrap,
+        stack.database_url,
+        run_dir / "logs",
+        database_prefix="e2e",
+        lookup_http_port=free_port(),
     )
     await platform.reset_databases()
     await platform.start()

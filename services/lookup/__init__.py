@@ -1,0 +1,1 @@
+"""Lookup: the read model and HTTP API behind the lookup by SN (X5)."""

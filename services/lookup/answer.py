@@ -1,0 +1,162 @@
+"""The lookup's answer for one SN (X5): the JSON document the HTTP API returns and the CLI reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CoverState(StrEnum):
+    """Where a plan, or one of its terms, stands at the moment of the lookup (C9, C10)."""
+
+    ACTIVE = "active"
+    EXHAUSTED = "exhausted"  # C9: the term used all its replacements
+    EXPIRED = "expired"  # C9: the term ended
+    UPCOMING = "upcoming"  # a renewal bought ahead: it starts when the current term ends (A3)
+    TERMINATED = "terminated"  # C10: ended by a reviewer after fraud
+
+
+class ReplacementStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    SHIPMENT_REQUESTED = "shipment_requested"
+    DISPATCHED = "dispatched"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MoneyOut(_Out):
+    """M1: an exact decimal amount as a string, with its ISO 4217 currency."""
+
+    amount: str = Field(examples=["239.00"])
+    currency: str = Field(examples=["USD"])
+
+
+class TermOut(_Out):
+    term_no: int
+    sku: str
+    plan_name: str
+    plan_code: str | None
+    term_start: datetime
+    term_end: datetime
+    state: CoverState
+    replacements_total: int | None
+    flyaways_total: int | None
+    replacements_left: int
+    flyaways_left: int
+
+
+class TerminationOut(_Out):
+    at: datetime
+    case_id: str | None
+    reason_codes: list[str]
+
+
+class PlanOut(_Out):
+    """The plan the SN holds now, with the term in view (in force, else the latest begun)."""
+
+    plan_id: uuid.UUID
+    sku: str
+    plan_name: str
+    region: str
+    state: CoverState
+    activated_at: datetime | None = Field(description="When the plan was bound to a device (A1)")
+    term_no: int
+    term_start: datetime
+    term_end: datetime
+    replacements_left: int
+    flyaways_left: int
+    replacements_total: int | None
+    flyaways_total: int | None
+    coverage_end: datetime = Field(description="The end of the plan's last term (A3)")
+    serials: list[str] = Field(description="Every SN the plan has been on, the first first (F3)")
+    terms: list[TermOut]
+    terminated: TerminationOut | None = None
+
+
+class SerialLink(_Out):
+    """One side of a replacement: the other unit, the case, and when the swap was dispatched."""
+
+    sn: str
+    case_id: str
+    at: datetime | None
+
+
+class LedgerOut(_Out):
+    """Coverage's answer to an approved replacement: applied, or refused with reasons (C5, C9)."""
+
+    state: str
+    reason_codes: list[str]
+
+
+class ReversalOut(_Out):
+    """C10: a reviewer found fraud and reversed the case."""
+
+    at: datetime
+    reason_codes: list[str]
+    customer_owes: MoneyOut | None
+
+
+class ClaimOut(_Out):
+    case_id: str
+    sn: str | None
+    cause: str | None
+    incident_at: datetime | None
+    decided_at: datetime | None
+    outcome: str
+    reason_codes: list[str]
+    rules_applied: list[str]
+    flyaway: bool
+    fee: MoneyOut | None
+    fee_schedule: str | None = Field(description="The fee schedule that priced the fee (P2)")
+    service_mode: str | None = Field(description="standard, express_basic or express_premium (X3)")
+    ledger: LedgerOut | None
+    reversal: ReversalOut | None
+
+
+class ShipmentOut(_Out):
+    shipment_id: uuid.UUID
+    ship_to_region: str | None
+    customer_pays_shipping: bool | None = Field(description="F1: regions differ")
+    requested_at: datetime | None
+    dispatched_at: datetime | None
+
+
+class ReplacementOut(_Out):
+    case_id: str
+    old_sn: str
+    new_sn: str | None
+    status: ReplacementStatus
+    plan_moved: bool = Field(description="F3: coverage moved the plan to the new SN")
+    term_no: int | None
+    flyaway: bool | None
+    fee: MoneyOut | None
+    replaced_at: datetime | None
+    shipment: ShipmentOut | None
+
+
+class LookupAnswer(_Out):
+    """X5: what the platform knows of one SN, from its own events."""
+
+    sn: str
+    model: str | None
+    activated_at: datetime | None = Field(description="The device's own first activation")
+    warranty_end: datetime | None = Field(
+        description="First activation + the catalogue's warranty months; a replacement unit "
+        "keeps the original unit's (F3)"
+    )
+    warranty_from_sn: str | None = Field(description="The SN whose first activation counts")
+    plan: PlanOut | None = Field(description="None when the SN holds no plan, e.g. replaced (F3)")
+    replaced_by: SerialLink | None
+    replacement_of: SerialLink | None
+    claims: list[ClaimOut]
+    replacements: list[ReplacementOut]
+    as_of: datetime
+
+
+class Problem(_Out):
+    detail: str

@@ -1,0 +1,81 @@
+"""The lookup's HTTP API (X5): `GET /plans/by-sn/{sn}` and `GET /health`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from contracts.serials import InvalidSerialNumberError, normalise_serial
+from services.lookup import queries
+from services.lookup.answer import LookupAnswer, Problem
+from services.lookup.domain import assemble
+from shared.catalogue import consumer_catalogue
+
+log = structlog.get_logger(__name__)
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_api(
+    pool: Callable[[], asyncpg.Pool], clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> FastAPI:
+    """The API over the read model; `pool` gives the service's pool once it is open."""
+    api = FastAPI(
+        title="careplan lookup",
+        version="1.0.0",
+        description="X5: a device's plan, terms, warranty and claim and replacement history, "
+        "by serial number, from the platform's own events.",
+    )
+    catalogue = consumer_catalogue()
+    plan_names = {sku: plan.name for sku, plan in catalogue.plans.items()}
+
+    @api.get(
+        "/plans/by-sn/{sn}",
+        response_model=LookupAnswer,
+        responses={
+            404: {"model": Problem, "description": "The platform knows nothing of this SN"},
+            422: {"model": Problem, "description": "Not a serial number (D1)"},
+        },
+    )
+    async def plan_by_sn(sn: str) -> LookupAnswer:
+        """The plan the SN holds, its terms, what is left, the warranty and the history."""
+        try:
+            normalised = normalise_serial(sn)
+        except InvalidSerialNumberError as error:
+            raise HTTPException(422, detail=f"{error} (D1)") from None
+        async with pool().acquire() as conn:
+            found = await queries.findings(conn, normalised)
+        answer = assemble(
+            found,
+            now=clock(),
+            warranty_months=catalogue.warranty.warranty_months,
+            plan_names=plan_names,
+        )
+        if answer is None:
+            raise HTTPException(
+                404,
+                detail=f"serial number {normalised} is unknown: no device activation, plan,"
+                " claim or replacement names it",
+            )
+        return answer
+
+    @api.get("/health", response_model=Health, responses={503: {"model": Problem}})
+    async def health() -> Health | JSONResponse:
+        """Up when the read model's database answers."""
+        try:
+            async with pool().acquire() as conn:
+                await queries.database_answers(conn)
+        except (OSError, RuntimeError, asyncpg.PostgresError) as error:
+            log.warning("health_check_failed", error=str(error))
+            return JSONResponse({"detail": f"database unavailable: {error}"}, status_code=503)
+        return Health(status="ok")
+
+    return api

@@ -1,0 +1,585 @@
+"""The lookup by SN (X5, F3, A3, C9): pure functions from the read model's records to the answer.
+
+The read model keeps what each topic said, keyed by SN, plan id and case id. Which plan an SN
+holds now, which term is in view, what state it is in and when the warranty ends are decided
+here, at the moment of the lookup, so the projection never has to know the order its events
+arrived in.
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.lookup.answer import (
+    ClaimOut,
+    CoverState,
+    LedgerOut,
+    LookupAnswer,
+    MoneyOut,
+    PlanOut,
+    ReplacementOut,
+    ReplacementStatus,
+    ReversalOut,
+    SerialLink,
+    ShipmentOut,
+    TerminationOut,
+    TermOut,
+)
+
+# --------------------------------------------------------------------------------------------
+# What the read model holds
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    sn: str
+    model: str
+    first_activated_at: datetime
+
+
+@dataclass(frozen=True)
+class TermRecord:
+    term_no: int
+    sku: str
+    term_start: datetime
+    term_end: datetime
+    plan_code: str | None = None
+    replacements_total: int | None = None  # from activation (P1)
+    flyaways_total: int | None = None
+    replacements_left: int | None = None  # from coverage; None until coverage has spoken
+    flyaways_left: int | None = None
+    exhausted: bool = False
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    plan_id: uuid.UUID
+    original_sn: str
+    model: str
+    sku: str
+    region: str
+    terms: tuple[TermRecord, ...]
+    activated_at: datetime | None = None
+    terminated_at: datetime | None = None
+    termination_case: str | None = None
+    termination_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    sn: str | None
+    plan_id: uuid.UUID | None
+    outcome: str | None  # None until claims has decided
+    model: str | None = None
+    cause: str | None = None
+    incident_at: datetime | None = None
+    decided_at: datetime | None = None
+    reason_codes: tuple[str, ...] = ()
+    rules_applied: tuple[str, ...] = ()
+    flyaway: bool = False
+    fee_amount: Decimal | None = None
+    fee_currency: str | None = None
+    fee_schedule: str | None = None
+    service_mode: str | None = None
+    ledger_state: str | None = None
+    ledger_reason_codes: tuple[str, ...] = ()
+    reversed_at: datetime | None = None
+    reversal_codes: tuple[str, ...] = ()
+    owed_amount: Decimal | None = None
+    owed_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplacementRecord:
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: str
+    new_sn: str | None = None
+    term_no: int | None = None
+    flyaway: bool | None = None
+    fee_amount: Decimal | None = None
+    fee_currency: str | None = None
+    deducted_at: datetime | None = None
+    shipment_id: uuid.UUID | None = None
+    ship_to_region: str | None = None
+    customer_pays_shipping: bool | None = None
+    shipment_requested_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything the read model holds that touches one SN."""
+
+    sn: str
+    devices: Mapping[str, DeviceRecord]  # the SN's own, and its plans' original units'
+    plans: Sequence[PlanRecord]  # every plan the SN was ever on
+    cases: Sequence[CaseRecord]  # cases on the SN, and on those plans
+    replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same wall-clock time `months` later, clamped to the month's last day."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def warranty_end(first_activation: datetime, warranty_months: int) -> datetime:
+    """X5: the official warranty runs from the device's first activation."""
+    return add_months(first_activation, warranty_months)
+
+
+def serial_chain(original_sn: str, replacements: Iterable[ReplacementRecord]) -> list[str]:
+    """F3: the SNs a plan has been on, from the original through each move coverage made.
+
+    Only a `PlanInherited` moves a plan (the ledger has the last word); the moves may have been
+    projected in any order, so the chain is followed from the original SN.
+    """
+    moves = {r.old_sn: r.new_sn for r in replacements if r.inherited_at is not None and r.new_sn}
+    chain = [original_sn]
+    while chain[-1] in moves and moves[chain[-1]] not in chain:
+        chain.append(moves[chain[-1]])
+    return chain
+
+
+def term_state(term: TermRecord, now: datetime) -> CoverState:
+    """C9: a term is over when it expires or when it has used all its replacements."""
+    if now < term.term_start:
+        return CoverState.UPCOMING
+    if now >= term.term_end:
+        return CoverState.EXPIRED
+    if term.exhausted or replacements_left(term) <= 0:
+        return CoverState.EXHAUSTED
+    return CoverState.ACTIVE
+
+
+def term_in_view(terms: Sequence[TermRecord], now: datetime) -> TermRecord:
+    """The term in force; else the latest one that has begun; else the first one to come."""
+    ordered = sorted(terms, key=lambda term: term.term_no)
+    if not ordered:
+        raise ValueError("a plan has at least one term")
+    begun = [term for term in ordered if term.term_start <= now]
+    in_force = [term for term in begun if now < term.term_end]
+    if in_force:
+        return in_force[-1]
+    return begun[-1] if begun else ordered[0]
+
+
+def plan_state(plan: PlanRecord, now: datetime) -> CoverState:
+    if plan.terminated_at is not None and plan.terminated_at <= now:
+        return CoverState.TERMINATED  # C10
+    return term_state(term_in_view(plan.terms, now), now)
+
+
+def replacements_left(term: TermRecord) -> int:
+    """What coverage says is left; before coverage has spoken, the plan's full allowance."""
+    if term.replacements_left is not None:
+        return term.replacements_left
+    return term.replacements_total or 0
+
+
+def flyaways_left(term: TermRecord) -> int:
+    if term.flyaways_left is not None:
+        return term.flyaways_left
+    return min(term.flyaways_total or 0, replacements_left(term))
+
+
+def replacement_status(replacement: ReplacementRecord) -> ReplacementStatus:
+    if replacement.new_sn is not None:
+        return ReplacementStatus.DISPATCHED
+    if replacement.shipment_id is not None:
+        return ReplacementStatus.SHIPMENT_REQUESTED
+    return ReplacementStatus.AWAITING_PAYMENT
+
+
+# --------------------------------------------------------------------------------------------
+# The answer
+# --------------------------------------------------------------------------------------------
+
+
+def assemble(
+    found: Findings,
+    *,
+    now: datetime,
+    warranty_months: int,
+    plan_names: Mapping[str, str],
+) -> LookupAnswer | None:
+    """X5: the answer for `found.sn`, or None when the platform has never heard of it."""
+    sn = found.sn
+    device = found.devices.get(sn)
+    own_cases = [case for case in found.cases if case.sn == sn]
+    naming = [r for r in found.replacements if sn in (r.old_sn, r.new_sn)]
+    if device is None and not found.plans and not own_cases and not naming:
+        return None
+
+    by_plan: dict[uuid.UUID, list[ReplacementRecord]] = defaultdict(list)
+    for replacement in found.replacements:
+        by_plan[replacement.plan_id].append(replacement)
+    chains = {
+        plan.plan_id: serial_chain(plan.original_sn, by_plan[plan.plan_id]) for plan in found.plans
+    }
+
+    # F3: the SN holds a plan only while it is the last SN of the plan's chain.
+    holding = [plan for plan in found.plans if chains[plan.plan_id][-1] == sn]
+    plan = max(holding, key=_plan_began, default=None)
+    lineage = plan or next(
+        (p for p in found.plans if sn in chains[p.plan_id] or _named_by(p, naming)), None
+    )
+
+    # F3: a replacement unit keeps the original unit's remaining warranty.
+    warranty_sn = lineage.original_sn if lineage else sn
+    warranty_device = found.devices.get(warranty_sn)
+
+    if plan is not None:
+        cases = [c for c in found.cases if c.plan_id == plan.plan_id or c.sn == sn]
+        replacements = by_plan[plan.plan_id]
+    else:
+        cases, replacements = own_cases, naming
+
+    replaced_by = max(
+        (r for r in naming if r.old_sn == sn and r.new_sn is not None),
+        key=_replacement_moment,
+        default=None,
+    )
+    replacement_of = next((r for r in naming if r.new_sn == sn), None)
+    if device is not None:
+        model: str | None = device.model
+    elif lineage is not None:
+        model = lineage.model
+    else:
+        model = next((case.model for case in own_cases if case.model), None)
+    return LookupAnswer(
+        sn=sn,
+        model=model,
+        activated_at=device.first_activated_at if device else None,
+        warranty_end=(
+            warranty_end(warranty_device.first_activated_at, warranty_months)
+            if warranty_device
+            else None
+        ),
+        warranty_from_sn=warranty_sn if warranty_device else None,
+        plan=(_plan_out(plan, chains[plan.plan_id], now, plan_names) if plan is not None else None),
+        replaced_by=(
+            SerialLink(
+                sn=replaced_by.new_sn,
+                case_id=replaced_by.case_id,
+                at=replaced_by.dispatched_at or replaced_by.inherited_at,
+            )
+            if replaced_by is not None and replaced_by.new_sn is not None
+            else None
+        ),
+        replacement_of=(
+            SerialLink(
+                sn=replacement_of.old_sn,
+                case_id=replacement_of.case_id,
+                at=replacement_of.dispatched_at or replacement_of.inherited_at,
+            )
+            if replacement_of is not None
+            else None
+        ),
+        claims=[
+            _claim_out(case) for case in sorted(cases, key=_case_moment) if case.outcome is not None
+        ],
+        replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
+        as_of=now,
+    )
+
+
+def _named_by(plan: PlanRecord, naming: Iterable[ReplacementRecord]) -> bool:
+    return any(r.plan_id == plan.plan_id for r in naming)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _plan_began(plan: PlanRecord) -> datetime:
+    return plan.activated_at or min(term.term_start for term in plan.terms)
+
+
+def _case_moment(case: CaseRecord) -> tuple[datetime, str]:
+    return (case.incident_at or case.decided_at or _EPOCH, case.case_id)
+
+
+def _replacement_moment(r: ReplacementRecord) -> tuple[datetime, str]:
+    moment = r.deducted_at or r.shipment_requested_at or r.dispatched_at or r.inherited_at
+    return (moment or _EPOCH, r.case_id)
+
+
+def _money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
+    if amount is None or currency is None:
+        return None
+    return MoneyOut(amount=f"{amount:.2f}", currency=currency)
+
+
+def _term_out(term: TermRecord, now: datetime, plan_names: Mapping[str, str]) -> TermOut:
+    return TermOut(
+        term_no=term.term_no,
+        sku=term.sku,
+        plan_name=plan_names.get(term.sku, term.sku),
+        plan_code=term.plan_code,
+        term_start=term.term_start,
+        term_end=term.term_end,
+        state=term_state(term, now),
+        replacements_total=term.replacements_total,
+        flyaways_total=term.flyaways_total,
+        replacements_left=replacements_left(term),
+        flyaways_left=flyaways_left(term),
+    )
+
+
+def _plan_out(
+    plan: PlanRecord, serials: list[str], now: datetime, plan_names: Mapping[str, str]
+) -> PlanOut:
+    term = term_in_view(plan.terms, now)
+    return PlanOut(
+        plan_id=plan.plan_id,
+        sku=term.sku,
+        plan_name=plan_names.get(term.sku, term.sku),
+        region=plan.region,
+        state=plan_state(plan, now),
+        activated_at=plan.activated_at,
+        term_no=term.term_no,
+        term_start=term.term_start,
+        term_end=term.term_end,
+        replacements_left=replacements_left(term),
+        flyaways_left=flyaways_left(term),
+        replacements_total=term.replacements_total,
+        flyaways_total=term.flyaways_total,
+        coverage_end=max(t.term_end for t in plan.terms),
+        serials=serials,
+        terms=[_term_out(t, now, plan_names) for t in sorted(plan.terms, key=lambda t: t.term_no)],
+        terminated=(
+            TerminationOut(
+                at=plan.terminated_at,
+                case_id=plan.termination_case,
+                reason_codes=list(plan.termination_codes),
+            )
+            if plan.terminated_at is not None
+            else None
+        ),
+    )
+
+
+def _claim_out(case: CaseRecord) -> ClaimOut:
+    return ClaimOut(
+        case_id=case.case_id,
+        sn=case.sn,
+        cause=case.cause,
+        incident_at=case.incident_at,
+        decided_at=case.decided_at,
+        outcome=case.outcome or "undecided",
+        reason_codes=list(case.reason_codes),
+        rules_applied=list(case.rules_applied),
+        flyaway=case.flyaway,
+        fee=_money(case.fee_amount, case.fee_currency),
+        fee_schedule=case.fee_schedule,
+        service_mode=case.service_mode,
+        ledger=(
+            LedgerOut(state=case.ledger_state, reason_codes=list(case.ledger_reason_codes))
+            if case.ledger_state is not None
+            else None
+        ),
+        reversal=(
+            ReversalOut(
+                at=case.reversed_at,
+                reason_codes=list(case.reversal_codes),
+                customer_owes=_money(case.owed_amount, case.owed_currency),
+            )
+            if case.reversed_at is not None
+            else None
+        ),
+    )
+
+
+def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
+    return ReplacementOut(
+        case_id=r.case_id,
+        old_sn=r.old_sn,
+        new_sn=r.new_sn,
+        status=replacement_status(r),
+        plan_moved=r.inherited_at is not None,
+        term_no=r.term_no,
+        flyaway=r.flyaway,
+        fee=_money(r.fee_amount, r.fee_currency),
+        replaced_at=r.dispatched_at or r.inherited_at,
+        shipment=(
+            ShipmentOut(
+                shipment_id=r.shipment_id,
+                ship_to_region=r.ship_to_region,
+                customer_pays_shipping=r.customer_pays_shipping,
+                requested_at=r.shipment_requested_at,
+                dispatched_at=r.dispatched_at,
+            )
+            if r.shipment_id is not None
+            else None
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The answer as text, for `careplan lookup`
+# --------------------------------------------------------------------------------------------
+
+
+def render_text(answer: LookupAnswer) -> str:
+    """A readable, aligned summary: the facts first, then terms, claims and replacements."""
+    facts: list[tuple[str, str]] = [
+        ("SN", answer.sn),
+        ("Model", answer.model or "unknown"),
+        ("Activated", _when(answer.activated_at)),
+        ("Warranty until", _warranty(answer)),
+    ]
+    plan = answer.plan
+    if plan is None:
+        moved = f" (the plan moved to {answer.replaced_by.sn}, F3)" if answer.replaced_by else ""
+        facts.append(("Plan", "none" + moved))
+    else:
+        facts += [
+            ("Plan", f"{plan.plan_name} ({plan.sku}), region {plan.region}"),
+            ("Plan id", str(plan.plan_id)),
+            ("State", plan.state.value),
+            ("Plan activated", _when(plan.activated_at)),
+            (
+                "Term",
+                f"{plan.term_no} of {len(plan.terms)}: "
+                f"{_when(plan.term_start)} -> {_when(plan.term_end)}",
+            ),
+            ("Replacements left", _left(plan.replacements_left, plan.replacements_total)),
+            ("Flyaways left", _left(plan.flyaways_left, plan.flyaways_total)),
+            ("Covered until", _when(plan.coverage_end)),
+        ]
+        if plan.terminated is not None:
+            facts.append(
+                (
+                    "Terminated",
+                    f"{_when(plan.terminated.at)} (case {plan.terminated.case_id}: "
+                    f"{', '.join(plan.terminated.reason_codes)})",
+                )
+            )
+        if len(plan.serials) > 1:
+            facts.append(("Serials", " -> ".join(plan.serials)))
+    if answer.replacement_of is not None:
+        link = answer.replacement_of
+        facts.append(("Replacement of", f"{link.sn} on {_when(link.at)} (case {link.case_id})"))
+    if answer.replaced_by is not None:
+        link = answer.replaced_by
+        facts.append(("Replaced by", f"{link.sn} on {_when(link.at)} (case {link.case_id})"))
+
+    width = max(len(label) for label, _ in facts)
+    lines = [f"{label:<{width}}  {value}" for label, value in facts]
+    if plan is not None:
+        lines += _section(
+            "Terms",
+            ("#", "sku", "start", "end", "state", "replacements", "flyaways"),
+            [
+                (
+                    str(t.term_no),
+                    t.sku,
+                    _when(t.term_start),
+                    _when(t.term_end),
+                    t.state.value,
+                    _left(t.replacements_left, t.replacements_total),
+                    _left(t.flyaways_left, t.flyaways_total),
+                )
+                for t in plan.terms
+            ],
+        )
+    lines += _section(
+        "Claims",
+        ("case", "sn", "cause", "incident", "outcome", "reasons", "fee", "schedule", "ledger"),
+        [
+            (
+                c.case_id,
+                c.sn or "-",
+                c.cause or "-",
+                _when(c.incident_at),
+                c.outcome + (" (reversed)" if c.reversal else ""),
+                ", ".join(c.reason_codes) or "-",
+                _amount(c.fee),
+                c.fee_schedule or "-",
+                _ledger(c.ledger),
+            )
+            for c in answer.claims
+        ],
+    )
+    lines += _section(
+        "Replacements",
+        ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
+        [
+            (
+                r.case_id,
+                r.old_sn,
+                r.new_sn or "-",
+                r.status.value,
+                _when(r.replaced_at),
+                _amount(r.fee),
+                _shipment(r.shipment),
+            )
+            for r in answer.replacements
+        ],
+    )
+    return "\n".join(lines)
+
+
+def _section(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    if not rows:
+        return ["", f"{title}: none"]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    table = [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in (header, *rows)
+    ]
+    return ["", f"{title}:", *(line.rstrip() for line in table)]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def _left(left: int, total: int | None) -> str:
+    return f"{left} of {total}" if total is not None else str(left)
+
+
+def _amount(money: MoneyOut | None) -> str:
+    return f"{money.amount} {money.currency}" if money else "-"
+
+
+def _ledger(ledger: LedgerOut | None) -> str:
+    if ledger is None:
+        return "-"
+    return ledger.state + (f" ({', '.join(ledger.reason_codes)})" if ledger.reason_codes else "")
+
+
+def _shipment(shipment: ShipmentOut | None) -> str:
+    if shipment is None:
+        return "-"
+    shipping = "customer pays shipping" if shipment.customer_pays_shipping else "free shipping"
+    return f"{shipment.shipment_id} to {shipment.ship_to_region or '?'} ({shipping})"
+
+
+def _warranty(answer: LookupAnswer) -> str:
+    if answer.warranty_end is None:
+        return "unknown (no first activation reported)"
+    state = "expired" if answer.warranty_end <= answer.as_of else "in force"
+    inherited = (
+        f"; inherited from {answer.warranty_from_sn}, F3"
+        if answer.warranty_from_sn and answer.warranty_from_sn != answer.sn
+        else ""
+    )
+    return f"{_when(answer.warranty_end)} ({state}{inherited})"

@@ -1,0 +1,135 @@
+"""Reads of the read model for one SN, in one snapshot, as the records domain.py works on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from services.lookup.domain import (
+    CaseRecord,
+    DeviceRecord,
+    Findings,
+    PlanRecord,
+    ReplacementRecord,
+    TermRecord,
+)
+
+if TYPE_CHECKING:
+    from shared.db import Connection
+
+
+async def findings(conn: Connection, sn: str) -> Findings:
+    """Everything that touches `sn` (already normalised, D1): its device, the plans it was ever
+    on (bound to it, or moved to or from it by a replacement), their cases and replacements."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        plan_ids = [
+            row["plan_id"]
+            for row in await conn.fetch(
+                "SELECT plan_id FROM plans WHERE original_sn = $1"
+                " UNION SELECT plan_id FROM replacements WHERE old_sn = $1 OR new_sn = $1",
+                sn,
+            )
+        ]
+        plan_rows = await conn.fetch("SELECT * FROM plans WHERE plan_id = ANY($1)", plan_ids)
+        term_rows = await conn.fetch(
+            "SELECT * FROM plan_terms WHERE plan_id = ANY($1) ORDER BY plan_id, term_no", plan_ids
+        )
+        replacement_rows = await conn.fetch(
+            "SELECT * FROM replacements WHERE plan_id = ANY($1) OR old_sn = $2 OR new_sn = $2",
+            plan_ids,
+            sn,
+        )
+        case_rows = await conn.fetch(
+            "SELECT * FROM cases WHERE sn = $1 OR plan_id = ANY($2)", sn, plan_ids
+        )
+        serials = {sn, *(row["original_sn"] for row in plan_rows)}
+        device_rows = await conn.fetch("SELECT * FROM devices WHERE sn = ANY($1)", sorted(serials))
+
+    terms: dict[Any, list[TermRecord]] = {}
+    for row in term_rows:
+        terms.setdefault(row["plan_id"], []).append(
+            TermRecord(
+                term_no=row["term_no"],
+                sku=row["sku"],
+                term_start=row["term_start"],
+                term_end=row["term_end"],
+                plan_code=row["plan_code"],
+                replacements_total=row["replacements_total"],
+                flyaways_total=row["flyaways_total"],
+                replacements_left=row["replacements_left"],
+                flyaways_left=row["flyaways_left"],
+                exhausted=row["exhausted"],
+            )
+        )
+    return Findings(
+        sn=sn,
+        devices={
+            row["sn"]: DeviceRecord(row["sn"], row["model"], row["first_activated_at"])
+            for row in device_rows
+        },
+        plans=[
+            PlanRecord(
+                plan_id=row["plan_id"],
+                original_sn=row["original_sn"],
+                model=row["model"],
+                sku=row["sku"],
+                region=row["region"],
+                terms=tuple(terms[row["plan_id"]]),
+                activated_at=row["activated_at"],
+                terminated_at=row["terminated_at"],
+                termination_case=row["termination_case"],
+                termination_codes=tuple(row["termination_codes"] or ()),
+            )
+            for row in plan_rows
+            if row["plan_id"] in terms  # a plan row always comes with its first term
+        ],
+        cases=[
+            CaseRecord(
+                case_id=row["case_id"],
+                sn=row["sn"],
+                plan_id=row["plan_id"],
+                outcome=row["outcome"],
+                model=row["model"],
+                cause=row["cause"],
+                incident_at=row["incident_at"],
+                decided_at=row["decided_at"],
+                reason_codes=tuple(row["reason_codes"]),
+                rules_applied=tuple(row["rules_applied"]),
+                flyaway=row["flyaway"],
+                fee_amount=row["fee_amount"],
+                fee_currency=row["fee_currency"],
+                fee_schedule=row["fee_schedule"],
+                service_mode=row["service_mode"],
+                ledger_state=row["ledger_state"],
+                ledger_reason_codes=tuple(row["ledger_reason_codes"]),
+                reversed_at=row["reversed_at"],
+                reversal_codes=tuple(row["reversal_codes"]),
+                owed_amount=row["owed_amount"],
+                owed_currency=row["owed_currency"],
+            )
+            for row in case_rows
+        ],
+        replacements=[
+            ReplacementRecord(
+                case_id=row["case_id"],
+                plan_id=row["plan_id"],
+                old_sn=row["old_sn"],
+                new_sn=row["new_sn"],
+                term_no=row["term_no"],
+                flyaway=row["flyaway"],
+                fee_amount=row["fee_amount"],
+                fee_currency=row["fee_currency"],
+                deducted_at=row["deducted_at"],
+                shipment_id=row["shipment_id"],
+                ship_to_region=row["ship_to_region"],
+                customer_pays_shipping=row["customer_pays_shipping"],
+                shipment_requested_at=row["shipment_requested_at"],
+                dispatched_at=row["dispatched_at"],
+                inherited_at=row["inherited_at"],
+            )
+            for row in replacement_rows
+        ],
+    )
+
+
+async def database_answers(conn: Connection) -> bool:
+    return bool(await conn.fetchval("SELECT true"))
