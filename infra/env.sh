@@ -11,8 +11,8 @@
 # Plain POSIX sh, so make's /bin/sh can source it too; no `set -eu`, which
 # would leak into the shell that sources it.
 
-: "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:19092}"
-: "${DATABASE_URL:=postgresql://careplan:careplan@127.0.0.1:55432}"
+: "${KAFKA_BOOTSTRAP_SERVERS:=127.0.0.1:${CAREPLAN_KAFKA_PORT:-19092}}"
+: "${DATABASE_URL:=postgresql://careplan:careplan@127.0.0.1:${CAREPLAN_PG_PORT:-55432}}"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
 
 # Executed rather than sourced ($0 is then this file): print the settings.

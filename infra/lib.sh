@@ -10,13 +10,16 @@ REPO_ROOT="$(cd "$INFRA_DIR/.." && pwd)"
 # shellcheck disable=SC2034
 LOCAL_DIR="$REPO_ROOT/.local"
 
-# Fixed ports, chosen away from the defaults (9092, 5432) so the local stack
-# never collides with a system Kafka or PostgreSQL. They also appear in
-# infra/kafka/server.properties and infra/env.sh: change them together.
+# Ports chosen away from the defaults (9092, 5432) so the local stack never
+# collides with a system Kafka or PostgreSQL. CAREPLAN_KAFKA_PORT and
+# CAREPLAN_PG_PORT move them, e.g. to run a second checkout's stack beside the
+# first (the Kafka controller listens on the next port up).
 # shellcheck disable=SC2034  # used by the scripts that source this file
-KAFKA_PORT=19092
+KAFKA_PORT="${CAREPLAN_KAFKA_PORT:-19092}"
 # shellcheck disable=SC2034
-PG_PORT=55432
+KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+# shellcheck disable=SC2034
+PG_PORT="${CAREPLAN_PG_PORT:-55432}"
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-infra}" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "${LOG_TAG:-infra}" "$*" >&2; exit 1; }

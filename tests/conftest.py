@@ -55,7 +55,11 @@ def stack() -> Iterator[Stack]:
             yield Stack(kafka.get_bootstrap_server(), server)
     else:
         subprocess.run(["bash", str(ROOT / "infra/stack.sh"), "up"], check=True)
-        yield Stack("127.0.0.1:19092", "postgresql://careplan:careplan@127.0.0.1:55432")
+        kafka_port = os.environ.get("CAREPLAN_KAFKA_PORT", "19092")
+        pg_port = os.environ.get("CAREPLAN_PG_PORT", "55432")
+        yield Stack(
+            f"127.0.0.1:{kafka_port}", f"postgresql://careplan:careplan@127.0.0.1:{pg_port}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,9 @@ else
 
     # Render the config: the data dir must be absolute because the broker's
     # working directory is not the repository.
-    sed "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" "$INFRA_DIR/kafka/server.properties" >"$CONFIG"
+    sed -e "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+        -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        "$INFRA_DIR/kafka/server.properties" >"$CONFIG"
 
     # KRaft storage must be formatted once with a cluster id. It is generated
     # locally (16 random bytes, URL-safe base64 as Kafka expects) and kept so
