@@ -7,7 +7,8 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the review desk approves the verification video of a late activation and, on review, finds
   one approved case fraudulent;
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
-- payments pays the fee of every `DeductionApplied`;
+- payments pays the fee of every `DeductionApplied`, and places and releases the card
+  pre-authorisation of an express premium replacement;
 - the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN.
 
 A real customer waits days between buying a plan and activating it; the demo compresses that
@@ -49,7 +50,13 @@ from contracts.activation import (
     PlanActivated,
     PlanRenewed,
 )
-from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed
+from contracts.claims import (
+    ClaimDecided,
+    ClaimOutcome,
+    ClaimReversed,
+    PreAuthorisationCaptureRequested,
+    PreAuthorisationReleaseRequested,
+)
 from contracts.coverage import (
     CoverageExtended,
     CoverageOpened,
@@ -60,11 +67,15 @@ from contracts.coverage import (
     PlanTerminated,
 )
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
-from contracts.fulfilment import DeviceReplaced, ShipmentRequested
+from contracts.fulfilment import DeviceReplaced, PreAuthorisationRequested, ShipmentRequested
 from contracts.money import Money
 from contracts.upstream import (
+    AssessmentReported,
     CustomerChoice,
     IncidentCause,
+    PreAuthorisationCaptured,
+    PreAuthorisationClosedPayload,
+    PreAuthorisationReleased,
     ReturnedPart,
     ReviewConcluded,
     ReviewConcludedPayload,
@@ -113,6 +124,7 @@ class ClaimSpec:
     flight_record: bool = True
     app_bound: bool = True  # account and remote controller bound in the app (X2)
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
+    express_premium: bool = False  # X3: the unit ships before the damaged one comes in
 
 
 def covered(cause: IncidentCause, customer_region: str | None = None) -> ClaimSpec:
@@ -163,7 +175,8 @@ def roster() -> list[DeviceSpec]:
         ),
         DeviceSpec("mini-2-se", Y1, "CZ", claims=(covered(C.FALL),)),
         DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
-        DeviceSpec("mini-se", Y2, claims=(covered(C.WATER_DAMAGE),)),
+        # Express premium (X3): shipped against a card pre-authorisation, released on arrival.
+        DeviceSpec("air-3", Y2, claims=(ClaimSpec(C.COLLISION, REPLACED, express_premium=True),)),
         # The customer prefers a paid repair: recorded, nothing deducted (C5).
         DeviceSpec(
             "air-2s",
@@ -305,6 +318,7 @@ class Case:
     replacements_left: int | None = None
     flyaways_left: int | None = None
     exhausted: bool = False
+    pre_authorisation: str | None = None
 
 
 @dataclass
@@ -435,6 +449,7 @@ class World:
     rng: random.Random
     devices: list[Device] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
+    holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
 
 
 async def on_each(
@@ -461,22 +476,49 @@ async def on_each(
 
 
 def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, None]]:
-    """Payments: the customer pays the fee of each approved replacement once invoiced.
+    """Payments: the customer pays the fee of each approved replacement at once.
 
-    The customer is invoiced when fulfilment has taken the deduction in, so payments waits for
-    fulfilment's group to pass it. Paying at the very moment fulfilment handles the deduction
-    can leave the case waiting for good: the two transactions do not see each other (see
-    docs/architecture.md, known gaps).
+    The payment and the deduction reach fulfilment on different topics, often at the same
+    moment; fulfilment must ship either way.
     """
 
     async def pay(event: DeductionApplied) -> None:
         case_id = event.payload.case_id
-        await world.offsets.wait_caught_up("fulfilment", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
         await world.upstream.send(
             t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, event.payload.fee)
         )
 
     return pay
+
+
+def card_holds(world: World) -> Callable[[Envelope], Coroutine[Any, Any, None]]:
+    """Payments: places the card pre-authorisation an express premium case asks for, and
+    releases (or captures) it when claims says so (X3)."""
+
+    async def act(event: Envelope) -> None:
+        if isinstance(event, PreAuthorisationRequested):
+            case_id, amount = event.payload.case_id, event.payload.amount
+            placed = f.pre_authorisation_placed(case_id, amount)
+            world.holds[case_id] = (placed.payload.authorisation_id, amount)
+            await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, placed)
+        elif isinstance(event, PreAuthorisationReleaseRequested | PreAuthorisationCaptureRequested):
+            case_id = event.payload.case_id
+            authorisation_id, amount = world.holds[case_id]
+            closed = PreAuthorisationClosedPayload(
+                case_id=case_id,
+                authorisation_id=authorisation_id,
+                amount=amount,
+                closed_at=f.now(),
+            )
+            kind = (
+                PreAuthorisationReleased
+                if isinstance(event, PreAuthorisationReleaseRequested)
+                else PreAuthorisationCaptured
+            )
+            message = kind.new(closed, producer="payments", correlation_id=case_id)
+            await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, message)
+
+    return act
 
 
 def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any, None]]:
@@ -621,7 +663,21 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         customer_region=spec.customer_region or device.spec.region,
     )
     device.cases.append(case)
-    report = f.assessment(
+    if spec.express_premium:
+        request = f.express_request(
+            device.sn, device.spec.model, spec.cause, customer_region=case.customer_region
+        )
+        case.case_id = request.payload.case_id
+        await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, request)
+    else:
+        await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, assessment(world, case))
+    await follow_case(world, device, case)
+
+
+def assessment(world: World, case: Case) -> AssessmentReported:
+    """What the repair centre reports once the damaged unit is on its bench."""
+    spec, device = case.spec, case.device
+    return f.assessment(
         device.sn,
         device.spec.model,
         spec.cause,
@@ -639,7 +695,10 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         else (),
         choice=spec.choice,
     )
-    await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, report)
+
+
+async def follow_case(world: World, device: Device, case: Case) -> None:
+    """From the decision to the ledger, the fee, the shipment and the plan on the new unit."""
     case.decided = await wait_one(world, ClaimDecided, lambda e: e.payload.case_id == case.case_id)
     case.replacements_left, case.flyaways_left = device.replacements_left, device.flyaways_left
     if case.decided.payload.outcome is not ClaimOutcome.REPLACEMENT:
@@ -668,6 +727,23 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
     device.sn = inherited.payload.new_sn
     device.replacements_left = case.replacements_left
     device.flyaways_left = case.flyaways_left
+    if case.spec.express_premium:
+        # The damaged unit reaches the repair centre after its replacement left the warehouse.
+        await world.upstream.send(t.REPAIR_ASSESSMENTS, case.reported_sn, assessment(world, case))
+        verdict = await wait_one(
+            world,
+            Envelope,
+            lambda e: (
+                isinstance(e, PreAuthorisationReleaseRequested | PreAuthorisationCaptureRequested)
+                and e.payload.case_id == case.case_id
+            ),
+        )
+        _, held = world.holds[case.case_id]
+        case.pre_authorisation = (
+            f"hold {held} released"
+            if isinstance(verdict, PreAuthorisationReleaseRequested)
+            else f"hold {held} captured"
+        )
     # The customer claims again only once claims' view shows the plan on the new unit.
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
@@ -780,6 +856,8 @@ def check(case: Case) -> str | None:
             return f"approved but the ledger refused: {case.refused_by_ledger}"
         if case.new_sn is None:
             return "approved but no replacement reached the customer"
+        if case.spec.express_premium and not (case.pre_authorisation or "").endswith("released"):
+            return f"express pre-authorisation not released: {case.pre_authorisation}"
     return None
 
 
@@ -817,7 +895,8 @@ def case_line(case: Case) -> str:
                 if case.shipment and (case.shipment.payload.customer_pays_shipping)
                 else ""
             )
-            body += f" shipped -> {case.new_sn}{shipping}; {left}"
+            express = f", express: {case.pre_authorisation}" if case.pre_authorisation else ""
+            body += f" shipped -> {case.new_sn}{shipping}{express}; {left}"
             if case.exhausted:
                 body += ", plan exhausted"
         else:
@@ -965,6 +1044,13 @@ async def feed(world: World) -> tuple[list[str], bool]:
     actors = [
         asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
+        asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),
+        asyncio.create_task(
+            on_each(world.events, PreAuthorisationReleaseRequested, card_holds(world))
+        ),
+        asyncio.create_task(
+            on_each(world.events, PreAuthorisationCaptureRequested, card_holds(world))
+        ),
     ]
     timed_out = False
     dead_letter_problems: list[str] = []
