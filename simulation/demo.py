@@ -970,12 +970,13 @@ def summary(
     dead = world.events.dead_letters
 
     lines.append("")
-    lines.append("Dead letters")
+    lines.append("Dead letters (topic, the service that refused it, key, why)")
     for letter in dead:
         reason = " ".join(letter.headers.get("dlq-reason", "").split())
         lines.append(
-            f"  {letter.topic:<32} key={(letter.key or b'').decode(errors='replace'):<20}"
-            f" {letter.headers.get('dlq-error-type', '?')}: {reason[:70]}"
+            f"  {letter.topic:<28} {letter.headers.get('dlq-service', '?'):<11}"
+            f" key={(letter.key or b'').decode(errors='replace'):<19}"
+            f" {letter.headers.get('dlq-error-type', '?')}: {reason[:60]}"
         )
     problems.extend(dead_letter_problems)
 
@@ -999,7 +1000,10 @@ def summary(
     lines.append(f"  plans exhausted      {len(exhausted)}")
     terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
     lines.append(f"  plans terminated     {len(terminated)} (fraud found on review, C10)")
-    lines.append(f"  dead letters         {len(dead)}")
+    lines.append(
+        f"  dead letters         {len(dead)} ({len(invalid_messages())} invalid messages,"
+        " one dead letter per service that reads the topic)"
+    )
     lines.append(
         f"  elapsed              {elapsed:.1f} s (the stream, from first order to last answer)"
     )
