@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from contracts.accessories import AccessoryType
 from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.envelope import Envelope, Payload
 from contracts.serials import SerialNumber
@@ -60,7 +61,7 @@ class PlanRenewedPayload(Payload):
 
 
 class PlanRenewed(Envelope):
-    """A 1-Year renewal added a term to the device's plan (A3, X1)."""
+    """A renewal added a term to the device's plan: CR 1-Year (A3, X1), AG next year (A4)."""
 
     event_type: Literal["activation.plan-renewed"] = "activation.plan-renewed"
     payload: PlanRenewedPayload
@@ -94,7 +95,67 @@ class ActivationRefused(Envelope):
     payload: ActivationRefusedPayload
 
 
+class AccessoryAssociatedPayload(Payload):
+    accessory_sn: SerialNumber
+    accessory_type: AccessoryType
+    drone_sn: SerialNumber = Field(description="G1: the drone whose plan now covers it")
+    associated_at: AwareDatetime
+    replaced_accessory_sn: SerialNumber | None = Field(
+        default=None, description="G3: the drone's previous accessory of this type, now released"
+    )
+    inherited_from_sn: SerialNumber | None = Field(
+        default=None, description="F3: the association moved with the plan from this drone"
+    )
+
+
+class AccessoryAssociated(Envelope):
+    """An accessory is associated with a drone and covered by its plan from now on (G1, G3)."""
+
+    event_type: Literal["activation.accessory-associated"] = "activation.accessory-associated"
+    payload: AccessoryAssociatedPayload
+
+
+class AccessoryReleasedPayload(Payload):
+    accessory_sn: SerialNumber
+    accessory_type: AccessoryType
+    drone_sn: SerialNumber = Field(description="The drone it was associated with")
+    released_at: AwareDatetime
+    replaced_by_sn: SerialNumber | None = Field(
+        default=None, description="G3: the new accessory that took its place"
+    )
+
+
+class AccessoryReleased(Envelope):
+    """G3: a released accessory is no longer associated and can never be covered again."""
+
+    event_type: Literal["activation.accessory-released"] = "activation.accessory-released"
+    payload: AccessoryReleasedPayload
+
+
+class AccessoryAssociationRefusedPayload(Payload):
+    accessory_sn: SerialNumber
+    accessory_type: AccessoryType
+    drone_sn: SerialNumber
+    activated_at: AwareDatetime
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class AccessoryAssociationRefused(Envelope):
+    """G2, G3: the accessory works on that drone but is not covered; the reason codes say why."""
+
+    event_type: Literal["activation.accessory-association-refused"] = (
+        "activation.accessory-association-refused"
+    )
+    payload: AccessoryAssociationRefusedPayload
+
+
 ActivationEvent = Annotated[
-    PlanActivated | PlanRenewed | ActivationPending | ActivationRefused,
+    PlanActivated
+    | PlanRenewed
+    | ActivationPending
+    | ActivationRefused
+    | AccessoryAssociated
+    | AccessoryReleased
+    | AccessoryAssociationRefused,
     Field(discriminator="event_type"),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from contracts.accessories import AccessoryActivated
 from contracts.activation import ActivationEvent
 from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
@@ -55,6 +56,9 @@ WAREHOUSE_DISPATCHES = Topic(
     "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
 )
 CLAIM_REVIEWS = Topic("claims.reviews.v1", 3, "case id", "review desk", ReviewConcluded)
+ACCESSORY_ACTIVATIONS = Topic(
+    "accessories.activations.v1", 3, "drone SN", "devices", AccessoryActivated
+)
 
 ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
@@ -70,6 +74,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PAYMENT_SETTLEMENTS,
     WAREHOUSE_DISPATCHES,
     CLAIM_REVIEWS,
+    ACCESSORY_ACTIVATIONS,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,

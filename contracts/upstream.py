@@ -17,6 +17,19 @@ ModelCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{2,40}$", description="C
 RegionCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
+class DeliveryAddress(Payload):
+    """Personal data: where a consumables pack goes (F4). Only fulfilment keeps it."""
+
+    recipient: str = Field(min_length=1, max_length=200)
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{4,30}$")
+    province: str = Field(min_length=1, max_length=100)
+    city: str = Field(min_length=1, max_length=100)
+    district: str | None = Field(default=None, max_length=100)
+    street: str = Field(min_length=1, max_length=500)
+    postal_code: str | None = Field(default=None, max_length=16)
+    country: RegionCode = "CN"
+
+
 class PlanOrderPlacedPayload(Payload):
     order_id: str = Field(min_length=1, max_length=64)
     plan_code: PlanCode
@@ -25,6 +38,22 @@ class PlanOrderPlacedPayload(Payload):
     region: RegionCode
     price: Money
     purchased_at: AwareDatetime
+    plan_year: int | None = Field(
+        default=None,
+        ge=1,
+        le=3,
+        description="P4, AG only: 1 first year, 2 and 3 renewals; must agree with the SKU",
+    )
+    new_drone_bundle: bool = Field(
+        default=False,
+        description="P4, P6, AG only: a first-year plan gifted with a new-drone bundle, which "
+        "also carries third-party liability cover",
+    )
+    pack_delivery_address: DeliveryAddress | None = Field(
+        default=None,
+        description="F4, AG designated renewals: where the consumables pack goes; it cannot be "
+        "changed afterwards. Personal data: only fulfilment keeps it",
+    )
 
 
 class PlanOrderPlaced(Envelope):

@@ -7,6 +7,7 @@ import string
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from contracts.accessories import AccessoryActivated, AccessoryActivatedPayload, AccessoryType
 from contracts.money import Money
 from contracts.upstream import (
     ActivationRequested,
@@ -14,6 +15,7 @@ from contracts.upstream import (
     AssessmentReported,
     AssessmentReportedPayload,
     CustomerChoice,
+    DeliveryAddress,
     DeviceActivated,
     DeviceActivatedPayload,
     DispatchConfirmed,
@@ -86,6 +88,7 @@ def activation_request(
     at: datetime | None = None,
     request_id: str | None = None,
     repair_invitation_at: datetime | None = None,
+    owner: Owner | None = None,
 ) -> ActivationRequested:
     request_id = request_id or f"REQ-{uuid.uuid4().hex[:12]}"
     return ActivationRequested.new(
@@ -93,7 +96,7 @@ def activation_request(
             request_id=request_id,
             plan_code=plan_code,
             sn=sn,
-            owner=Owner(name="Ola Nowak", email=f"owner.{sn.lower()}@example.com"),
+            owner=owner or Owner(name="Ola Nowak", email=f"owner.{sn.lower()}@example.com"),
             requested_at=at or now(),
             repair_invitation_at=repair_invitation_at,
         ),
@@ -215,4 +218,76 @@ def pre_authorisation_placed(case_id: str, amount: Money) -> PreAuthorisationPla
         ),
         producer="payments",
         correlation_id=case_id,
+    )
+
+
+# The agricultural plan (P4, P6, F4, G1) ----------------------------------------------------------
+
+
+def new_ag_plan_code(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    return "AG-" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=10))
+
+
+def delivery_address(street: str = "No. 8 Nongye Road", **overrides: str) -> DeliveryAddress:
+    """F4: where a consumables pack goes (personal data: only fulfilment keeps it)."""
+    fields = {
+        "recipient": "Wang Fang",
+        "phone": "+86 138 0000 0000",
+        "province": "Heilongjiang",
+        "city": "Jiamusi",
+        "district": "Fuyuan",
+        "street": street,
+        "postal_code": "156500",
+    }
+    fields.update(overrides)
+    return DeliveryAddress.model_validate(fields)
+
+
+def ag_plan_order(
+    plan_code: str,
+    sku: str,
+    model: str,
+    *,
+    at: datetime | None = None,
+    new_drone_bundle: bool = False,
+    address: DeliveryAddress | None = None,
+    plan_year: int | None = None,
+    price: Money | None = None,
+    order_id: str | None = None,
+) -> PlanOrderPlaced:
+    """An AG plan sold in mainland China (CNY); a bundle's first year is gifted (P4, P6)."""
+    order_id = order_id or f"ORD-{uuid.uuid4().hex[:12]}"
+    gifted = new_drone_bundle and sku == "ag-care-year-1"
+    return PlanOrderPlaced.new(
+        PlanOrderPlacedPayload(
+            order_id=order_id,
+            plan_code=plan_code,
+            sku=sku,
+            model=model,
+            region="CN",
+            price=price or Money.of("0.00" if gifted else "1980.00", "CNY"),
+            purchased_at=at or now(),
+            plan_year=plan_year,
+            new_drone_bundle=new_drone_bundle,
+            pack_delivery_address=address,
+        ),
+        producer="commerce",
+        correlation_id=order_id,
+    )
+
+
+def accessory_activation(
+    accessory_sn: str, accessory_type: AccessoryType, drone_sn: str, at: datetime | None = None
+) -> AccessoryActivated:
+    """G1: an accessory (spray, spreading or lifting system) activated on a drone."""
+    return AccessoryActivated.new(
+        AccessoryActivatedPayload(
+            accessory_sn=accessory_sn,
+            accessory_type=accessory_type,
+            drone_sn=drone_sn,
+            activated_at=at or now(),
+        ),
+        producer="devices",
+        correlation_id=accessory_sn,
     )

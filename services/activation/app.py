@@ -1,4 +1,5 @@
-"""The activation service: plan codes, devices, activation requests and video reviews."""
+"""The activation service: plan codes, devices, activation requests, video reviews and AG
+accessory associations."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ service = Service(
     "activation",
     migrations=Path(__file__).parent / "migrations",
     owns=(topics.ACTIVATION_EVENTS,),
-    description="Binds plan codes to devices (A1, A2, X1) and owns the owners' personal data.",
+    description=(
+        "Binds plan codes to devices (A1, A2, X1, P4), renews plans (A3, A4), associates AG"
+        " accessories with drones (G1-G3) and owns the owners' personal data."
+    ),
 )
 service.consumes(topics.PLAN_ORDERS)(handlers.record_plan_order)
 service.consumes(topics.DEVICE_ACTIVATIONS)(handlers.record_device_activation)
@@ -20,3 +24,4 @@ service.consumes(topics.ACTIVATION_REQUESTS)(handlers.request_activation)
 service.consumes(topics.VIDEO_REVIEWS)(handlers.review_video)
 service.consumes(topics.COVERAGE_EVENTS)(handlers.follow_inheritance)
 service.consumes(topics.CLAIMS_EVENTS)(handlers.bar_after_fraud)
+service.consumes(topics.ACCESSORY_ACTIVATIONS)(handlers.activate_accessory)

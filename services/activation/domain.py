@@ -1,11 +1,12 @@
-"""Activation rules (A1, A2, X1): pure functions over plain values, no I/O."""
+"""Activation rules (A1-A4, P4, X1, G1-G3): pure functions over plain values, no I/O."""
 
 from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from shared.catalogue import BindingWindows, ProductKind
 
@@ -26,6 +27,10 @@ class ActivationRefusal(StrEnum):
     RENEWAL_ALREADY_BOUGHT = "RENEWAL_ALREADY_BOUGHT"
     RENEWAL_BEYOND_THREE_YEARS = "RENEWAL_BEYOND_THREE_YEARS"
     RENEWAL_BARRED = "RENEWAL_BARRED"
+    # AG (P4, A4)
+    FIRST_YEAR_PLAN_REQUIRED = "FIRST_YEAR_PLAN_REQUIRED"
+    RENEWAL_YEAR_MISMATCH = "RENEWAL_YEAR_MISMATCH"
+    RENEWAL_WINDOW_NOT_OPEN = "RENEWAL_WINDOW_NOT_OPEN"
 
 
 PENDING_VIDEO_REVIEW = "VIDEO_REVIEW_REQUIRED"
@@ -172,3 +177,265 @@ def decide_renewal(
         return Refuse(tuple(reasons))
     start = max(latest.end, requested_at)
     return Renew(term_start=start, term_end=add_months(start, sku_months))
+
+
+# The agricultural plan (P4, P6, A4, M2) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivateAgricultural:
+    """P4: bind a first-year AG plan; its term and the year it is."""
+
+    term_start: datetime
+    term_end: datetime
+    plan_year: int
+
+
+@dataclass(frozen=True)
+class RenewAgricultural:
+    """A4: the next plan year's term; `previous_term_ends_at` when it cuts the current one short."""
+
+    term_start: datetime
+    term_end: datetime
+    plan_year: int
+    previous_term_ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AgriculturalTermHeld:
+    """The device's current AG term as activation bound it (None: the term is not an AG one)."""
+
+    plan_year: int | None
+    start: datetime
+    end: datetime
+
+
+def order_problems(
+    *,
+    agricultural_sku: bool,
+    sku_plan_year: int | None,
+    order_plan_year: int | None,
+    new_drone_bundle: bool,
+    model_is_agricultural: bool,
+) -> list[str]:
+    """D2, P4, P6: what makes a plan order inconsistent (empty: it can be recorded).
+
+    The SKU decides the family and, for AG, the plan year; the order's own plan year, when it
+    gives one, must agree; a new-drone bundle gifts only a first-year AG plan.
+    """
+    problems: list[str] = []
+    if agricultural_sku:
+        if not model_is_agricultural:
+            problems.append("an agricultural plan SKU sold for a model outside the AG catalogue")
+        if order_plan_year is not None and order_plan_year != sku_plan_year:
+            problems.append(f"plan_year {order_plan_year} but the SKU is year {sku_plan_year}")
+        if new_drone_bundle and sku_plan_year != 1:
+            problems.append("a new-drone bundle gifts only a first-year plan")
+    else:
+        if model_is_agricultural:
+            problems.append("a consumer plan SKU sold for an agricultural model")
+        if order_plan_year is not None or new_drone_bundle:
+            problems.append("plan_year and new_drone_bundle are for agricultural plans only")
+    return problems
+
+
+def liability_cover(*, new_drone_bundle: bool, plan_year: int) -> bool:
+    """P6: third-party liability comes with a first-year plan gifted with a new-drone bundle."""
+    return new_drone_bundle and plan_year == 1
+
+
+def refuse_other_family(code: PlanCode) -> Refuse:
+    """D2: a code for one plan family cannot bind to a device covered by the other."""
+    reasons = [ActivationRefusal.MODEL_MISMATCH]
+    if code.state is not CodeState.SOLD:
+        reasons.insert(0, ActivationRefusal.PLAN_CODE_ALREADY_USED)
+    return Refuse(tuple(reasons))
+
+
+RequestDecision = ActivationDecision | Renew | ActivateAgricultural | RenewAgricultural
+"""Every answer to an activation request, consumer or agricultural."""
+
+
+def agricultural_term_end(start: datetime, months: int, zone: ZoneInfo) -> datetime:
+    """P4, M2: `months` later, running to the end (24:00 in `zone`) of the day they end.
+
+    An AG term covers whole days at its end, as the insurer's policy does, so the renewal
+    bought after expiry, which starts at the next midnight (A4), follows it with no gap.
+    """
+    end = add_months(start.astimezone(zone), months)
+    midnight = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if end != midnight:
+        end = datetime.combine(end.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return end.astimezone(UTC)
+
+
+def day_after_expiry(term_end: datetime, zone: ZoneInfo) -> datetime:
+    """A4: 00:00 in `zone` on the day after the term's expiry date (its last covered day)."""
+    expiry_date = (term_end - timedelta(microseconds=1)).astimezone(zone).date()
+    return datetime.combine(expiry_date + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+
+
+def decide_agricultural_activation(
+    *,
+    code: PlanCode,
+    plan_year: int,
+    device_model: str | None,
+    requested_at: datetime,
+    term_months: int,
+    zone: ZoneInfo,
+) -> ActivateAgricultural | Refuse:
+    """P4, A2: a device without a plan binds a first-year AG plan (gifted or bought) at once.
+
+    The 48-hour binding window and the video review are the consumer plan's (A1, X1); the AG
+    agreement has neither, so the term starts at the binding.
+    """
+    reasons: list[ActivationRefusal] = []
+    if code.state is not CodeState.SOLD:
+        reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)
+    if device_model is not None and device_model != code.model:
+        reasons.append(ActivationRefusal.MODEL_MISMATCH)
+    if plan_year != 1:
+        reasons.append(ActivationRefusal.FIRST_YEAR_PLAN_REQUIRED)  # a renewal needs a plan
+    if reasons:
+        return Refuse(tuple(reasons))
+    return ActivateAgricultural(
+        term_start=requested_at,
+        term_end=agricultural_term_end(requested_at, term_months, zone),
+        plan_year=1,
+    )
+
+
+def decide_agricultural_renewal(
+    *,
+    code: PlanCode,
+    plan_year: int,
+    device_model: str,
+    current: AgriculturalTermHeld,
+    purchased_at: datetime,
+    window_days: int,
+    term_months: int,
+    zone: ZoneInfo,
+    barred: bool = False,
+) -> RenewAgricultural | Refuse:
+    """A4: the next plan year, bought from 15 days before the current term expires to 15 after.
+
+    Bought before expiry, the new term starts at the purchase and the current one ends then;
+    bought after, it starts at 00:00 (Asia/Shanghai) on the day after the expiry date. The
+    window is half-open, [end - 15 days, end + 15 days): with a term that ends at midnight, the
+    15 days up to and including the expiry date and the 15 days after it.
+    """
+    reasons: list[ActivationRefusal] = []
+    if barred:
+        reasons.append(ActivationRefusal.RENEWAL_BARRED)  # C10
+    if code.state is not CodeState.SOLD:
+        reasons.append(ActivationRefusal.PLAN_CODE_ALREADY_USED)
+    if device_model != code.model:
+        reasons.append(ActivationRefusal.MODEL_MISMATCH)
+    if current.plan_year is None or plan_year != current.plan_year + 1:
+        reasons.append(ActivationRefusal.RENEWAL_YEAR_MISMATCH)  # P4: year 2 after 1, 3 after 2
+    window = timedelta(days=window_days)
+    if purchased_at < current.end - window:
+        reasons.append(ActivationRefusal.RENEWAL_WINDOW_NOT_OPEN)
+    if purchased_at >= current.end + window:
+        reasons.append(ActivationRefusal.RENEWAL_WINDOW_CLOSED)
+    if reasons:
+        return Refuse(tuple(reasons))
+    if purchased_at < current.end:
+        start, previous_ends = purchased_at, purchased_at
+    else:
+        start, previous_ends = day_after_expiry(current.end, zone), None
+    return RenewAgricultural(
+        term_start=start,
+        term_end=agricultural_term_end(start, term_months, zone),
+        plan_year=plan_year,
+        previous_term_ends_at=previous_ends,
+    )
+
+
+# AG accessories (D3, G1-G3) -----------------------------------------------------------------------
+
+
+class AccessoryRefusal(StrEnum):
+    DRONE_UNKNOWN = "DRONE_UNKNOWN"
+    ACCESSORY_TYPE_NOT_SUPPORTED = "ACCESSORY_TYPE_NOT_SUPPORTED"
+    ACCESSORY_TYPE_MISMATCH = "ACCESSORY_TYPE_MISMATCH"
+    ACCESSORY_ON_ANOTHER_DRONE = "ACCESSORY_ON_ANOTHER_DRONE"
+    ACCESSORY_RELEASED = "ACCESSORY_RELEASED"
+    ACCESSORY_NOT_NEW = "ACCESSORY_NOT_NEW"
+
+
+class AccessoryState(StrEnum):
+    ACTIVATED = "activated"  # seen activated on its drone, never associated
+    ASSOCIATED = "associated"  # G1: covered by its drone's plan
+    RELEASED = "released"  # G3: replaced; never covered again
+
+
+@dataclass(frozen=True)
+class AccessoryRecord:
+    """What activation knows of an accessory: the one drone it may ever be associated with."""
+
+    accessory_type: str
+    drone_sn: str
+    state: AccessoryState
+
+
+@dataclass(frozen=True)
+class Associate:
+    """G1: associate the accessory; G3: `replaces` is the drone's previous one, to release."""
+
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class AlreadyAssociated:
+    """Activated again on its own drone: nothing changes."""
+
+
+@dataclass(frozen=True)
+class RefuseAssociation:
+    reasons: tuple[AccessoryRefusal, ...]
+
+
+AccessoryDecision = Associate | AlreadyAssociated | RefuseAssociation
+
+
+def decide_accessory_activation(
+    *,
+    accessory_sn: str,
+    accessory_type: str,
+    drone_sn: str,
+    drone_model: str | None,
+    supported_types: tuple[str, ...],
+    record: AccessoryRecord | None,
+    current_of_type: str | None,
+) -> AccessoryDecision:
+    """G1-G3: an accessory activated on a drone is associated with it, unless the rules say no.
+
+    `supported_types` are the drone model's accessory types (G2; none for a model outside the
+    AG catalogue); `record` is what is known of the accessory; `current_of_type` the drone's
+    associated accessory of that type, if any.
+    """
+    if (
+        record is not None
+        and record.state is AccessoryState.ASSOCIATED
+        and record.drone_sn == drone_sn
+        and record.accessory_type == accessory_type
+    ):
+        return AlreadyAssociated()
+    reasons: list[AccessoryRefusal] = []
+    if drone_model is None:
+        reasons.append(AccessoryRefusal.DRONE_UNKNOWN)
+    elif accessory_type not in supported_types:
+        reasons.append(AccessoryRefusal.ACCESSORY_TYPE_NOT_SUPPORTED)  # G2
+    if record is not None:
+        if record.accessory_type != accessory_type:
+            reasons.append(AccessoryRefusal.ACCESSORY_TYPE_MISMATCH)
+        if record.state is AccessoryState.RELEASED:
+            reasons.append(AccessoryRefusal.ACCESSORY_RELEASED)  # G3: never covered again
+        elif record.drone_sn != drone_sn:
+            reasons.append(AccessoryRefusal.ACCESSORY_ON_ANOTHER_DRONE)  # G2, G3: cannot move
+        elif current_of_type not in (None, accessory_sn):
+            reasons.append(AccessoryRefusal.ACCESSORY_NOT_NEW)  # G3: only a new one replaces
+    if reasons:
+        return RefuseAssociation(tuple(reasons))
+    return Associate(replaces=current_of_type)

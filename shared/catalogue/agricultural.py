@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.money import Money
 
@@ -32,6 +33,42 @@ class AgriculturalModel(_Data):
     base_quota: tuple[Decimal, Decimal, Decimal]
     consumables_quota: tuple[Decimal, Decimal, Decimal]
     deductible: tuple[Decimal, Decimal, Decimal]
+
+
+class AgriculturalPlanSku(_Data):
+    """P4: a plan commerce sells: the first year, or the second- or third-year renewal."""
+
+    name: str
+    plan_year: int = Field(ge=1, le=3)
+
+
+class WorkingCalendar(_Data):
+    """F4: mainland China's working days (Asia/Shanghai dates).
+
+    Monday to Friday, minus the State Council's public holidays, plus the weekend days it
+    declares working (调休). Only `known_years` are announced; later years skip weekends only.
+    """
+
+    known_years: frozenset[int]
+    holidays: frozenset[date]
+    working_weekends: frozenset[date]
+
+    @model_validator(mode="after")
+    def _within_known_years(self) -> WorkingCalendar:
+        for day in self.holidays | self.working_weekends:
+            if day.year not in self.known_years:
+                raise ValueError(f"{day} is outside the calendar's known years")
+        for day in self.working_weekends:
+            if day.weekday() < 5:
+                raise ValueError(f"{day} is listed as a working weekend but is a weekday")
+        return self
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.working_weekends:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5
 
 
 class Pack(_Data):
@@ -60,6 +97,10 @@ class UnknownAgriculturalModelError(LookupError):
     pass
 
 
+class UnknownAgriculturalSkuError(LookupError):
+    pass
+
+
 class AgriculturalCatalogue(_Data):
     currency: str
     renewal_window_days: int
@@ -68,6 +109,8 @@ class AgriculturalCatalogue(_Data):
     pack_due_working_days: int
     consumables_parts: frozenset[str]
     uncovered_part_classes: frozenset[str]
+    plans: dict[str, AgriculturalPlanSku]
+    working_calendar: WorkingCalendar
     insurers: dict[str, Insurer]
     models: dict[str, AgriculturalModel]
     packs: tuple[Pack, ...]
@@ -82,6 +125,12 @@ class AgriculturalCatalogue(_Data):
             return self.models[code]
         except KeyError:
             raise UnknownAgriculturalModelError(f"unknown agricultural model {code!r}") from None
+
+    def plan(self, sku: str) -> AgriculturalPlanSku:
+        try:
+            return self.plans[sku]
+        except KeyError:
+            raise UnknownAgriculturalSkuError(f"unknown agricultural plan SKU {sku!r}") from None
 
     def money(self, amount: Decimal) -> Money:
         return Money(amount=amount, currency=self.currency)

@@ -33,6 +33,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.VIDEO_REVIEWS,
             t.COVERAGE_EVENTS,  # F3: the plan follows the replacement unit
             t.CLAIMS_EVENTS,  # C10: renewals barred after fraud
+            t.ACCESSORY_ACTIVATIONS,  # G1-G3: accessories associated with drones
         },
         {t.ACTIVATION_EVENTS},
     ),

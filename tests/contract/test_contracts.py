@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from contracts import EventTooLargeError, UnknownTopicError, parse_event, serialise_event
 from contracts import topics as t
+from contracts.accessories import AccessoryType
 from contracts.activation import PlanActivated, PlanActivatedPayload
 from contracts.claims import ClaimDecided, ClaimDecidedPayload, ClaimOutcome
 from contracts.coverage import DeductionApplied, DeductionAppliedPayload
@@ -198,6 +199,12 @@ def _from_upstream() -> list[Sample]:
             ),
             ("payload", "concluded_at"),
             money=("payload", "repair_cost"),
+        ),
+        Sample(
+            t.ACCESSORY_ACTIVATIONS,
+            factories.accessory_activation("T100SPRAY0042", AccessoryType.SPRAY, SN, at=NOW),
+            ("payload", "activated_at"),
+            ("payload", "accessory_sn"),
         ),
     ]
 

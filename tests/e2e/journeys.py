@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 
 from contracts import topics as t
-from contracts.activation import ActivationRefused, PlanRenewed
+from contracts.activation import ActivationRefused, PlanActivated, PlanRenewed
 from contracts.claims import ClaimDecided
 from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
 from contracts.fulfilment import ShipmentRequested
-from contracts.upstream import IncidentCause
+from contracts.upstream import DeliveryAddress, IncidentCause, PlanOrderPlaced
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -144,4 +144,98 @@ async def renew(
         lambda e: isinstance(e, PlanRenewed | ActivationRefused) and e.payload.plan_code == code,
     )
     assert isinstance(answer, PlanRenewed | ActivationRefused)
+    return answer
+
+
+# The agricultural plan (P4, A4, G1, F4) ---------------------------------------------------------
+
+
+async def sell(platform: Platform, upstream: Upstream, order: PlanOrderPlaced) -> None:
+    """Send a plan order and wait until activation has recorded the code as sold."""
+    code = order.payload.plan_code
+    await upstream.send(t.PLAN_ORDERS, code, order)
+
+    async def sold() -> bool:
+        return bool(
+            await query(
+                platform, "activation", "SELECT 1 FROM plan_codes WHERE plan_code = $1", code
+            )
+        )
+
+    await eventually(sold, f"activation recorded the plan code {code}")
+
+
+async def device_known(platform: Platform, upstream: Upstream, sn: str, model: str) -> None:
+    """The devices platform reports the drone's first activation; wait until activation has it."""
+    await upstream.send(
+        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, model, f.now() - timedelta(days=1))
+    )
+
+    async def known() -> bool:
+        return bool(await query(platform, "activation", "SELECT 1 FROM devices WHERE sn = $1", sn))
+
+    await eventually(known, f"activation recorded the device {sn}")
+
+
+async def bind(
+    upstream: Upstream,
+    events: EventLog,
+    code: str,
+    sn: str,
+    at: datetime | None = None,
+    **extra: Any,
+) -> PlanActivated | PlanRenewed | ActivationRefused:
+    """Bind a sold code to a device and wait for activation's answer."""
+    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn, at=at, **extra))
+    (answer,) = await events.wait_for(
+        Envelope,
+        lambda e: (
+            isinstance(e, PlanActivated | PlanRenewed | ActivationRefused)
+            and e.payload.plan_code == code
+        ),
+    )
+    assert isinstance(answer, PlanActivated | PlanRenewed | ActivationRefused)
+    return answer
+
+
+async def activate_ag_plan(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    model: str,
+    *,
+    at: datetime | None = None,
+    new_drone_bundle: bool = False,
+) -> tuple[Device, PlanActivated]:
+    """Sell (or gift with a new-drone bundle) a first-year AG plan and bind it at `at` (P4)."""
+    at = at or f.now()
+    sn, code = f.new_serial(), f.new_ag_plan_code()
+    await device_known(platform, upstream, sn, model)
+    await sell(
+        platform,
+        upstream,
+        f.ag_plan_order(code, "ag-care-year-1", model, at=at, new_drone_bundle=new_drone_bundle),
+    )
+    activated = await bind(upstream, events, code, sn, at=at)
+    assert isinstance(activated, PlanActivated), activated
+    return Device(sn, model, str(activated.payload.plan_id)), activated
+
+
+async def renew_ag(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    device: Device,
+    sku: str,
+    *,
+    purchased_at: datetime | None = None,
+    address: DeliveryAddress | None = None,
+    **extra: Any,
+) -> PlanRenewed | ActivationRefused:
+    """Buy an AG renewal for the device at `purchased_at` and bind it now (A4)."""
+    code = f.new_ag_plan_code()
+    order = f.ag_plan_order(code, sku, device.model, at=purchased_at, address=address)
+    await sell(platform, upstream, order)
+    answer = await bind(upstream, events, code, device.sn, **extra)
+    assert isinstance(answer, PlanRenewed | ActivationRefused), answer
     return answer
