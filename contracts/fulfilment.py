@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.serials import SerialNumber
-from contracts.upstream import ModelCode, RegionCode
+from contracts.upstream import ModelCode, PlanCode, RegionCode
 
 
 class ShipmentRequestedPayload(Payload):
@@ -63,7 +63,49 @@ class PreAuthorisationRequested(Envelope):
     payload: PreAuthorisationRequestedPayload
 
 
+class ConsumablesPackScheduledPayload(Payload):
+    pack_id: uuid.UUID = Field(description="The warehouse asks fulfilment for the address by it")
+    plan_id: uuid.UUID
+    plan_code: PlanCode = Field(description="The designated renewal that brings the pack")
+    model: ModelCode
+    plan_year: int = Field(ge=2, le=3)
+    items: list[str] = Field(min_length=1, max_length=50)
+    purchased_at: AwareDatetime
+    due_by: AwareDatetime = Field(
+        description="F4: the end (24:00 Asia/Shanghai) of the 30th working day after the purchase"
+    )
+
+
+class ConsumablesPackScheduled(Envelope):
+    """F4: a designated AG renewal was bought; its model's pack ships to the address given at
+    purchase (kept by fulfilment, never published) by `due_by`."""
+
+    event_type: Literal["fulfilment.consumables-pack-scheduled"] = (
+        "fulfilment.consumables-pack-scheduled"
+    )
+    payload: ConsumablesPackScheduledPayload
+
+
+class ConsumablesPackHeldPayload(Payload):
+    plan_id: uuid.UUID
+    plan_code: PlanCode
+    model: ModelCode
+    plan_year: int = Field(ge=2, le=3)
+    reason_code: str = Field(description="Why it cannot ship, e.g. PACK_ADDRESS_MISSING")
+
+
+class ConsumablesPackHeld(Envelope):
+    """F4: a designated renewal's pack cannot be scheduled; customer service must step in."""
+
+    event_type: Literal["fulfilment.consumables-pack-held"] = "fulfilment.consumables-pack-held"
+    payload: ConsumablesPackHeldPayload
+
+
 FulfilmentEvent = Annotated[
-    ShipmentRequested | DeviceReplaced | PreAuthorisationRequested,
+    ShipmentRequested
+    | DeviceReplaced
+    | PreAuthorisationRequested
+    | ConsumablesPackScheduled
+    | ConsumablesPackHeld,
     Field(discriminator="event_type"),
 ]

@@ -1,4 +1,5 @@
-"""The fulfilment service: replacement units shipped once paid, and the SN they carry."""
+"""The fulfilment service: replacement units shipped once paid, and the SN they carry; the
+consumables packs of designated AG renewals."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ service = Service(
     "fulfilment",
     migrations=Path(__file__).parent / "migrations",
     owns=(topics.FULFILMENT_EVENTS,),
-    description="Ships replacement units once the fee is paid (F1) and announces old SN -> new SN.",
+    description=(
+        "Ships replacement units once the fee is paid (F1) and announces old SN -> new SN;"
+        " schedules the consumables pack of a designated AG renewal (F4)."
+    ),
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
 service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
 service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.confirm_dispatch)
+service.consumes(topics.PLAN_ORDERS)(handlers.record_pack_order)
+service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)

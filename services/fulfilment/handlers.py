@@ -1,13 +1,19 @@
-"""Fulfilment's adapters: replacements waiting for payment, shipments and dispatches."""
+"""Fulfilment's adapters: replacements waiting for payment, shipments and dispatches, and the
+consumables packs of designated AG renewals."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from contracts.activation import ActivationEvent, PlanRenewed
 from contracts.coverage import CoverageEvent, DeductionApplied
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackHeld,
+    ConsumablesPackHeldPayload,
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
     PreAuthorisationRequested,
@@ -20,13 +26,22 @@ from contracts.upstream import (
     DispatchConfirmed,
     PaymentEvent,
     PaymentSettled,
+    PlanOrderPlaced,
     PreAuthorisationCaptured,
     PreAuthorisationPlaced,
     PreAuthorisationReleased,
     ServiceMode,
 )
-from services.fulfilment.domain import customer_pays_shipping, fee_settled, ready_to_ship
+from services.fulfilment.domain import (
+    HoldPack,
+    SchedulePack,
+    customer_pays_shipping,
+    decide_pack,
+    fee_settled,
+    ready_to_ship,
+)
 from shared.catalogue import consumer_catalogue
+from shared.catalogue.agricultural import agricultural_catalogue
 from shared.messaging import Transaction
 
 PRODUCER = "fulfilment"
@@ -226,3 +241,132 @@ async def _request_shipment_if_paid(tx: Transaction, case_id: str, cause: Envelo
 
 def _publish(tx: Transaction, replacement: Any, event: Envelope) -> None:
     tx.publish(FULFILMENT_EVENTS, str(replacement["plan_id"]), event)
+
+
+async def record_pack_order(event: PlanOrderPlaced, tx: Transaction) -> None:
+    """F4: keep the delivery address of a designated AG renewal, as given at purchase.
+
+    Other orders are not kept (nothing to ship, and no personal data without a purpose). A
+    second order for the same plan code changes nothing: the address cannot be changed.
+    """
+    order = event.payload
+    catalogue = agricultural_catalogue()
+    if order.sku not in catalogue.plans or order.model not in catalogue.models:
+        return
+    plan_year = catalogue.plan(order.sku).plan_year
+    if order.plan_year not in (None, plan_year) or catalogue.pack(order.model, plan_year) is None:
+        return  # activation dead-letters an inconsistent order: it is never bound
+    address = order.pack_delivery_address
+    await tx.conn.execute(
+        "INSERT INTO pack_orders (plan_code, order_id, model, plan_year, purchased_at,"
+        " has_address, recipient, phone, province, city, district, street, postal_code, country)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " ON CONFLICT (plan_code) DO NOTHING",
+        order.plan_code,
+        order.order_id,
+        order.model,
+        plan_year,
+        order.purchased_at,
+        address is not None,
+        address.recipient if address else None,
+        address.phone if address else None,
+        address.province if address else None,
+        address.city if address else None,
+        address.district if address else None,
+        address.street if address else None,
+        address.postal_code if address else None,
+        address.country if address else None,
+    )
+    await _schedule_pack_if_bought(tx, order.plan_code, event)
+
+
+async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
+    """F4: an AG renewal bound by activation may bring a consumables pack."""
+    if not isinstance(event, PlanRenewed):
+        return
+    renewal, term = event.payload, event.payload.agricultural
+    if term is None:
+        return
+    await tx.conn.execute(
+        "INSERT INTO agricultural_renewals (plan_code, plan_id, plan_year) VALUES ($1, $2, $3)"
+        " ON CONFLICT (plan_code) DO NOTHING",
+        renewal.plan_code,
+        renewal.plan_id,
+        term.plan_year,
+    )
+    await _schedule_pack_if_bought(tx, renewal.plan_code, event)
+
+
+async def _schedule_pack_if_bought(tx: Transaction, plan_code: str, cause: Envelope) -> None:
+    # The order and the renewal arrive on different topics, in either order and possibly at
+    # the same moment: the plan code's lock makes the second one see what the first committed.
+    await tx.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "pack:" + plan_code)
+    if await tx.conn.fetchval("SELECT 1 FROM consumables_packs WHERE plan_code = $1", plan_code):
+        return
+    row = await tx.conn.fetchrow(
+        "SELECT o.model, o.purchased_at, o.has_address, r.plan_id, r.plan_year"
+        " FROM pack_orders o JOIN agricultural_renewals r USING (plan_code)"
+        " WHERE o.plan_code = $1",
+        plan_code,
+    )
+    if row is None:
+        return  # not a designated renewal, or its order or its binding is still to come
+    catalogue = agricultural_catalogue()
+    decision = decide_pack(
+        pack=catalogue.pack(row["model"], row["plan_year"]),
+        address_given=row["has_address"],
+        purchased_at=row["purchased_at"],
+        working_days=catalogue.pack_due_working_days,
+        calendar=catalogue.working_calendar,
+        zone=catalogue.zone,
+    )
+    if decision is None:
+        return
+    pack_id = uuid.uuid4()
+    scheduled = isinstance(decision, SchedulePack)
+    await tx.conn.execute(
+        "INSERT INTO consumables_packs (pack_id, plan_code, plan_id, model, plan_year, state,"
+        " reason_code, items, purchased_at, due_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        pack_id,
+        plan_code,
+        row["plan_id"],
+        row["model"],
+        row["plan_year"],
+        "scheduled" if scheduled else "held",
+        decision.reason_code if isinstance(decision, HoldPack) else None,
+        list(decision.items) if isinstance(decision, SchedulePack) else [],
+        row["purchased_at"],
+        decision.due_by if isinstance(decision, SchedulePack) else None,
+    )
+    published: Envelope
+    if isinstance(decision, SchedulePack):
+        published = ConsumablesPackScheduled.new(
+            ConsumablesPackScheduledPayload(
+                pack_id=pack_id,
+                plan_id=row["plan_id"],
+                plan_code=plan_code,
+                model=row["model"],
+                plan_year=row["plan_year"],
+                items=list(decision.items),
+                purchased_at=row["purchased_at"],
+                due_by=decision.due_by,
+            ),
+            producer=PRODUCER,
+            correlation_id=str(row["plan_id"]),
+            cause=cause,
+        )
+    else:
+        published = ConsumablesPackHeld.new(
+            ConsumablesPackHeldPayload(
+                plan_id=row["plan_id"],
+                plan_code=plan_code,
+                model=row["model"],
+                plan_year=row["plan_year"],
+                reason_code=decision.reason_code,
+            ),
+            producer=PRODUCER,
+            correlation_id=str(row["plan_id"]),
+            cause=cause,
+        )
+    tx.publish(FULFILMENT_EVENTS, str(row["plan_id"]), published)

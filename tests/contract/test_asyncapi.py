@@ -46,7 +46,13 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
         {t.CLAIMS_EVENTS},
     ),
     "fulfilment": (
-        {t.COVERAGE_EVENTS, t.PAYMENT_SETTLEMENTS, t.WAREHOUSE_DISPATCHES},
+        {
+            t.COVERAGE_EVENTS,
+            t.PAYMENT_SETTLEMENTS,
+            t.WAREHOUSE_DISPATCHES,
+            t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase
+            t.ACTIVATION_EVENTS,  # F4: the designated AG renewals bought
+        },
         {t.FULFILMENT_EVENTS},
     ),
     # X5: the read model behind the lookup by SN; it answers over HTTP and publishes nothing.

@@ -1,0 +1,184 @@
+"""F4: the consumables pack of a designated AG renewal, through the running services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from contracts import topics as t
+from contracts.activation import PlanRenewed
+from contracts.fulfilment import ConsumablesPackHeld, ConsumablesPackScheduled
+from services.fulfilment.domain import working_days_after
+from shared.catalogue.agricultural import agricultural_catalogue
+from simulation import factories as f
+from simulation.kafka_io import EventLog, Upstream
+from simulation.processes import Platform
+from tests.e2e.journeys import activate_ag_plan, bind, eventually, query, renew_ag, sell
+
+pytestmark = pytest.mark.e2e
+
+CATALOGUE = agricultural_catalogue()
+YEAR_AGO = timedelta(days=360)  # a first-year term in its last 15 days
+
+
+async def test_f4_a_designated_renewal_schedules_the_models_pack_to_the_purchase_address(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    device, _ = await activate_ag_plan(platform, upstream, events, "T40", at=f.now() - YEAR_AGO)
+    bought = f.now()
+    address = f.delivery_address("No. 12 Daoxiang Street")
+    renewed = await renew_ag(
+        platform,
+        upstream,
+        events,
+        device,
+        "ag-care-renewal-2",
+        purchased_at=bought,
+        address=address,
+    )
+    assert isinstance(renewed, PlanRenewed)
+    (scheduled,) = await events.wait_for(
+        ConsumablesPackScheduled, lambda e: str(e.payload.plan_id) == device.plan_id
+    )
+    pack = scheduled.payload
+    assert (pack.plan_code, pack.model, pack.plan_year) == (renewed.payload.plan_code, "T40", 2)
+    assert pack.items == [
+        "blade x4",
+        "propeller clamp x2",
+        "shim x24 (old type) or x8 (new type)",
+    ]
+    assert pack.purchased_at == bought
+    assert pack.due_by == working_days_after(bought, 30, CATALOGUE.working_calendar, CATALOGUE.zone)
+    # The event carries ids only; the address stays in fulfilment, and only there.
+    assert "Daoxiang" not in scheduled.model_dump_json()
+    (kept,) = await query(
+        platform,
+        "fulfilment",
+        "SELECT recipient, street, city FROM pack_orders WHERE plan_code = $1",
+        pack.plan_code,
+    )
+    assert (kept["recipient"], kept["street"], kept["city"]) == (
+        address.recipient,
+        address.street,
+        address.city,
+    )
+    codes = await query(
+        platform,
+        "activation",
+        "SELECT to_jsonb(c)::text AS row FROM plan_codes c WHERE plan_code = $1",
+        pack.plan_code,
+    )
+    assert len(codes) == 1
+    assert "Daoxiang" not in codes[0]["row"]
+    assert address.recipient not in codes[0]["row"]
+
+
+async def test_f4_the_address_given_at_purchase_cannot_be_changed(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    # Year 1 two years ago, year 2 bought in its last days: year 3 is due now.
+    device, first = await activate_ag_plan(
+        platform, upstream, events, "T30", at=f.now() - timedelta(days=720)
+    )
+    second = await renew_ag(
+        platform,
+        upstream,
+        events,
+        device,
+        "ag-care-renewal-2",
+        purchased_at=first.payload.term_end - timedelta(days=5),
+    )
+    assert isinstance(second, PlanRenewed)
+    code, bought = f.new_ag_plan_code(), f.now()
+    assert second.payload.term_end - timedelta(days=15) <= bought < second.payload.term_end
+    first_order = f.ag_plan_order(
+        code, "ag-care-renewal-3", "T30", at=bought, address=f.delivery_address("No. 1 First Road")
+    )
+    await sell(platform, upstream, first_order)
+
+    async def fulfilment_has_it() -> bool:
+        rows = await query(
+            platform, "fulfilment", "SELECT 1 FROM pack_orders WHERE plan_code = $1", code
+        )
+        return bool(rows)
+
+    await eventually(fulfilment_has_it, "fulfilment kept the order's address")
+    changed = f.ag_plan_order(
+        code, "ag-care-renewal-3", "T30", at=bought, address=f.delivery_address("No. 2 Other Road")
+    )
+    await upstream.send(t.PLAN_ORDERS, code, changed)
+    third = await bind(upstream, events, code, device.sn)
+    assert isinstance(third, PlanRenewed)
+    assert third.payload.agricultural is not None
+    assert third.payload.agricultural.plan_year == 3
+    (scheduled,) = await events.wait_for(
+        ConsumablesPackScheduled, lambda e: e.payload.plan_code == code
+    )
+    assert scheduled.payload.items[0] == "blade pair x6"
+    # A third order event after the pack was scheduled schedules nothing more.
+    await upstream.send(
+        t.PLAN_ORDERS,
+        code,
+        f.ag_plan_order(code, "ag-care-renewal-3", "T30", at=bought, address=f.delivery_address()),
+    )
+    (kept,) = await query(
+        platform, "fulfilment", "SELECT street FROM pack_orders WHERE plan_code = $1", code
+    )
+    assert kept["street"] == "No. 1 First Road"
+    packs = await query(
+        platform, "fulfilment", "SELECT state FROM consumables_packs WHERE plan_code = $1", code
+    )
+    assert [row["state"] for row in packs] == ["scheduled"]
+
+
+async def test_f4_a_renewal_that_is_not_designated_brings_no_pack(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    # The T40's pack comes with the second year only; the T50 has none.
+    for model in ("T50", "T100"):
+        device, _ = await activate_ag_plan(platform, upstream, events, model, at=f.now() - YEAR_AGO)
+        renewed = await renew_ag(
+            platform,
+            upstream,
+            events,
+            device,
+            "ag-care-renewal-2",
+            address=f.delivery_address(),
+        )
+        assert isinstance(renewed, PlanRenewed)
+        code = renewed.payload.plan_code
+
+        async def renewal_seen(code: str = code) -> bool:
+            rows = await query(
+                platform,
+                "fulfilment",
+                "SELECT 1 FROM agricultural_renewals WHERE plan_code = $1",
+                code,
+            )
+            return bool(rows)
+
+        await eventually(renewal_seen, f"fulfilment saw the renewal {code}")
+        assert (
+            await query(
+                platform,
+                "fulfilment",
+                "SELECT 1 FROM pack_orders WHERE plan_code = $1"
+                " UNION ALL SELECT 1 FROM consumables_packs WHERE plan_code = $1",
+                code,
+            )
+            == []
+        )
+
+
+async def test_f4_a_designated_renewal_sold_without_an_address_is_held(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    device, _ = await activate_ag_plan(platform, upstream, events, "T20P", at=f.now() - YEAR_AGO)
+    renewed = await renew_ag(platform, upstream, events, device, "ag-care-renewal-2")
+    assert isinstance(renewed, PlanRenewed)
+    (held,) = await events.wait_for(
+        ConsumablesPackHeld, lambda e: e.payload.plan_code == renewed.payload.plan_code
+    )
+    assert (held.payload.model, held.payload.plan_year) == ("T20P", 2)
+    assert held.payload.reason_code == "PACK_ADDRESS_MISSING"
