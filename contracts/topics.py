@@ -12,6 +12,7 @@ from contracts.accessories import AccessoryActivated
 from contracts.activation import ActivationEvent
 from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
+from contracts.envelope import MAX_EVENT_BYTES, Envelope
 from contracts.fulfilment import FulfilmentEvent
 from contracts.upstream import (
     ActivationRequested,
@@ -25,6 +26,10 @@ from contracts.upstream import (
 )
 
 DEAD_LETTER_SUFFIX = ".dlq"
+
+
+class EventTooLargeError(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ class Topic:
     @cached_property
     def adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.events)
+
+    def parse(self, raw: bytes) -> Envelope:
+        """Validate raw bytes into this topic's typed event, or raise a ValueError saying why."""
+        if len(raw) > MAX_EVENT_BYTES:
+            raise EventTooLargeError(f"event of {len(raw)} bytes exceeds {MAX_EVENT_BYTES} bytes")
+        event: Envelope = self.adapter.validate_json(raw)
+        return event
 
 
 PLAN_ORDERS = Topic("commerce.plan-orders.v1", 3, "plan code", "commerce", PlanOrderPlaced)

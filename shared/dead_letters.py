@@ -16,7 +16,6 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
-from contracts.envelope import MAX_EVENT_BYTES
 from contracts.topics import DEAD_LETTER_SUFFIX
 from shared.metrics import EVENTS_HANDLED
 from shared.retry import is_transient
@@ -36,11 +35,6 @@ class DeadLetterMiddleware(BaseMiddleware):
         self._service = service
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
-        if len(msg.body) > MAX_EVENT_BYTES:
-            await self._dead_letter(
-                msg, f"message of {len(msg.body)} bytes exceeds {MAX_EVENT_BYTES} bytes", "size"
-            )
-            return None
         try:
             return await call_next(msg)
         except Exception as error:

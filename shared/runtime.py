@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
 
 from contracts.envelope import Envelope
@@ -103,8 +104,14 @@ class Service:
             on_message.__annotations__ = {"event": topic.events, "return": None}
             on_message.__name__ = handler.__name__
             on_message.__doc__ = handler.__doc__
+
+            async def decode(message: StreamMessage[Any]) -> Envelope:
+                # The contract decides what is valid, byte for byte, for every service alike.
+                return topic.parse(message.body)
+
             self.broker.subscriber(
                 topic.name,
+                decoder=decode,
                 group_id=f"careplan-{self.name}.{topic.name}",
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -142,9 +142,16 @@ class EventLog:
     async def wait_for_dead_letter(
         self, where: Callable[[DeadLetter], bool], *, timeout: float = 60.0
     ) -> DeadLetter:
+        return (await self.wait_for_dead_letters(where, count=1, timeout=timeout))[0]
+
+    async def wait_for_dead_letters(
+        self, where: Callable[[DeadLetter], bool], *, count: int, timeout: float = 60.0
+    ) -> list[DeadLetter]:
+        """Wait until at least `count` dead letters matching `where` have been published."""
+
         def found() -> list[DeadLetter]:
             return [letter for letter in self.dead_letters if where(letter)]
 
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: bool(found())), timeout)
-        return found()[0]
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(found()) >= count), timeout)
+        return found()

@@ -166,7 +166,7 @@ def invalid_messages() -> list[tuple[str, bytes, str]]:
     oversized = as_json(an_assessment("CASE-OVERSIZED"))
     oversized["padding"] = "x" * MAX_EVENT_BYTES
     return [
-        ("garbage", b"\x00\xff this is not JSON", "valid dictionary"),
+        ("garbage", b"\x00\xff this is not JSON", "Invalid JSON"),
         ("float-money", encode(float_money), "never floats"),
         ("naive-datetime", encode(naive), "timezone"),
         ("unknown-event-type", encode(unknown_type), "'repair.assessment-withdrawn'"),
@@ -200,7 +200,8 @@ async def test_m1_m2_d1_invalid_messages_are_dead_lettered_and_the_next_valid_on
         headers = {name: raw.decode() for name, raw in letter.headers}
         assert letter.value == value, key  # the original bytes, untouched
         assert says in headers[REASON_HEADER], (key, headers[REASON_HEADER])
-        assert headers["dlq-error-type"] == ("size" if key == "oversized" else "ValidationError")
+        expected_type = "EventTooLargeError" if key == "oversized" else "ValidationError"
+        assert headers["dlq-error-type"] == expected_type
         assert headers["dlq-original-topic"] == service.topic.name
         assert headers["dlq-original-offset"] == str(offsets[key])
         assert headers["dlq-service"] == SERVICE

@@ -1,0 +1,91 @@
+"""Nothing lost, nothing applied twice: thousands of cases through the four services while they
+are killed, the broker and the database restart and inputs arrive twice or malformed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from contracts import topics as t
+from simulation.chaos import Chaos
+from simulation.checker import check
+from simulation.load import Driver
+from simulation.offsets import Offsets
+from simulation.processes import Platform
+
+pytestmark = pytest.mark.faults
+
+CASES = int(os.environ.get("CAREPLAN_FAULT_CASES", "2000"))
+KILLS_PER_PROCESS = int(os.environ.get("CAREPLAN_FAULT_KILLS", "3"))
+INVALID = [
+    (t.REPAIR_ASSESSMENTS, b"not json at all"),
+    (t.REPAIR_ASSESSMENTS, b'{"event_type": "repair.assessment-reported"}'),
+    (t.PAYMENT_SETTLEMENTS, b'{"payload": {"amount": 1e308}}'),
+    (t.WAREHOUSE_DISPATCHES, b"\x00\x01\x02\xff"),
+    (t.ACTIVATION_REQUESTS, b"[" * 5000 + b"]" * 5000),
+    (t.PLAN_ORDERS, b'{"event_type": "commerce.plan-order-placed", "schema_version": 9}'),
+    (t.DEVICE_ACTIVATIONS, b"'; DROP TABLE devices; --"),
+]
+
+
+async def _in_chunks(work: list[Coroutine[Any, Any, None]], size: int = 200) -> None:
+    for start in range(0, len(work), size):
+        await asyncio.gather(*work[start : start + size])
+
+
+async def test_nothing_lost_nothing_applied_twice(
+    fault_platform: Platform, owns_infrastructure: bool
+) -> None:
+    platform = fault_platform
+    rng = random.Random(20261123)
+    run_id = f"FS{uuid.uuid4().hex[:6].upper()}"
+    bootstrap = platform.kafka_bootstrap
+    async with Driver(bootstrap, run_id) as driver, Offsets(bootstrap) as offsets:
+        chaos = Chaos(platform, rng, restart_infrastructure=owns_infrastructure)
+        chaos_run = asyncio.create_task(chaos.run(KILLS_PER_PROCESS))
+        devices = driver.devices(CASES)
+
+        await driver.sell_and_register(devices)
+        for topic in (t.PLAN_ORDERS, t.DEVICE_ACTIVATIONS):
+            await offsets.wait_caught_up("activation", topic, timeout=900)
+        await driver.bind(devices)
+        await driver.wait_until(
+            lambda: all(device.sn in driver.opened for device in devices),
+            "every plan to open",
+            timeout=1200,
+        )
+        await offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=900)
+
+        reports = [(device, driver.assessment(device)) for device in devices]
+        await _in_chunks([driver.report(device, report) for device, report in reports])
+        again = rng.sample(reports, k=max(1, CASES // 20))
+        await _in_chunks([driver.redeliver(report, new_id=False) for _, report in again])
+        retried = rng.sample(reports, k=max(1, CASES // 20))
+        await _in_chunks([driver.redeliver(report, new_id=True) for _, report in retried])
+        for topic, value in INVALID:
+            await driver.inject_invalid(topic, value)
+
+        await driver.wait_until(lambda: not driver.pending(), "every case to end", timeout=1800)
+        report = await chaos_run
+        for service, topic_name in offsets.groups:
+            await offsets.wait_caught_up(service, t.BY_NAME[topic_name], timeout=900)
+        verdict = await check(platform, driver)
+
+    lines = [
+        f"cases sent: {len(driver.sent.cases)} (devices {len(driver.sent.devices)})",
+        *report.lines(),
+        f"duplicates injected: {driver.sent.redelivered} redelivered with the same event id,"
+        f" {driver.sent.retried_with_new_id} re-sent with a new id",
+        f"invalid messages injected: {len(driver.sent.invalid)}",
+        f"payments made: {driver.sent.payments}, dispatches confirmed: {driver.sent.dispatches}",
+        *verdict.lines(),
+    ]
+    print("\n== fault suite ==\n" + "\n".join(lines))
+    assert verdict.violations == []
+    assert sum(report.kills.values()) > 0
