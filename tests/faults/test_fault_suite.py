@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -19,7 +20,7 @@ from simulation.load import Driver
 from simulation.offsets import Offsets
 from simulation.processes import Platform
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(2700)]
 
 CASES = int(os.environ.get("CAREPLAN_FAULT_CASES", "2000"))
 KILLS_PER_PROCESS = int(os.environ.get("CAREPLAN_FAULT_KILLS", "3"))
@@ -46,14 +47,21 @@ async def test_nothing_lost_nothing_applied_twice(
     rng = random.Random(20261123)
     run_id = f"FS{uuid.uuid4().hex[:6].upper()}"
     bootstrap = platform.kafka_bootstrap
+    started = time.monotonic()
+
+    def phase(what: str) -> None:
+        print(f"[fault suite] {time.monotonic() - started:6.1f}s {what}", flush=True)
+
     async with Driver(bootstrap, run_id) as driver, Offsets(bootstrap) as offsets:
         chaos = Chaos(platform, rng, restart_infrastructure=owns_infrastructure)
         chaos_run = asyncio.create_task(chaos.run(KILLS_PER_PROCESS))
         devices = driver.devices(CASES)
 
+        phase(f"{CASES} devices: selling plans and registering devices")
         await driver.sell_and_register(devices)
         for topic in (t.PLAN_ORDERS, t.DEVICE_ACTIVATIONS):
             await offsets.wait_caught_up("activation", topic, timeout=900)
+        phase("binding plan codes")
         await driver.bind(devices)
         await driver.wait_until(
             lambda: all(device.sn in driver.opened for device in devices),
@@ -62,6 +70,7 @@ async def test_nothing_lost_nothing_applied_twice(
         )
         await offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=900)
 
+        phase("reporting assessments, duplicates and invalid messages")
         reports = [(device, driver.assessment(device)) for device in devices]
         await _in_chunks([driver.report(device, report) for device, report in reports])
         again = rng.sample(reports, k=max(1, CASES // 20))
@@ -71,11 +80,15 @@ async def test_nothing_lost_nothing_applied_twice(
         for topic, value in INVALID:
             await driver.inject_invalid(topic, value)
 
+        phase("waiting for every case to end")
         await driver.wait_until(lambda: not driver.pending(), "every case to end", timeout=1800)
+        phase("waiting for the chaos to finish and every consumer to catch up")
         report = await chaos_run
         for service, topic_name in offsets.groups:
             await offsets.wait_caught_up(service, t.BY_NAME[topic_name], timeout=900)
+        phase("checking the books")
         verdict = await check(platform, driver)
+        phase("done")
 
     lines = [
         f"cases sent: {len(driver.sent.cases)} (devices {len(driver.sent.devices)})",
