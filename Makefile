@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
-        test-integration test-e2e lint typecheck ci asyncapi schemas
+        test-integration test-e2e test-faults lint typecheck ci asyncapi schemas
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(PY):
 	python3.11 -m venv $(VENV)
@@ -32,7 +32,7 @@ stack-status: ## Show what is running
 topics: stack-up ## Create every topic with its partition count
 	$(VENV)/bin/careplan topics
 
-demo: install stack-up ## Run the four services on the local stack, fed a realistic stream
+demo: install stack-up ## Run the services on the local stack, fed a realistic stream
 	$(PY) -m simulation.demo
 
 test: install stack-up ## Run every test against the real Kafka and PostgreSQL
@@ -44,8 +44,11 @@ test-unit: install ## Pure domain rules only
 test-integration: install stack-up ## Each runtime piece against the real infrastructure
 	$(PYTEST) tests/integration tests/contract
 
-test-e2e: install stack-up ## The four services as separate processes
+test-e2e: install stack-up ## The services as separate processes
 	$(PYTEST) tests/e2e
+
+test-faults: install stack-up ## The fault-injection suite: kills, restarts, duplicates, then the books
+	$(PYTEST) -m faults -s
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
@@ -60,4 +63,4 @@ asyncapi: install ## Regenerate docs/asyncapi/ from the services' code
 schemas: install ## Regenerate contracts/json_schemas/ (only for additive changes)
 	$(VENV)/bin/careplan schemas
 
-ci: lint typecheck test ## What CI runs
+ci: lint typecheck test test-faults ## What CI runs

@@ -35,7 +35,7 @@ class ServiceProcess:
     log_dir: Path
     instance: str = "1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    starts: int = field(default=0, init=False)
+    _log_offset: int = field(default=0, init=False)
 
     @property
     def log_path(self) -> Path:
@@ -44,6 +44,8 @@ class ServiceProcess:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = os.environ | self.env | {"CAREPLAN_INSTANCE": self.instance}
+        # This start's own lines begin here: an earlier run's log says nothing about this one.
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.service}"],
@@ -51,7 +53,6 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.starts += 1
 
     async def wait_started(self, timeout: float = 60.0) -> None:
         """Until the process logs that its broker and relay are running (or it died)."""
@@ -60,10 +61,17 @@ class ServiceProcess:
         while asyncio.get_running_loop().time() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.service} exited: see {self.log_path}")
-            if self.log_path.exists() and self.log_path.read_bytes().count(marker) >= self.starts:
+            if marker in self._log_since_start():
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.service} did not start within {timeout} s: {self.log_path}")
+
+    def _log_since_start(self) -> bytes:
+        if not self.log_path.exists():
+            return b""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown of any kind, as in a crash."""
@@ -124,5 +132,9 @@ class Platform:
         await asyncio.gather(*(process.wait_started() for process in started))
 
     def stop(self) -> None:
+        """SIGTERM to each; one that does not finish in time is killed, and the rest still stop."""
         for process in self.processes.values():
-            process.terminate()
+            try:
+                process.terminate()
+            except subprocess.TimeoutExpired:
+                process.kill()
