@@ -6,12 +6,13 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
+from contracts.agricultural import PlanFamily
 from contracts.envelope import Envelope, Payload
-from contracts.money import Money
+from contracts.money import Money, Rate
 from contracts.serials import SerialNumber
-from contracts.upstream import ModelCode, RegionCode, ServiceMode
+from contracts.upstream import MAX_REPAIR_LINES, ModelCode, PartClass, RegionCode, ServiceMode
 
 
 class ClaimOutcome(StrEnum):
@@ -19,6 +20,92 @@ class ClaimOutcome(StrEnum):
     WARRANTY_REPAIR = "warranty_repair"
     PAID_REPAIR_CHOSEN = "paid_repair_chosen"
     REFUSED = "refused"
+    REPAIR = "repair"  # AG C7: a covered repair, paid line by line from the quotas
+
+
+class LineCoverage(StrEnum):
+    """AG C7: which balance a repair line is paid from, if any."""
+
+    BASE_QUOTA = "base_quota"
+    CONSUMABLES_QUOTA = "consumables_quota"
+    NOT_COVERED = "not_covered"
+
+
+class RepairLineSplit(Payload):
+    """One priced line split between the quotas and the customer (C7). Exact, in one currency:
+    cost = from_base_quota + from_consumables_quota + deductible + shortfall + not_covered."""
+
+    line_id: str = Field(min_length=1, max_length=64)
+    part_code: str = Field(min_length=1, max_length=100)
+    part_class: PartClass
+    coverage: LineCoverage
+    reason_codes: list[str] = Field(
+        default_factory=list, description="Why the line is not covered (C4, C7); else empty"
+    )
+    cost: Money = Field(description="Material plus labour")
+    from_base_quota: Money
+    from_consumables_quota: Money
+    deductible: Money = Field(description="C7: the customer's share of a base-quota line")
+    shortfall: Money = Field(description="C7: the part above the remaining balance")
+    not_covered: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> RepairLineSplit:
+        parts = (
+            self.from_base_quota
+            + self.from_consumables_quota
+            + self.deductible
+            + self.shortfall
+            + self.not_covered
+        )
+        if parts != self.cost:
+            raise ValueError(f"line {self.line_id}: the split {parts} is not the cost {self.cost}")
+        return self
+
+
+class RepairSplit(Payload):
+    """AG C7: a repair split line by line. Quotas pay repair services, never cash (C8): every
+    amount taken from a quota is part of a line's repair cost."""
+
+    deductible_rate: Rate
+    lines: list[RepairLineSplit] = Field(max_length=MAX_REPAIR_LINES)
+    repair_cost: Money
+    from_base_quota: Money
+    from_consumables_quota: Money
+    deductible: Money
+    shortfall: Money
+    not_covered: Money
+    logistics_fee: Money
+    customer_share: Money = Field(
+        description="Deductible + shortfall + not covered + logistics: paid before the repair"
+    )
+    base_quota_before: Money = Field(description="The balance the split was computed against")
+    consumables_quota_before: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> RepairSplit:
+        zero = Money.zero(self.repair_cost.currency)
+        totals = {
+            "repair_cost": sum((line.cost for line in self.lines), zero),
+            "from_base_quota": sum((line.from_base_quota for line in self.lines), zero),
+            "from_consumables_quota": sum(
+                (line.from_consumables_quota for line in self.lines), zero
+            ),
+            "deductible": sum((line.deductible for line in self.lines), zero),
+            "shortfall": sum((line.shortfall for line in self.lines), zero),
+            "not_covered": sum((line.not_covered for line in self.lines), zero),
+        }
+        for name, total in totals.items():
+            if getattr(self, name) != total:
+                raise ValueError(f"{name} {getattr(self, name)} is not the lines' sum {total}")
+        share = self.deductible + self.shortfall + self.not_covered + self.logistics_fee
+        if self.customer_share != share:
+            raise ValueError(f"customer share {self.customer_share} is not {share}")
+        if self.from_base_quota.amount > self.base_quota_before.amount or (
+            self.from_consumables_quota.amount > self.consumables_quota_before.amount
+        ):
+            raise ValueError("a quota cannot pay more than its balance (P5)")
+        return self
 
 
 class ClaimDecidedPayload(Payload):
@@ -42,6 +129,13 @@ class ClaimDecidedPayload(Payload):
     )
     customer_region: RegionCode
     service_mode: ServiceMode = ServiceMode.STANDARD
+    family: PlanFamily = PlanFamily.CONSUMER
+    repair_split: RepairSplit | None = Field(
+        default=None, description="AG C7: the repair split line by line, as claims quoted it"
+    )
+    accessory_sn: SerialNumber | None = Field(
+        default=None, description="G4: the claim was on this accessory of the drone"
+    )
 
 
 class ClaimDecided(Envelope):
@@ -93,10 +187,25 @@ class PreAuthorisationReleaseRequested(Envelope):
     payload: PreAuthorisationDecisionPayload
 
 
+class LiabilityIncidentRefusedPayload(Payload):
+    incident_id: str
+    drone_sn: SerialNumber
+    plan_id: uuid.UUID | None
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class LiabilityIncidentRefused(Envelope):
+    """A third-party liability incident was not routed to an insurer (L1, P6); reasons say why."""
+
+    event_type: Literal["claims.liability-incident-refused"] = "claims.liability-incident-refused"
+    payload: LiabilityIncidentRefusedPayload
+
+
 ClaimsEvent = Annotated[
     ClaimDecided
     | ClaimReversed
     | PreAuthorisationCaptureRequested
-    | PreAuthorisationReleaseRequested,
+    | PreAuthorisationReleaseRequested
+    | LiabilityIncidentRefused,
     Field(discriminator="event_type"),
 ]

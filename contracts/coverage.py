@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from contracts.agricultural import AgriculturalTerm, PlanFamily
+from contracts.claims import RepairSplit
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.serials import SerialNumber
@@ -94,10 +95,15 @@ class PlanExhaustedPayload(Payload):
     plan_id: uuid.UUID
     sn: SerialNumber
     term_no: int = Field(default=1, ge=1)
+    reason_code: str | None = Field(
+        default=None,
+        description="Why it ended: BASE_QUOTA_REACHED for an AG plan whose base quota is spent",
+    )
 
 
 class PlanExhausted(Envelope):
-    """The term used all its replacements: the plan ends until a renewal term starts (C9)."""
+    """The term used all its replacements, or (AG) its base quota reached zero: the plan ends
+    until a renewal term starts (C9)."""
 
     event_type: Literal["coverage.plan-exhausted"] = "coverage.plan-exhausted"
     payload: PlanExhaustedPayload
@@ -134,6 +140,46 @@ class PlanInherited(Envelope):
     payload: PlanInheritedPayload
 
 
+class QuotaDeductionAppliedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    model: ModelCode
+    term_no: int = Field(ge=1, description="The term whose quotas paid")
+    plan_region: RegionCode
+    customer_region: RegionCode
+    split: RepairSplit = Field(
+        description="What the ledger actually took, line by line, against the real balances"
+    )
+    base_quota_left: Money
+    consumables_quota_left: Money
+
+
+class QuotaDeductionApplied(Envelope):
+    """AG C7: a covered repair was taken off the term's quotas (P5). The split's customer share
+    is what the customer pays before the repair proceeds."""
+
+    event_type: Literal["coverage.quota-deduction-applied"] = "coverage.quota-deduction-applied"
+    payload: QuotaDeductionAppliedPayload
+
+
+class TermConfirmedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    term_no: int = Field(ge=1)
+    policy_no: str
+    insurer: str
+    term_start: AwareDatetime
+    term_end: AwareDatetime
+
+
+class TermConfirmed(Envelope):
+    """A5: the insurer's electronic policy set the term's exact dates."""
+
+    event_type: Literal["coverage.term-confirmed"] = "coverage.term-confirmed"
+    payload: TermConfirmedPayload
+
+
 CoverageEvent = Annotated[
     CoverageOpened
     | CoverageExtended
@@ -141,6 +187,8 @@ CoverageEvent = Annotated[
     | DeductionRefused
     | PlanExhausted
     | PlanTerminated
-    | PlanInherited,
+    | PlanInherited
+    | QuotaDeductionApplied
+    | TermConfirmed,
     Field(discriminator="event_type"),
 ]

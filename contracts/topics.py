@@ -14,6 +14,8 @@ from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
 from contracts.fulfilment import FulfilmentEvent
+from contracts.insurer import InsurerClaimsEvent, InsurerResponseEvent
+from contracts.liability import LiabilityIncidentReported
 from contracts.upstream import (
     ActivationRequested,
     DeviceActivated,
@@ -68,6 +70,12 @@ WAREHOUSE_DISPATCHES = Topic(
     "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
 )
 CLAIM_REVIEWS = Topic("claims.reviews.v1", 3, "case id", "review desk", ReviewConcluded)
+INSURER_RESPONSES = Topic(
+    "insurer.responses.v1", 3, "plan, case or incident id", "insurers", InsurerResponseEvent
+)
+LIABILITY_INCIDENTS = Topic(
+    "liability.incidents.v1", 3, "drone SN", "liability desk", LiabilityIncidentReported
+)
 ACCESSORY_ACTIVATIONS = Topic(
     "accessories.activations.v1", 3, "drone SN", "devices", AccessoryActivated
 )
@@ -76,6 +84,7 @@ ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", 
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
 CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEvent)
 FULFILMENT_EVENTS = Topic("fulfilment.events.v1", 6, "plan id", "fulfilment", FulfilmentEvent)
+INSURER_CLAIMS = Topic("insurer.claims.v1", 6, "case or incident id", "claims", InsurerClaimsEvent)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     PLAN_ORDERS,
@@ -86,10 +95,13 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PAYMENT_SETTLEMENTS,
     WAREHOUSE_DISPATCHES,
     CLAIM_REVIEWS,
+    INSURER_RESPONSES,
+    LIABILITY_INCIDENTS,
     ACCESSORY_ACTIVATIONS,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,
     FULFILMENT_EVENTS,
+    INSURER_CLAIMS,
 )
 BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

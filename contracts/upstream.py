@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, EmailStr, Field
+from pydantic import AwareDatetime, EmailStr, Field, model_validator
 
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
@@ -133,6 +133,8 @@ class IncidentCause(StrEnum):
     FORCE_MAJEURE = "force_majeure"
     UNAUTHORISED_MODIFICATION = "unauthorised_modification"
     THIRD_PARTY_PARTS = "third_party_parts"
+    NATURAL_WEAR = "natural_wear"  # AG C3
+    NON_MANUFACTURER_PAYLOAD = "non_manufacturer_payload"  # AG C3
 
 
 class CustomerChoice(StrEnum):
@@ -162,6 +164,59 @@ class ServiceMode(StrEnum):
     EXPRESS_PREMIUM = "express_premium"
 
 
+class AgriculturalActivity(StrEnum):
+    """AG C2: what the drone was doing. Spraying and spreading are covered, lifting only on a
+    model that supports a lifting system, anything else is not."""
+
+    SPRAYING = "agricultural_spraying"
+    SPREADING = "agricultural_spreading"
+    LIFTING = "agricultural_lifting"
+    NON_AGRICULTURAL = "non_agricultural"
+
+
+class PartClass(StrEnum):
+    """AG C7: the class of a repaired part. Only body parts can be paid from a quota."""
+
+    BODY = "body"
+    BATTERY = "battery"
+    REMOTE_CONTROLLER = "remote_controller"
+    CHARGER = "charger"
+    GENERATOR = "generator"
+    KIT_ACCESSORY = "kit_accessory"
+    OPTIONAL_ACCESSORY = "optional_accessory"
+
+
+MAX_REPAIR_LINES = 60  # keeps a decision with its line-by-line split well under MAX_EVENT_BYTES
+
+
+class RepairLine(Payload):
+    """AG C7: one priced line of the repair centre's quote (material plus labour)."""
+
+    line_id: str = Field(min_length=1, max_length=64)
+    part_code: str = Field(
+        min_length=1, max_length=100, description="Catalogue part code, e.g. blade, arm, nozzle"
+    )
+    part_class: PartClass
+    sn: SerialNumber | None = Field(default=None, description="The part's SN where it has one")
+    bound_to_body: bool = Field(
+        default=True, description="C4 AG: the manufacturer's records bind this part to the body SN"
+    )
+    material: Money
+    labour: Money
+    genuine: bool = Field(default=True, description="C7: a non-genuine part is never covered")
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> RepairLine:
+        if self.material.currency != self.labour.currency:
+            raise ValueError(f"repair line {self.line_id}: material and labour in two currencies")
+        return self
+
+    @property
+    def cost(self) -> Money:
+        """The line's repair cost: material plus labour (seed 1.1.3)."""
+        return self.material + self.labour
+
+
 class AssessmentReportedPayload(Payload):
     case_id: str = Field(min_length=1, max_length=64)
     reported_sn: SerialNumber = Field(description="The SN the customer reported")
@@ -184,6 +239,32 @@ class AssessmentReportedPayload(Payload):
     customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
     service_mode: ServiceMode = ServiceMode.STANDARD
     battery_present: bool = Field(default=True, description="X3: checked on express units")
+    activity: AgriculturalActivity | None = Field(
+        default=None, description="AG C2: the work the drone was doing at the incident"
+    )
+    unit_complete: bool = Field(
+        default=True, description="AG C3: the body and all its parts came back"
+    )
+    repair_lines: list[RepairLine] = Field(
+        default_factory=list,
+        max_length=MAX_REPAIR_LINES,
+        description="AG C7: the priced repair, line by line",
+    )
+    accessory_sn: SerialNumber | None = Field(
+        default=None, description="G4: the claim is on this accessory of the reported drone"
+    )
+    logistics_fee: Money | None = Field(
+        default=None, description="AG C7: shipping of the case, always the customer's"
+    )
+
+    @model_validator(mode="after")
+    def _repair_in_one_currency(self) -> AssessmentReportedPayload:
+        currencies = {line.material.currency for line in self.repair_lines}
+        if self.logistics_fee is not None:
+            currencies.add(self.logistics_fee.currency)
+        if len(currencies) > 1:
+            raise ValueError(f"repair lines and logistics in several currencies: {currencies}")
+        return self
 
 
 class AssessmentReported(Envelope):

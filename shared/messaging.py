@@ -108,9 +108,16 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._fallback_poll = fallback_poll_seconds
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from `run`: a batch cut short by cancellation
+        would be sent but not marked, and sent again after the restart."""
+        self._stopping.set()
+        self._wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._listen_and_drain()
             except asyncio.CancelledError:
@@ -123,9 +130,9 @@ class OutboxRelay:
         async with self._pool.acquire() as listener:
             await listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
             try:
-                while True:
+                while not self._stopping.is_set():
                     self._wake.clear()
-                    while await self.drain_once():
+                    while not self._stopping.is_set() and await self.drain_once():
                         pass
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self._fallback_poll)

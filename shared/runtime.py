@@ -158,6 +158,7 @@ class Service:
         with `on_started` run after the relay starts and `on_stopping` hooks before it stops
         (register them before calling this).
         """
+        relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
 
         async def open_database() -> None:
@@ -167,7 +168,7 @@ class Service:
             await self.start_database()
 
         async def start_relay() -> None:
-            nonlocal relay_task
+            nonlocal relay, relay_task
             relay = OutboxRelay(
                 self.pool,
                 self.broker.publish,
@@ -181,8 +182,13 @@ class Service:
             log.info("service_started")
 
         async def stop_relay() -> None:
-            if relay_task is not None:
-                relay_task.cancel()
+            if relay is None or relay_task is None:
+                return
+            relay.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(relay_task), timeout=10.0)
+            except TimeoutError:
+                relay_task.cancel()  # the broker is gone: what is unsent is sent after restart
                 await asyncio.gather(relay_task, return_exceptions=True)
 
         async def close_database() -> None:

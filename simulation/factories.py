@@ -8,10 +8,25 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from contracts.accessories import AccessoryActivated, AccessoryActivatedPayload, AccessoryType
+from contracts.insurer import (
+    InsurerAnswer,
+    InsurerClaimAnswered,
+    InsurerClaimAnsweredPayload,
+    LiabilityClaimAnswered,
+    LiabilityClaimAnsweredPayload,
+    PolicyConfirmed,
+    PolicyConfirmedPayload,
+)
+from contracts.liability import (
+    LiabilityIncidentReported,
+    LiabilityIncidentReportedPayload,
+    LiabilityKind,
+)
 from contracts.money import Money
 from contracts.upstream import (
     ActivationRequested,
     ActivationRequestedPayload,
+    AgriculturalActivity,
     AssessmentReported,
     AssessmentReportedPayload,
     CustomerChoice,
@@ -26,12 +41,14 @@ from contracts.upstream import (
     ExpressUnitOverduePayload,
     IncidentCause,
     Owner,
+    PartClass,
     PaymentSettled,
     PaymentSettledPayload,
     PlanOrderPlaced,
     PlanOrderPlacedPayload,
     PreAuthorisationPlaced,
     PreAuthorisationPlacedPayload,
+    RepairLine,
     ReturnedPart,
     ServiceMode,
     VideoReviewed,
@@ -290,4 +307,159 @@ def accessory_activation(
         ),
         producer="devices",
         correlation_id=accessory_sn,
+    )
+
+
+# The agricultural repair centre and the insurers (C7, C8, A5, L1-L4) --------------------------
+
+
+def repair_line(
+    part_code: str,
+    material: str,
+    labour: str = "0.00",
+    *,
+    part_class: PartClass = PartClass.BODY,
+    line_id: str | None = None,
+    genuine: bool = True,
+    bound_to_body: bool = True,
+    sn: str | None = None,
+) -> RepairLine:
+    """One priced line of an AG repair quote, in CNY."""
+    return RepairLine(
+        line_id=line_id or f"L-{uuid.uuid4().hex[:8]}",
+        part_code=part_code,
+        part_class=part_class,
+        sn=sn,
+        bound_to_body=bound_to_body,
+        material=Money.of(material, "CNY"),
+        labour=Money.of(labour, "CNY"),
+        genuine=genuine,
+    )
+
+
+def ag_assessment(
+    sn: str,
+    model: str,
+    lines: list[RepairLine],
+    *,
+    cause: IncidentCause = IncidentCause.FALL,
+    activity: AgriculturalActivity | None = AgriculturalActivity.SPRAYING,
+    case_id: str | None = None,
+    unit_sn: str | None = None,
+    incident_at: datetime | None = None,
+    assessed_at: datetime | None = None,
+    flight_record: bool = True,
+    unit_complete: bool = True,
+    accessory_sn: str | None = None,
+    logistics_fee: str | None = None,
+    parts: tuple[ReturnedPart, ...] = (),
+    choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT,
+) -> AssessmentReported:
+    """The repair centre's assessment of an AG drone: its priced repair lines (C7)."""
+    case_id = case_id or f"CASE-{uuid.uuid4().hex[:12]}"
+    assessed = assessed_at or now()
+    return AssessmentReported.new(
+        AssessmentReportedPayload(
+            case_id=case_id,
+            reported_sn=sn,
+            unit_sn=unit_sn or sn,
+            model=model,
+            cause=cause,
+            incident_at=incident_at or assessed - timedelta(days=1),
+            assessed_at=assessed,
+            customer_region="CN",
+            flight_record_provided=flight_record,
+            parts=list(parts),
+            customer_choice=choice,
+            activity=activity,
+            unit_complete=unit_complete,
+            repair_lines=lines,
+            accessory_sn=accessory_sn,
+            logistics_fee=Money.of(logistics_fee, "CNY") if logistics_fee else None,
+        ),
+        producer="repair-system",
+        correlation_id=case_id,
+    )
+
+
+def policy_confirmed(
+    plan_id: uuid.UUID | str,
+    term_start: datetime,
+    term_end: datetime,
+    insurer: str = "zhongan",
+    policy_no: str | None = None,
+) -> PolicyConfirmed:
+    """A5: the insurer's electronic policy for a plan term."""
+    policy_no = policy_no or f"POL-{uuid.uuid4().hex[:10].upper()}"
+    return PolicyConfirmed.new(
+        PolicyConfirmedPayload(
+            plan_id=uuid.UUID(str(plan_id)),
+            policy_no=policy_no,
+            insurer=insurer,
+            term_start=term_start,
+            term_end=term_end,
+        ),
+        producer=f"insurer-{insurer}",
+        correlation_id=str(plan_id),
+    )
+
+
+def insurer_claim_answer(
+    case_id: str, insurer: str, answer: InsurerAnswer, amount: str | None = None
+) -> InsurerClaimAnswered:
+    """C8: the insurer's answer to a reported base-quota claim."""
+    return InsurerClaimAnswered.new(
+        InsurerClaimAnsweredPayload(
+            case_id=case_id,
+            insurer=insurer,
+            answer=answer,
+            amount=Money.of(amount, "CNY") if amount else None,
+            answered_at=now(),
+        ),
+        producer=f"insurer-{insurer}",
+        correlation_id=case_id,
+    )
+
+
+def liability_incident(
+    drone_sn: str,
+    kind: LiabilityKind,
+    claimed: str,
+    *,
+    medical: str | None = None,
+    region: str = "CN",
+    occurred_at: datetime | None = None,
+    incident_id: str | None = None,
+) -> LiabilityIncidentReported:
+    """L1-L3: a third-party liability incident, as the liability desk reports it."""
+    incident_id = incident_id or f"LIAB-{uuid.uuid4().hex[:12]}"
+    return LiabilityIncidentReported.new(
+        LiabilityIncidentReportedPayload(
+            incident_id=incident_id,
+            drone_sn=drone_sn,
+            kind=kind,
+            location_region=region,
+            occurred_at=occurred_at or now() - timedelta(hours=3),
+            claimed_amount=Money.of(claimed, "CNY"),
+            medical_amount=Money.of(medical, "CNY") if medical else None,
+        ),
+        producer="liability-desk",
+        correlation_id=incident_id,
+    )
+
+
+def liability_answer(
+    incident_id: str, insurer: str, answer: InsurerAnswer, settled: str | None = None
+) -> LiabilityClaimAnswered:
+    """L4: the insurer's answer to a routed liability incident."""
+    return LiabilityClaimAnswered.new(
+        LiabilityClaimAnsweredPayload(
+            incident_id=incident_id,
+            insurer=insurer,
+            answer=answer,
+            settled_amount=Money.of(settled, "CNY") if settled else None,
+            answered_at=now(),
+        ),
+        producer=f"insurer-{insurer}",
+        correlation_id=incident_id,
     )

@@ -1,13 +1,24 @@
-"""Adjudication of a consumer-plan assessment (C1-C6, X4): a pure function over plain values."""
+"""Adjudication of an assessment: consumer plans (C1-C6, X4) and agricultural plans (C1-C4,
+C7-C9, G4); pure functions over plain values."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from contracts.claims import ClaimOutcome
-from contracts.upstream import CustomerChoice, IncidentCause, ServiceMode
+from contracts.claims import ClaimOutcome, LineCoverage, RepairLineSplit, RepairSplit
+from contracts.money import Money
+from contracts.upstream import (
+    AgriculturalActivity,
+    CustomerChoice,
+    IncidentCause,
+    PartClass,
+    RepairLine,
+    ServiceMode,
+)
 
 
 class ClaimRefusal(StrEnum):
@@ -33,6 +44,22 @@ class ClaimRefusal(StrEnum):
     EXCLUDED_FORCE_MAJEURE = "EXCLUDED_FORCE_MAJEURE"
     EXCLUDED_UNAUTHORISED_MODIFICATION = "EXCLUDED_UNAUTHORISED_MODIFICATION"
     EXCLUDED_THIRD_PARTY_PARTS = "EXCLUDED_THIRD_PARTY_PARTS"
+    EXCLUDED_NATURAL_WEAR = "EXCLUDED_NATURAL_WEAR"
+    EXCLUDED_NON_MANUFACTURER_PAYLOAD = "EXCLUDED_NON_MANUFACTURER_PAYLOAD"
+    # The agricultural plan (C2, C3 AG, C7, C9, G4).
+    EXCLUDED_CAUSE_NOT_COVERED = "EXCLUDED_CAUSE_NOT_COVERED"
+    EXCLUDED_NO_FLIGHT_DATA = "EXCLUDED_NO_FLIGHT_DATA"
+    EXCLUDED_NON_AGRICULTURAL_USE = "EXCLUDED_NON_AGRICULTURAL_USE"
+    EXCLUDED_LIFTING_NOT_SUPPORTED = "EXCLUDED_LIFTING_NOT_SUPPORTED"
+    ACTIVITY_NOT_REPORTED = "ACTIVITY_NOT_REPORTED"
+    EXCLUDED_UNIT_NOT_COMPLETE = "EXCLUDED_UNIT_NOT_COMPLETE"
+    BASE_QUOTA_EXHAUSTED = "BASE_QUOTA_EXHAUSTED"
+    NO_REPAIR_LINES = "NO_REPAIR_LINES"
+    REPAIR_CURRENCY_MISMATCH = "REPAIR_CURRENCY_MISMATCH"
+    EXPRESS_NOT_FOR_AGRICULTURAL = "EXPRESS_NOT_FOR_AGRICULTURAL"
+    ACCESSORY_NOT_ASSOCIATED = "ACCESSORY_NOT_ASSOCIATED"
+    ACCESSORY_RELEASED = "ACCESSORY_RELEASED"
+    ACCESSORY_ASSOCIATED_WITH_OTHER_DRONE = "ACCESSORY_ASSOCIATED_WITH_OTHER_DRONE"
 
 
 # C2: causes a replacement covers. C3: each exclusion has its own reason code.
@@ -54,6 +81,8 @@ EXCLUSIONS = {
     IncidentCause.FORCE_MAJEURE: ClaimRefusal.EXCLUDED_FORCE_MAJEURE,
     IncidentCause.UNAUTHORISED_MODIFICATION: ClaimRefusal.EXCLUDED_UNAUTHORISED_MODIFICATION,
     IncidentCause.THIRD_PARTY_PARTS: ClaimRefusal.EXCLUDED_THIRD_PARTY_PARTS,
+    IncidentCause.NATURAL_WEAR: ClaimRefusal.EXCLUDED_NATURAL_WEAR,
+    IncidentCause.NON_MANUFACTURER_PAYLOAD: ClaimRefusal.EXCLUDED_NON_MANUFACTURER_PAYLOAD,
 }
 
 
@@ -192,3 +221,293 @@ def check_express_unit(
     if not battery_present:
         reasons.append(PreAuthorisationCapture.BATTERY_MISSING)
     return tuple(reasons)
+
+
+# ---------------------------------------------------------------------------------------------
+# The agricultural plan (AG): a covered repair priced line by line (C7).
+
+# C2 AG: a fall or a collision from an unintentional mistake or accident. Signal interference is
+# an accident that brought the drone down; water damage alone is not a fall or a collision.
+AG_COVERED_CAUSES = frozenset(
+    {
+        IncidentCause.OPERATOR_ERROR,
+        IncidentCause.COLLISION,
+        IncidentCause.FALL,
+        IncidentCause.SIGNAL_INTERFERENCE,
+    }
+)
+# C3 AG: the consumer exclusions, and a drone lost in flight cannot be returned: a loss.
+AG_EXCLUSIONS = {**EXCLUSIONS, IncidentCause.FLYAWAY: ClaimRefusal.EXCLUDED_LOSS}
+AG_COVERED_ACTIVITIES = frozenset({AgriculturalActivity.SPRAYING, AgriculturalActivity.SPREADING})
+CENT = Decimal("0.01")
+
+
+class LineRefusal(StrEnum):
+    """Why one repair line is not covered; the rest of the case can still be."""
+
+    PART_CLASS_NOT_COVERED = "PART_CLASS_NOT_COVERED"  # C7: battery, controller, charger...
+    NON_GENUINE_PART = "NON_GENUINE_PART"  # C7
+    PART_NOT_BOUND_TO_BODY = "PART_NOT_BOUND_TO_BODY"  # C4 AG
+
+
+@dataclass(frozen=True)
+class PartRules:
+    """From the AG catalogue: the consumables list and the part classes never covered (C7)."""
+
+    consumables_parts: frozenset[str]
+    uncovered_part_classes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class AgPlanView:
+    """What claims knows of an AG term, projected from coverage events (may lag the ledger)."""
+
+    plan_id: str
+    term_no: int
+    term_start: datetime
+    term_end: datetime
+    plan_year: int
+    base_quota_left: Money
+    consumables_quota_left: Money
+    deductible_rate: Decimal
+    supports_lifting: bool
+    exhausted: bool = False
+    terminated: bool = False
+
+
+@dataclass(frozen=True)
+class AccessoryView:
+    """G4: the drone an accessory is (or was last) associated with."""
+
+    drone_sn: str
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class AgAssessment:
+    reported_sn: str
+    unit_sn: str | None
+    cause: IncidentCause
+    incident_at: datetime
+    assessed_at: datetime
+    flight_record_provided: bool
+    activity: AgriculturalActivity | None
+    unit_complete: bool
+    lines: tuple[RepairLine, ...]
+    parts: tuple[PartCheck, ...] = ()
+    accessory_sn: str | None = None
+    logistics_fee: Money | None = None
+    customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
+    service_mode: ServiceMode = ServiceMode.STANDARD
+
+
+@dataclass(frozen=True)
+class AgDecision:
+    outcome: ClaimOutcome
+    reasons: tuple[ClaimRefusal, ...]
+    rules: tuple[str, ...]
+    split: RepairSplit | None = None
+
+
+def classify_line(
+    line: RepairLine, rules: PartRules
+) -> tuple[LineCoverage, tuple[LineRefusal, ...]]:
+    """C4, C7: which balance pays a line: body parts the base quota, consumables-list parts the
+    consumables quota; other classes, non-genuine parts and parts not bound to the body SN are
+    not covered. Every reason found is kept."""
+    reasons: list[LineRefusal] = []
+    if line.part_class is not PartClass.BODY or line.part_class.value in (
+        rules.uncovered_part_classes
+    ):
+        reasons.append(LineRefusal.PART_CLASS_NOT_COVERED)
+    if not line.genuine:
+        reasons.append(LineRefusal.NON_GENUINE_PART)
+    if not line.bound_to_body:
+        reasons.append(LineRefusal.PART_NOT_BOUND_TO_BODY)
+    if reasons:
+        return LineCoverage.NOT_COVERED, tuple(reasons)
+    if line.part_code in rules.consumables_parts:
+        return LineCoverage.CONSUMABLES_QUOTA, ()
+    return LineCoverage.BASE_QUOTA, ()
+
+
+def quote_repair(
+    lines: Sequence[RepairLine],
+    rules: PartRules,
+    *,
+    base_quota_left: Money,
+    consumables_quota_left: Money,
+    deductible_rate: Decimal,
+    logistics_fee: Money | None,
+) -> RepairSplit:
+    """C7, P5: split every line between the quotas and the customer, in the order quoted.
+
+    A base-quota line pays its cost less the deductible (rounded half up to the cent, per line);
+    a consumables line pays in full; what a balance cannot pay is the customer's shortfall; a
+    line not covered is the customer's. Customer share = deductible + shortfall + not covered +
+    logistics. Exact decimals in one currency (M1).
+    """
+    zero = Money.zero(base_quota_left.currency)
+    base, consumables = base_quota_left, consumables_quota_left
+    split_lines: list[RepairLineSplit] = []
+    for line in lines:
+        coverage, refusals = classify_line(line, rules)
+        cost = line.cost
+        from_base = from_consumables = deductible = shortfall = not_covered = zero
+        if coverage is LineCoverage.BASE_QUOTA:
+            deductible = Money(
+                amount=(cost.amount * deductible_rate).quantize(CENT, rounding=ROUND_HALF_UP),
+                currency=cost.currency,
+            )
+            insured = cost - deductible
+            from_base = insured if insured.amount <= base.amount else base
+            shortfall = insured - from_base
+            base = base - from_base
+        elif coverage is LineCoverage.CONSUMABLES_QUOTA:
+            from_consumables = cost if cost.amount <= consumables.amount else consumables
+            shortfall = cost - from_consumables
+            consumables = consumables - from_consumables
+        else:
+            not_covered = cost
+        split_lines.append(
+            RepairLineSplit(
+                line_id=line.line_id,
+                part_code=line.part_code,
+                part_class=line.part_class,
+                coverage=coverage,
+                reason_codes=[refusal.value for refusal in refusals],
+                cost=cost,
+                from_base_quota=from_base,
+                from_consumables_quota=from_consumables,
+                deductible=deductible,
+                shortfall=shortfall,
+                not_covered=not_covered,
+            )
+        )
+
+    def total(amounts: Sequence[Money]) -> Money:
+        return sum(amounts, zero)
+
+    logistics = logistics_fee or zero
+    owed = [line.deductible + line.shortfall + line.not_covered for line in split_lines]
+    return RepairSplit(
+        deductible_rate=deductible_rate,
+        lines=split_lines,
+        repair_cost=total([line.cost for line in split_lines]),
+        from_base_quota=total([line.from_base_quota for line in split_lines]),
+        from_consumables_quota=total([line.from_consumables_quota for line in split_lines]),
+        deductible=total([line.deductible for line in split_lines]),
+        shortfall=total([line.shortfall for line in split_lines]),
+        not_covered=total([line.not_covered for line in split_lines]),
+        logistics_fee=logistics,
+        customer_share=total(owed) + logistics,
+        base_quota_before=base_quota_left,
+        consumables_quota_before=consumables_quota_left,
+    )
+
+
+def check_accessory(
+    accessory_sn: str | None, accessory: AccessoryView | None, drone_sn: str
+) -> tuple[ClaimRefusal, ...]:
+    """G4: an accessory is covered by the plan of the drone it is associated with, only."""
+    if accessory_sn is None:
+        return ()
+    if accessory is None:
+        return (ClaimRefusal.ACCESSORY_NOT_ASSOCIATED,)
+    if accessory.released:
+        return (ClaimRefusal.ACCESSORY_RELEASED,)
+    if accessory.drone_sn != drone_sn:
+        return (ClaimRefusal.ACCESSORY_ASSOCIATED_WITH_OTHER_DRONE,)
+    return ()
+
+
+def adjudicate_agricultural(
+    assessment: AgAssessment,
+    plan: AgPlanView | None,
+    rules: PartRules,
+    accessory: AccessoryView | None = None,
+) -> AgDecision:
+    """Decide one AG case; every refusal reason found is reported, not only the first."""
+    if plan is None:
+        return AgDecision(ClaimOutcome.REFUSED, (ClaimRefusal.NO_PLAN_FOR_SN,), ("D4",))
+    reasons: list[ClaimRefusal] = []
+    rules_applied: list[str] = ["C4"]
+    if assessment.unit_sn is None:
+        reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
+    elif assessment.unit_sn != assessment.reported_sn:
+        reasons.append(ClaimRefusal.SN_MISMATCH)
+    if any(not part.sn_present_and_readable for part in assessment.parts):
+        reasons.append(ClaimRefusal.SN_UNREADABLE_OR_MISSING)
+    if any(not part.matches_body_record for part in assessment.parts):
+        reasons.append(ClaimRefusal.PART_SN_MISMATCH)
+    if assessment.unit_sn is not None and not assessment.unit_complete:
+        reasons.append(ClaimRefusal.EXCLUDED_UNIT_NOT_COMPLETE)  # C3 AG
+
+    rules_applied.append("C1")
+    if plan.terminated:
+        rules_applied.append("C10")
+        reasons.append(ClaimRefusal.PLAN_TERMINATED)
+    if not plan.term_start <= assessment.incident_at < plan.term_end:
+        reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
+    if assessment.assessed_at >= plan.term_end:
+        reasons.append(ClaimRefusal.CLAIM_FILED_AFTER_TERM)
+
+    if assessment.cause is IncidentCause.MANUFACTURING_DEFECT:
+        rules_applied.append("X4")  # the ordinary warranty repairs it; no quota is used
+        if reasons:
+            return AgDecision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules_applied))
+        return AgDecision(ClaimOutcome.WARRANTY_REPAIR, (), tuple(rules_applied))
+
+    if assessment.cause in AG_EXCLUSIONS:
+        rules_applied.append("C3")
+        reasons.append(AG_EXCLUSIONS[assessment.cause])
+    elif assessment.cause not in AG_COVERED_CAUSES:
+        rules_applied.append("C2")
+        reasons.append(ClaimRefusal.EXCLUDED_CAUSE_NOT_COVERED)
+    else:
+        rules_applied.append("C2")
+    activity = assessment.activity
+    if activity is None:
+        reasons.append(ClaimRefusal.ACTIVITY_NOT_REPORTED)
+    elif activity is AgriculturalActivity.LIFTING:
+        if not plan.supports_lifting:
+            reasons.append(ClaimRefusal.EXCLUDED_LIFTING_NOT_SUPPORTED)
+    elif activity not in AG_COVERED_ACTIVITIES:
+        reasons.append(ClaimRefusal.EXCLUDED_NON_AGRICULTURAL_USE)
+    if not assessment.flight_record_provided:
+        reasons.append(ClaimRefusal.EXCLUDED_NO_FLIGHT_DATA)
+    if assessment.service_mode is not ServiceMode.STANDARD:
+        reasons.append(ClaimRefusal.EXPRESS_NOT_FOR_AGRICULTURAL)
+    if assessment.accessory_sn is not None:
+        rules_applied.append("G4")
+        reasons.extend(check_accessory(assessment.accessory_sn, accessory, assessment.reported_sn))
+
+    rules_applied.extend(("C7", "P5"))
+    if plan.exhausted or plan.base_quota_left.amount <= 0:
+        rules_applied.append("C9")
+        reasons.append(ClaimRefusal.BASE_QUOTA_EXHAUSTED)
+    if not assessment.lines:
+        reasons.append(ClaimRefusal.NO_REPAIR_LINES)
+    currencies = {line.material.currency for line in assessment.lines}
+    if assessment.logistics_fee is not None:
+        currencies.add(assessment.logistics_fee.currency)
+    if currencies - {plan.base_quota_left.currency}:
+        reasons.append(ClaimRefusal.REPAIR_CURRENCY_MISMATCH)  # M1: quotas never mix currencies
+    if reasons:
+        return AgDecision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules_applied))
+    if assessment.customer_choice is CustomerChoice.PAID_REPAIR:
+        return AgDecision(ClaimOutcome.PAID_REPAIR_CHOSEN, (), tuple(rules_applied))
+    split = quote_repair(
+        assessment.lines,
+        rules,
+        base_quota_left=plan.base_quota_left,
+        consumables_quota_left=plan.consumables_quota_left,
+        deductible_rate=plan.deductible_rate,
+        logistics_fee=assessment.logistics_fee,
+    )
+    return AgDecision(ClaimOutcome.REPAIR, (), tuple(rules_applied), split)
+
+
+def quota_paid(split: RepairSplit) -> Money:
+    """C10 AG: what the plan's quotas paid for a repair; what a fraudulent customer owes back."""
+    return split.from_base_quota + split.from_consumables_quota

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import (
     ClaimDecided,
     ClaimDecidedPayload,
@@ -14,6 +15,7 @@ from contracts.claims import (
     PreAuthorisationCaptureRequested,
     PreAuthorisationDecisionPayload,
     PreAuthorisationReleaseRequested,
+    RepairSplit,
 )
 from contracts.coverage import (
     CoverageEvent,
@@ -24,6 +26,8 @@ from contracts.coverage import (
     PlanExhausted,
     PlanInherited,
     PlanTerminated,
+    QuotaDeductionApplied,
+    TermConfirmed,
 )
 from contracts.envelope import Envelope
 from contracts.topics import CLAIMS_EVENTS
@@ -36,6 +40,7 @@ from contracts.upstream import (
     ReviewVerdict,
     ServiceMode,
 )
+from services.claims import agricultural
 from services.claims.domain import (
     FRAUD_FOUND,
     Assessment,
@@ -44,8 +49,10 @@ from services.claims.domain import (
     PreAuthorisationCapture,
     adjudicate,
     check_express_unit,
+    quota_paid,
 )
 from shared.catalogue import consumer_catalogue
+from shared.catalogue.agricultural import is_agricultural
 from shared.messaging import Transaction
 
 PRODUCER = "claims"
@@ -57,13 +64,14 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
     match event:
         case CoverageOpened(payload=plan):
             await conn.execute(
-                "INSERT INTO plan_view (plan_id, sn, model, sku, region)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plan_id) DO NOTHING",
+                "INSERT INTO plan_view (plan_id, sn, model, sku, region, family)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plan_id) DO NOTHING",
                 plan.plan_id,
                 plan.sn,
                 plan.model,
                 plan.sku,
                 plan.region,
+                plan.family.value,
             )
             await _project_term(
                 tx,
@@ -73,6 +81,7 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                 plan.term_end,
                 plan.replacements_left,
                 plan.flyaways_left,
+                plan.agricultural,
             )
         case CoverageExtended(payload=term):
             await _project_term(
@@ -83,7 +92,30 @@ async def project_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                 term.term_end,
                 term.replacements_left,
                 term.flyaways_left,
+                term.agricultural,
             )
+            if term.previous_term_ends_at is not None:  # A4: the previous term ended early
+                await conn.execute(
+                    "UPDATE plan_view_terms SET term_end = $3 WHERE plan_id = $1 AND term_no = ("
+                    " SELECT max(term_no) FROM plan_view_terms WHERE plan_id = $1"
+                    " AND term_no < $2)",
+                    term.plan_id,
+                    term.term_no,
+                    term.previous_term_ends_at,
+                )
+        case TermConfirmed(payload=confirmed):  # A5
+            await conn.execute(
+                "UPDATE plan_view_terms SET term_start = $3, term_end = $4, policy_no = $5,"
+                " insurer = $6 WHERE plan_id = $1 AND term_no = $2",
+                confirmed.plan_id,
+                confirmed.term_no,
+                confirmed.term_start,
+                confirmed.term_end,
+                confirmed.policy_no,
+                confirmed.insurer,
+            )
+        case QuotaDeductionApplied():
+            await agricultural.record_quota_deduction(event, tx)
         case DeductionApplied(payload=deduction):
             await conn.execute(
                 "UPDATE plan_view_terms SET replacements_left = $3, flyaways_left = $4,"
@@ -130,16 +162,27 @@ async def _project_term(
     term_end: datetime,
     replacements_left: int,
     flyaways_left: int,
+    ag: AgriculturalTerm | None = None,
 ) -> None:
     await tx.conn.execute(
         "INSERT INTO plan_view_terms (plan_id, term_no, term_start, term_end, replacements_left,"
-        " flyaways_left) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plan_id, term_no) DO NOTHING",
+        " flyaways_left, plan_year, quota_currency, base_quota_left, consumables_quota_left,"
+        " deductible_rate, insurer, liability_cover)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " ON CONFLICT (plan_id, term_no) DO NOTHING",
         plan_id,
         term_no,
         term_start,
         term_end,
         replacements_left,
         flyaways_left,
+        ag.plan_year if ag else None,
+        ag.base_quota.currency if ag else None,
+        ag.base_quota.amount if ag else None,
+        ag.consumables_quota.amount if ag else None,
+        ag.deductible_rate if ag else None,
+        ag.insurer if ag else None,
+        ag.liability_cover if ag else False,
     )
 
 
@@ -184,6 +227,11 @@ async def adjudicate_assessment(event: AssessmentReported, tx: Transaction) -> N
             )
             await _settle_pre_authorisation(tx, event, report.case_id, reasons, "received")
         return  # otherwise the repair system re-sent the case: one case, one decision
+    row = await agricultural.find_term(tx, report.reported_sn, report.incident_at)
+    family = row["family"] if row else None
+    if family == PlanFamily.AGRICULTURAL.value or (row is None and is_agricultural(report.model)):
+        await agricultural.decide_agricultural_case(event, tx, row)
+        return
     await _decide(
         tx,
         event,
@@ -222,6 +270,9 @@ async def adjudicate_express_request(event: ExpressReplacementRequested, tx: Tra
     are checked when it arrives."""
     request = event.payload
     if await tx.conn.fetchval("SELECT 1 FROM cases WHERE case_id = $1", request.case_id):
+        return
+    if is_agricultural(request.model):
+        await agricultural.refuse_express_request(event, tx)
         return
     await _decide(
         tx,
@@ -390,7 +441,8 @@ async def review_case(event: ReviewConcluded, tx: Transaction) -> None:
     """C10: a reviewer upholds a decision, or finds fraud and reverses the case."""
     review = event.payload
     case = await tx.conn.fetchrow(
-        "SELECT case_id, reported_sn, plan_id, review_verdict FROM cases"
+        "SELECT case_id, reported_sn, plan_id, review_verdict, family,"
+        " COALESCE(ledger_split, repair_split) AS split FROM cases"
         " WHERE case_id = $1 FOR UPDATE",
         review.case_id,
     )
@@ -399,6 +451,9 @@ async def review_case(event: ReviewConcluded, tx: Transaction) -> None:
     if case["review_verdict"] is not None:
         return  # a case is reviewed once; a second verdict changes nothing
     owes = review.repair_cost if review.verdict is ReviewVerdict.FRAUD else None
+    if owes is None and review.verdict is ReviewVerdict.FRAUD and case["split"] is not None:
+        # AG (C10): without a figure from the reviewer, the customer owes what the quotas paid.
+        owes = quota_paid(RepairSplit.model_validate_json(case["split"]))
     if review.verdict is ReviewVerdict.FRAUD and (owes is None or case["plan_id"] is None):
         raise ValueError(
             f"a fraud verdict on case {review.case_id} needs a repair cost and a plan to end"
@@ -431,3 +486,5 @@ async def review_case(event: ReviewConcluded, tx: Transaction) -> None:
             cause=event,
         ),
     )
+    if case["family"] == PlanFamily.AGRICULTURAL.value:
+        await agricultural.withdraw_insurer_claim(tx, event, review.case_id)

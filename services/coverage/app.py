@@ -12,8 +12,10 @@ service = Service(
     "coverage",
     migrations=Path(__file__).parent / "migrations",
     owns=(topics.COVERAGE_EVENTS,),
-    description="The plan ledger: terms, replacements left, deductions and inheritance (F3).",
+    description="The plan ledger: terms, replacements and AG quotas left, deductions and"
+    " inheritance (F3).",
 )
 service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
 service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
 service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
+service.consumes(topics.INSURER_RESPONSES)(handlers.on_insurer_response)

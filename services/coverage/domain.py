@@ -1,10 +1,15 @@
-"""The plan ledger's rules (C1, C5, C6, C9, F3): pure functions over plain values."""
+"""The plan ledger's rules (C1, C5-C9, A4, A5, P5, F3): pure functions over plain values."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+
+from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
+from contracts.money import Money
 
 
 class PlanState(StrEnum):
@@ -18,6 +23,8 @@ class DeductionRefusal(StrEnum):
     PLAN_NOT_IN_FORCE = "PLAN_NOT_IN_FORCE"
     SN_NOT_ON_PLAN = "SN_NOT_ON_PLAN"
     PLAN_TERMINATED = "PLAN_TERMINATED"
+    BASE_QUOTA_EXHAUSTED = "BASE_QUOTA_EXHAUSTED"  # AG C9: the plan ended when it reached zero
+    NOT_AN_AGRICULTURAL_PLAN = "NOT_AN_AGRICULTURAL_PLAN"
 
 
 @dataclass(frozen=True)
@@ -84,3 +91,189 @@ def inherit(ledger: Ledger, *, old_sn: str, new_sn: str) -> Ledger | None:
     if ledger.sn != old_sn:
         return None
     return replace(ledger, sn=new_sn)
+
+
+# C9 (AG): "repair costs reached the quota" ends the plan.
+BASE_QUOTA_REACHED = "BASE_QUOTA_REACHED"
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class QuotaLedger:
+    """What an AG term has left (P5): two balances in one currency that never mix."""
+
+    sn: str
+    term_start: datetime
+    term_end: datetime
+    base_quota_left: Money
+    consumables_quota_left: Money
+    deductible_rate: Decimal
+    state: PlanState
+    terminated: bool = False
+
+
+@dataclass(frozen=True)
+class QuotaDeducted:
+    ledger: QuotaLedger
+    split: RepairSplit  # what was actually taken, line by line
+
+    @property
+    def exhausted(self) -> bool:
+        return self.ledger.state is PlanState.EXHAUSTED
+
+
+def deductible_on(cost: Money, rate: Decimal) -> Money:
+    """C7: the customer's share of a base-quota line, rounded half up to the cent, per line."""
+    return Money(
+        amount=(cost.amount * rate).quantize(CENT, rounding=ROUND_HALF_UP), currency=cost.currency
+    )
+
+
+def _min(left: Money, right: Money) -> Money:
+    return left if left.amount <= right.amount else right
+
+
+def take_from_quotas(
+    ledger: QuotaLedger, *, sn: str, incident_at: datetime, quote: RepairSplit
+) -> QuotaDeducted | DeductionRefused:
+    """C7, P5, C9: pay a quoted repair from the term's real balances, line by line, in order.
+
+    Claims quotes against a read model that may lag; the ledger keeps claims' classification of
+    each line (base quota, consumables quota, not covered) and its cost, and re-prices it here
+    under the plan's row lock with its own deductible rate and balances. A base-quota line pays
+    its cost less the deductible; a consumables line pays in full; what a balance cannot pay is
+    the customer's shortfall. Balances never go below zero and never mix. When the base quota
+    reaches zero the plan ends (C9).
+    """
+    reasons: list[DeductionRefusal] = []
+    if ledger.terminated:
+        reasons.append(DeductionRefusal.PLAN_TERMINATED)  # C10
+    if ledger.sn != sn:
+        reasons.append(DeductionRefusal.SN_NOT_ON_PLAN)
+    if not ledger.term_start <= incident_at < ledger.term_end:
+        reasons.append(DeductionRefusal.PLAN_NOT_IN_FORCE)  # C1, C9: expiry ends the plan
+    if ledger.state is PlanState.EXHAUSTED or ledger.base_quota_left.amount <= 0:
+        reasons.append(DeductionRefusal.BASE_QUOTA_EXHAUSTED)
+    if reasons:
+        return DeductionRefused(tuple(reasons))
+
+    base, consumables = ledger.base_quota_left, ledger.consumables_quota_left
+    zero = Money.zero(base.currency)
+    lines: list[RepairLineSplit] = []
+    for line in quote.lines:
+        from_base = from_consumables = deductible = shortfall = not_covered = zero
+        if line.coverage is LineCoverage.BASE_QUOTA:
+            deductible = deductible_on(line.cost, ledger.deductible_rate)
+            insured = line.cost - deductible
+            from_base = _min(insured, base)
+            shortfall = insured - from_base
+            base = base - from_base
+        elif line.coverage is LineCoverage.CONSUMABLES_QUOTA:
+            from_consumables = _min(line.cost, consumables)
+            shortfall = line.cost - from_consumables
+            consumables = consumables - from_consumables
+        else:
+            not_covered = line.cost
+        lines.append(
+            line.model_copy(
+                update={
+                    "from_base_quota": from_base,
+                    "from_consumables_quota": from_consumables,
+                    "deductible": deductible,
+                    "shortfall": shortfall,
+                    "not_covered": not_covered,
+                }
+            )
+        )
+    split = build_split(
+        lines,
+        rate=ledger.deductible_rate,
+        logistics_fee=quote.logistics_fee,
+        base_quota_before=ledger.base_quota_left,
+        consumables_quota_before=ledger.consumables_quota_left,
+    )
+    return QuotaDeducted(
+        replace(
+            ledger,
+            base_quota_left=base,
+            consumables_quota_left=consumables,
+            state=PlanState.EXHAUSTED if base.amount == 0 else ledger.state,
+        ),
+        split,
+    )
+
+
+def build_split(
+    lines: Sequence[RepairLineSplit],
+    *,
+    rate: Decimal,
+    logistics_fee: Money,
+    base_quota_before: Money,
+    consumables_quota_before: Money,
+) -> RepairSplit:
+    """The case's totals from its lines; the contract re-checks that every sum adds up."""
+    zero = Money.zero(base_quota_before.currency)
+
+    def total(amounts: Sequence[Money]) -> Money:
+        return sum(amounts, zero)
+
+    deductible = total([line.deductible for line in lines])
+    shortfall = total([line.shortfall for line in lines])
+    not_covered = total([line.not_covered for line in lines])
+    return RepairSplit(
+        deductible_rate=rate,
+        lines=list(lines),
+        repair_cost=total([line.cost for line in lines]),
+        from_base_quota=total([line.from_base_quota for line in lines]),
+        from_consumables_quota=total([line.from_consumables_quota for line in lines]),
+        deductible=deductible,
+        shortfall=shortfall,
+        not_covered=not_covered,
+        logistics_fee=logistics_fee,
+        customer_share=deductible + shortfall + not_covered + logistics_fee,
+        base_quota_before=base_quota_before,
+        consumables_quota_before=consumables_quota_before,
+    )
+
+
+@dataclass(frozen=True)
+class TermDates:
+    """A term's dates as the ledger holds them, with what set them (A4, A5)."""
+
+    term_no: int
+    start: datetime
+    end: datetime
+    policy_no: str | None = None
+    ended_by_renewal_at: datetime | None = None
+
+
+def end_for_renewal(term: TermDates, at: datetime) -> TermDates:
+    """A4: an AG renewal bought in the 15 days before expiry ends the previous term at purchase.
+
+    A moment after the term's end changes nothing (the term ended by itself); a moment at or
+    before its start cannot be a renewal of it and changes nothing either.
+    """
+    if not term.start < at < term.end:
+        return term
+    return replace(term, end=at, ended_by_renewal_at=at)
+
+
+def term_for_policy(terms: Sequence[TermDates], policy_no: str, start: datetime) -> TermDates:
+    """A5: the term an electronic policy belongs to: the one already carrying that policy number,
+    else the one whose start is nearest the policy's start (terms are a year apart), the later
+    term on a tie."""
+    if not terms:
+        raise ValueError("a plan without terms has no policy to confirm")
+    for term in terms:
+        if term.policy_no == policy_no:
+            return term
+    return min(terms, key=lambda term: (abs(term.start - start), -term.term_no))
+
+
+def confirm_policy(term: TermDates, *, policy_no: str, start: datetime, end: datetime) -> TermDates:
+    """A5: the policy's dates become the term's dates; a term a renewal already ended early (A4)
+    keeps that earlier end."""
+    ended = term.ended_by_renewal_at
+    if ended is not None and start < ended < end:
+        end = ended
+    return replace(term, start=start, end=end, policy_no=policy_no)

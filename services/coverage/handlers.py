@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.activation import ActivationEvent, PlanActivated, PlanRenewed
+from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed, ClaimsEvent
 from contracts.coverage import (
     CoverageExtended,
@@ -23,9 +24,15 @@ from contracts.coverage import (
     PlanInheritedPayload,
     PlanTerminated,
     PlanTerminatedPayload,
+    QuotaDeductionApplied,
+    QuotaDeductionAppliedPayload,
+    TermConfirmed,
+    TermConfirmedPayload,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, FulfilmentEvent
+from contracts.insurer import InsurerResponseEvent, PolicyConfirmed
+from contracts.money import Money
 from contracts.topics import COVERAGE_EVENTS
 from services.coverage import domain
 from shared.messaging import Transaction
@@ -48,13 +55,14 @@ async def open_plan(event: PlanActivated, tx: Transaction) -> None:
     """P1: open the ledger with the plan's term and entitlements."""
     plan = event.payload
     opened = await tx.conn.fetchval(
-        "INSERT INTO plans (plan_id, sn, model, sku, region) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (plan_id) DO NOTHING RETURNING true",
+        "INSERT INTO plans (plan_id, sn, model, sku, region, family)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plan_id) DO NOTHING RETURNING true",
         plan.plan_id,
         plan.sn,
         plan.model,
         plan.sku,
         plan.region,
+        plan.family.value,
     )
     if not opened:
         return
@@ -67,6 +75,7 @@ async def open_plan(event: PlanActivated, tx: Transaction) -> None:
         plan.term_end,
         plan.replacements,
         plan.flyaways,
+        plan.agricultural,
     )
     await tx.conn.execute(
         "INSERT INTO plan_serials (plan_id, sn, since) VALUES ($1, $2, $3)",
@@ -88,6 +97,8 @@ async def open_plan(event: PlanActivated, tx: Transaction) -> None:
                 term_end=plan.term_end,
                 replacements_left=plan.replacements,
                 flyaways_left=plan.flyaways,
+                family=plan.family,
+                agricultural=plan.agricultural,
             ),
             producer=PRODUCER,
             correlation_id=str(plan.plan_id),
@@ -109,9 +120,15 @@ async def extend_plan(event: PlanRenewed, tx: Transaction) -> None:
         renewal.term_end,
         renewal.replacements,
         renewal.flyaways,
+        renewal.agricultural,
     )
     if not added:
         return
+    previous_end = None
+    if renewal.previous_term_ends_at is not None:
+        previous_end = await _end_previous_term(
+            tx, renewal.plan_id, renewal.term_no, renewal.previous_term_ends_at
+        )
     _publish(
         tx,
         str(renewal.plan_id),
@@ -125,12 +142,39 @@ async def extend_plan(event: PlanRenewed, tx: Transaction) -> None:
                 term_end=renewal.term_end,
                 replacements_left=renewal.replacements,
                 flyaways_left=renewal.flyaways,
+                agricultural=renewal.agricultural,
+                previous_term_ends_at=previous_end,
             ),
             producer=PRODUCER,
             correlation_id=str(renewal.plan_id),
             cause=event,
         ),
     )
+
+
+async def _end_previous_term(
+    tx: Transaction, plan_id: uuid.UUID, term_no: int, at: datetime
+) -> datetime | None:
+    """A4: a renewal bought before expiry ends the previous term at that moment."""
+    row = await tx.conn.fetchrow(
+        "SELECT * FROM plan_terms WHERE plan_id = $1 AND term_no < $2"
+        " ORDER BY term_no DESC LIMIT 1",
+        plan_id,
+        term_no,
+    )
+    if row is None:
+        return None
+    ended = domain.end_for_renewal(_term_dates(row), at)
+    if ended.ended_by_renewal_at is None:
+        return None
+    await tx.conn.execute(
+        "UPDATE plan_terms SET term_end = $3, ended_by_renewal_at = $3"
+        " WHERE plan_id = $1 AND term_no = $2",
+        plan_id,
+        row["term_no"],
+        ended.end,
+    )
+    return ended.end
 
 
 async def _add_term(
@@ -142,12 +186,21 @@ async def _add_term(
     term_end: datetime,
     replacements: int,
     flyaways: int,
+    agricultural: AgriculturalTerm | None = None,
 ) -> bool:
+    """A term with its entitlements: replacements (CR), or the two AG quotas (P5)."""
+    ag = agricultural
+    if ag is not None and ag.base_quota.currency != ag.consumables_quota.currency:
+        raise ValueError(f"plan {plan_id}: the two quotas of a term must share a currency")
     return bool(
         await tx.conn.fetchval(
             "INSERT INTO plan_terms (plan_id, term_no, sku, term_start, term_end,"
-            " replacements_total, flyaways_total, replacements_left, flyaways_left, state)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7, 'active')"
+            " replacements_total, flyaways_total, replacements_left, flyaways_left, state,"
+            " plan_year, quota_currency, base_quota_total, base_quota_left,"
+            " consumables_quota_total, consumables_quota_left, deductible_rate, insurer,"
+            " liability_cover)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7, 'active', $8, $9, $10, $10, $11, $11,"
+            " $12, $13, $14)"
             " ON CONFLICT (plan_id, term_no) DO NOTHING RETURNING true",
             plan_id,
             term_no,
@@ -156,13 +209,23 @@ async def _add_term(
             term_end,
             replacements,
             flyaways,
+            ag.plan_year if ag else None,
+            ag.base_quota.currency if ag else None,
+            ag.base_quota.amount if ag else None,
+            ag.consumables_quota.amount if ag else None,
+            ag.deductible_rate if ag else None,
+            ag.insurer if ag else None,
+            ag.liability_cover if ag else False,
         )
     )
 
 
 async def on_claims_event(event: ClaimsEvent, tx: Transaction) -> None:
     if isinstance(event, ClaimDecided):
-        await apply_claim_decision(event, tx)
+        if event.payload.outcome is ClaimOutcome.REPAIR:
+            await apply_repair_split(event, tx)
+        else:
+            await apply_claim_decision(event, tx)
     elif isinstance(event, ClaimReversed):
         await terminate_plan(event, tx)
 
@@ -296,6 +359,193 @@ async def apply_claim_decision(event: ClaimDecided, tx: Transaction) -> None:
         )
 
 
+async def _already_deducted(tx: Transaction, case_id: str) -> bool:
+    return bool(
+        await tx.conn.fetchval(
+            "SELECT 1 FROM deductions WHERE case_id = $1"
+            " UNION ALL SELECT 1 FROM quota_deductions WHERE case_id = $1"
+            " UNION ALL SELECT 1 FROM refused_deductions WHERE case_id = $1",
+            case_id,
+        )
+    )
+
+
+async def apply_repair_split(event: ClaimDecided, tx: Transaction) -> None:
+    """C7, P5, C9: take an AG repair off the term's quotas under the plan's row lock.
+
+    The quote in the decision was priced on claims' read model; the ledger re-prices it against
+    the real balances and publishes what it actually took.
+    """
+    claim = event.payload
+    quote = claim.repair_split
+    if claim.plan_id is None or quote is None:
+        raise ValueError(f"repair decision for case {claim.case_id} names no plan or split")
+    if await _already_deducted(tx, claim.case_id):
+        return  # one case, one deduction
+    plan = await _lock_plan(tx, str(claim.plan_id))
+    term = await tx.conn.fetchrow(
+        "SELECT * FROM plan_terms WHERE plan_id = $1 AND term_start <= $2 AND term_end > $2"
+        " ORDER BY term_no DESC LIMIT 1",
+        claim.plan_id,
+        claim.incident_at,
+    ) or await _latest_term(tx, str(claim.plan_id))
+    plan_key = str(claim.plan_id)
+    if plan["family"] != PlanFamily.AGRICULTURAL.value or term["base_quota_left"] is None:
+        await _refuse(
+            tx, event, claim.plan_id, [domain.DeductionRefusal.NOT_AN_AGRICULTURAL_PLAN.value]
+        )
+        return
+    outcome = domain.take_from_quotas(
+        _quota_ledger(plan, term), sn=claim.sn, incident_at=claim.incident_at, quote=quote
+    )
+    if isinstance(outcome, domain.DeductionRefused):
+        await _refuse(tx, event, claim.plan_id, [reason.value for reason in outcome.reasons])
+        return
+    ledger, split = outcome.ledger, outcome.split
+    await tx.conn.execute(
+        "UPDATE plan_terms SET base_quota_left = $3, consumables_quota_left = $4, state = $5"
+        " WHERE plan_id = $1 AND term_no = $2",
+        claim.plan_id,
+        term["term_no"],
+        ledger.base_quota_left.amount,
+        ledger.consumables_quota_left.amount,
+        ledger.state.value,
+    )
+    await tx.conn.execute(
+        "INSERT INTO quota_deductions (case_id, plan_id, term_no, currency, from_base_quota,"
+        " from_consumables_quota, deductible, shortfall, not_covered, customer_share, split)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        claim.case_id,
+        claim.plan_id,
+        term["term_no"],
+        split.repair_cost.currency,
+        split.from_base_quota.amount,
+        split.from_consumables_quota.amount,
+        split.deductible.amount,
+        split.shortfall.amount,
+        split.not_covered.amount,
+        split.customer_share.amount,
+        split.model_dump_json(),
+    )
+    _publish(
+        tx,
+        plan_key,
+        QuotaDeductionApplied.new(
+            QuotaDeductionAppliedPayload(
+                case_id=claim.case_id,
+                plan_id=claim.plan_id,
+                sn=claim.sn,
+                model=plan["model"],
+                term_no=term["term_no"],
+                plan_region=plan["region"],
+                customer_region=claim.customer_region,
+                split=split,
+                base_quota_left=ledger.base_quota_left,
+                consumables_quota_left=ledger.consumables_quota_left,
+            ),
+            producer=PRODUCER,
+            correlation_id=claim.case_id,
+            cause=event,
+        ),
+    )
+    if outcome.exhausted:
+        _publish(
+            tx,
+            plan_key,
+            PlanExhausted.new(
+                PlanExhaustedPayload(
+                    plan_id=claim.plan_id,
+                    sn=claim.sn,
+                    term_no=term["term_no"],
+                    reason_code=domain.BASE_QUOTA_REACHED,
+                ),
+                producer=PRODUCER,
+                correlation_id=plan_key,
+                cause=event,
+            ),
+        )
+
+
+async def _refuse(
+    tx: Transaction, event: ClaimDecided, plan_id: uuid.UUID, reasons: list[str]
+) -> None:
+    claim = event.payload
+    await tx.conn.execute(
+        "INSERT INTO refused_deductions (case_id, plan_id, reason_codes) VALUES ($1, $2, $3)",
+        claim.case_id,
+        plan_id,
+        reasons,
+    )
+    _publish(
+        tx,
+        str(plan_id),
+        DeductionRefused.new(
+            DeductionRefusedPayload(case_id=claim.case_id, plan_id=plan_id, reason_codes=reasons),
+            producer=PRODUCER,
+            correlation_id=claim.case_id,
+            cause=event,
+        ),
+    )
+
+
+async def on_insurer_response(event: InsurerResponseEvent, tx: Transaction) -> None:
+    if isinstance(event, PolicyConfirmed):
+        await confirm_term(event, tx)
+
+
+async def confirm_term(event: PolicyConfirmed, tx: Transaction) -> None:
+    """A5: the insurer's electronic policy sets the exact dates of the term it covers."""
+    policy = event.payload
+    plan = await _lock_plan(tx, str(policy.plan_id))
+    if plan["family"] != PlanFamily.AGRICULTURAL.value:
+        raise ValueError(f"plan {policy.plan_id} is not an agricultural plan: no policy to confirm")
+    rows = await tx.conn.fetch(
+        "SELECT * FROM plan_terms WHERE plan_id = $1 ORDER BY term_no", policy.plan_id
+    )
+    term = domain.term_for_policy(
+        [_term_dates(row) for row in rows], policy.policy_no, policy.term_start
+    )
+    confirmed = domain.confirm_policy(
+        term, policy_no=policy.policy_no, start=policy.term_start, end=policy.term_end
+    )
+    current = next(row for row in rows if row["term_no"] == term.term_no)
+    if (
+        current["policy_no"] == confirmed.policy_no
+        and current["term_start"] == confirmed.start
+        and current["term_end"] == confirmed.end
+        and current["insurer"] == policy.insurer
+    ):
+        return  # the same policy again: nothing changes
+    await tx.conn.execute(
+        "UPDATE plan_terms SET term_start = $3, term_end = $4, policy_no = $5, insurer = $6,"
+        " policy_confirmed_at = now() WHERE plan_id = $1 AND term_no = $2",
+        policy.plan_id,
+        term.term_no,
+        confirmed.start,
+        confirmed.end,
+        confirmed.policy_no,
+        policy.insurer,
+    )
+    _publish(
+        tx,
+        str(policy.plan_id),
+        TermConfirmed.new(
+            TermConfirmedPayload(
+                plan_id=policy.plan_id,
+                sn=plan["sn"],
+                term_no=term.term_no,
+                policy_no=policy.policy_no,
+                insurer=policy.insurer,
+                term_start=confirmed.start,
+                term_end=confirmed.end,
+            ),
+            producer=PRODUCER,
+            correlation_id=str(policy.plan_id),
+            cause=event,
+        ),
+    )
+
+
 async def on_fulfilment_event(event: FulfilmentEvent, tx: Transaction) -> None:
     if isinstance(event, DeviceReplaced):
         await move_plan_to_replacement(event, tx)
@@ -367,6 +617,30 @@ def _ledger(plan: Any, term: Any) -> domain.Ledger:
         flyaways_left=term["flyaways_left"],
         state=domain.PlanState(term["state"]),
         terminated=plan["state"] == "terminated",
+    )
+
+
+def _quota_ledger(plan: Any, term: Any) -> domain.QuotaLedger:
+    currency = term["quota_currency"]
+    return domain.QuotaLedger(
+        sn=plan["sn"],
+        term_start=term["term_start"],
+        term_end=term["term_end"],
+        base_quota_left=Money(amount=term["base_quota_left"], currency=currency),
+        consumables_quota_left=Money(amount=term["consumables_quota_left"], currency=currency),
+        deductible_rate=term["deductible_rate"],
+        state=domain.PlanState(term["state"]),
+        terminated=plan["state"] == "terminated",
+    )
+
+
+def _term_dates(row: Any) -> domain.TermDates:
+    return domain.TermDates(
+        term_no=row["term_no"],
+        start=row["term_start"],
+        end=row["term_end"],
+        policy_no=row["policy_no"],
+        ended_by_renewal_at=row["ended_by_renewal_at"],
     )
 
 

@@ -26,6 +26,8 @@ from contracts.claims import ClaimDecided, ClaimDecidedPayload, ClaimOutcome
 from contracts.coverage import DeductionApplied, DeductionAppliedPayload
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
 from contracts.fulfilment import DeviceReplaced, DeviceReplacedPayload
+from contracts.insurer import InsurerAnswer, LiabilityClaimReported, LiabilityClaimReportedPayload
+from contracts.liability import LiabilityKind
 from contracts.money import Money
 from contracts.schemas import SCHEMA_DIR
 from contracts.topics import ALL_TOPICS, Topic
@@ -138,7 +140,43 @@ def _owned_by_services() -> list[Sample]:
             ("payload", "fee"),
         ),
         Sample(t.FULFILMENT_EVENTS, replaced, ("payload", "dispatched_at"), ("payload", "new_sn")),
+        Sample(
+            t.INSURER_CLAIMS,
+            _liability_routed(),
+            ("payload", "occurred_at"),
+            ("payload", "drone_sn"),
+            ("payload", "claimed_amount"),
+        ),
     ]
+
+
+def _liability_routed() -> LiabilityClaimReported:
+    def cny(amount: str) -> Money:
+        return Money.of(amount, "CNY")
+
+    return LiabilityClaimReported.new(
+        LiabilityClaimReportedPayload(
+            incident_id="LIAB-1",
+            plan_id=PLAN_ID,
+            term_no=1,
+            insurer="zhongan",
+            drone_sn=SN,
+            model="T40",
+            kind=LiabilityKind.THIRD_PARTY_PROPERTY,
+            location_region="CN",
+            occurred_at=NOW,
+            incident_date=NOW.date(),
+            claimed_amount=cny("5000.00"),
+            medical_amount=None,
+            limit=cny("100000.00"),
+            limit_left=cny("100000.00"),
+            total_limit_left=cny("600000.00"),
+            deductible=cny("200.00"),
+            indicative_payable=cny("4800.00"),
+        ),
+        producer="claims",
+        correlation_id="LIAB-1",
+    )
 
 
 def _from_upstream() -> list[Sample]:
@@ -199,6 +237,21 @@ def _from_upstream() -> list[Sample]:
             ),
             ("payload", "concluded_at"),
             money=("payload", "repair_cost"),
+        ),
+        Sample(
+            t.INSURER_RESPONSES,
+            factories.insurer_claim_answer("CASE-1", "zhongan", InsurerAnswer.PAID, "5700.00"),
+            ("payload", "answered_at"),
+            money=("payload", "amount"),
+        ),
+        Sample(
+            t.LIABILITY_INCIDENTS,
+            factories.liability_incident(
+                SN, LiabilityKind.THIRD_PARTY_INJURY, "20000.00", medical="8000.00", occurred_at=NOW
+            ),
+            ("payload", "occurred_at"),
+            ("payload", "drone_sn"),
+            ("payload", "claimed_amount"),
         ),
         Sample(
             t.ACCESSORY_ACTIVATIONS,

@@ -13,7 +13,13 @@ from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.conftest import Stack
 
-OWNED = [t.ACTIVATION_EVENTS, t.COVERAGE_EVENTS, t.CLAIMS_EVENTS, t.FULFILMENT_EVENTS]
+OWNED = [
+    t.ACTIVATION_EVENTS,
+    t.COVERAGE_EVENTS,
+    t.CLAIMS_EVENTS,
+    t.FULFILMENT_EVENTS,
+    t.INSURER_CLAIMS,
+]
 INBOUND = [topic for topic in t.ALL_TOPICS if topic not in OWNED]
 
 
