@@ -1,0 +1,186 @@
+"""Agricultural-plan journeys through the running platform, driven only through Kafka topics.
+
+An AG plan is opened the way coverage learns of one: a `PlanActivated` (family agricultural, with
+the catalogue's `AgriculturalTerm`) on `activation.events.v1`, and a renewal as a `PlanRenewed`.
+That lets a test place a term anywhere in time (a second-year renewal bought in the 15 days
+before the first year ends, a term long expired) without waiting a year.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from contracts import topics as t
+from contracts.activation import (
+    PlanActivated,
+    PlanActivatedPayload,
+    PlanRenewed,
+    PlanRenewedPayload,
+)
+from contracts.agricultural import AgriculturalTerm, PlanFamily
+from contracts.claims import ClaimDecided
+from contracts.coverage import (
+    CoverageExtended,
+    CoverageOpened,
+    DeductionRefused,
+    QuotaDeductionApplied,
+)
+from contracts.envelope import Envelope
+from contracts.upstream import RepairLine
+from shared.catalogue.agricultural import agricultural_catalogue
+from simulation import factories as f
+from simulation.kafka_io import EventLog, Upstream
+from simulation.processes import Platform
+from tests.e2e.journeys import Device, claims_sees_plan_on, eventually, query
+
+YEAR = timedelta(days=365)
+
+
+def ag_term(model: str, plan_year: int, *, liability_cover: bool = False) -> AgriculturalTerm:
+    """The catalogue's balances and deductible for `model` in `plan_year` (P4-P6, C7)."""
+    catalogue = agricultural_catalogue()
+    return AgriculturalTerm(
+        plan_year=plan_year,
+        base_quota=catalogue.base_quota(model, plan_year),
+        consumables_quota=catalogue.consumables_quota(model, plan_year),
+        deductible_rate=catalogue.deductible_rate(model, plan_year),
+        insurer=catalogue.model(model).insurer,
+        liability_cover=liability_cover,
+    )
+
+
+async def open_ag_plan(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    model: str,
+    *,
+    term_start: datetime | None = None,
+    plan_year: int = 1,
+    liability_cover: bool = False,
+) -> Device:
+    """A first AG term bound to a new drone, as activation announces it (P4, P5)."""
+    sn, plan_id = f.new_serial(), uuid.uuid4()
+    start = term_start or f.now() - timedelta(days=30)
+    activated = PlanActivated.new(
+        PlanActivatedPayload(
+            plan_id=plan_id,
+            plan_code=f"AG-{uuid.uuid4().hex[:10].upper()}",
+            sn=sn,
+            model=model,
+            sku="ag-care-year-1" if plan_year == 1 else f"ag-care-renewal-{plan_year}",
+            region="CN",
+            owner_id=uuid.uuid4(),
+            term_start=start,
+            term_end=start + YEAR,
+            replacements=0,
+            flyaways=0,
+            purchased_at=start,
+            family=PlanFamily.AGRICULTURAL,
+            agricultural=ag_term(model, plan_year, liability_cover=liability_cover),
+        ),
+        producer="activation",
+        correlation_id=sn,
+    )
+    await upstream.send(t.ACTIVATION_EVENTS, sn, activated)
+    await events.wait_for(CoverageOpened, lambda e: e.payload.plan_id == plan_id)
+    await claims_sees_plan_on(platform, sn)
+    return Device(sn, model, str(plan_id))
+
+
+async def renew_ag_plan(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    device: Device,
+    *,
+    plan_year: int,
+    purchased_at: datetime,
+    term_no: int | None = None,
+) -> CoverageExtended:
+    """A4: a renewal bought in the 15 days before expiry starts at purchase and ends the
+    previous term at that moment."""
+    term_no = term_no or plan_year
+    renewed = PlanRenewed.new(
+        PlanRenewedPayload(
+            plan_id=uuid.UUID(device.plan_id),
+            plan_code=f"AG-{uuid.uuid4().hex[:10].upper()}",
+            sn=device.sn,
+            sku=f"ag-care-renewal-{plan_year}",
+            term_no=term_no,
+            term_start=purchased_at,
+            term_end=purchased_at + YEAR,
+            replacements=0,
+            flyaways=0,
+            purchased_at=purchased_at,
+            agricultural=ag_term(device.model, plan_year),
+            previous_term_ends_at=purchased_at,
+        ),
+        producer="activation",
+        correlation_id=device.sn,
+    )
+    await upstream.send(t.ACTIVATION_EVENTS, device.sn, renewed)
+    (extended,) = await events.wait_for(
+        CoverageExtended,
+        lambda e: str(e.payload.plan_id) == device.plan_id and e.payload.term_no == term_no,
+    )
+
+    async def claims_sees_the_renewal() -> bool:
+        rows = await query(
+            platform,
+            "claims",
+            "SELECT 1 FROM plan_view_terms WHERE plan_id = $1::uuid AND term_no = $2",
+            device.plan_id,
+            term_no,
+        )
+        return bool(rows)
+
+    await eventually(claims_sees_the_renewal, f"claims' read model has term {term_no}")
+    return extended
+
+
+async def ag_claim(
+    upstream: Upstream,
+    events: EventLog,
+    device: Device,
+    lines: list[RepairLine],
+    **assessment: Any,
+) -> ClaimDecided:
+    """The repair centre reports a priced AG repair; wait for claims' decision."""
+    report = f.ag_assessment(device.sn, device.model, lines, **assessment)
+    await upstream.send(t.REPAIR_ASSESSMENTS, device.sn, report)
+    (decided,) = await events.wait_for(
+        ClaimDecided, lambda e: e.payload.case_id == report.payload.case_id
+    )
+    return decided
+
+
+async def ledger_answer(events: EventLog, case_id: str) -> QuotaDeductionApplied | DeductionRefused:
+    """What the ledger did with an AG repair decision: took it (what it took), or refused it."""
+    (answer,) = await events.wait_for(
+        Envelope,
+        lambda e: (
+            isinstance(e, QuotaDeductionApplied | DeductionRefused) and e.payload.case_id == case_id
+        ),
+    )
+    assert isinstance(answer, QuotaDeductionApplied | DeductionRefused)
+    return answer
+
+
+async def claims_sees_base_quota(platform: Platform, device: Device, amount: str) -> None:
+    """Wait until claims' read model shows the ledger's base balance (it lags the ledger)."""
+
+    async def projected() -> bool:
+        rows = await query(
+            platform,
+            "claims",
+            "SELECT base_quota_left FROM plan_view_terms WHERE plan_id = $1::uuid"
+            " ORDER BY term_no DESC LIMIT 1",
+            device.plan_id,
+        )
+        return bool(rows) and rows[0]["base_quota_left"] == Decimal(amount)
+
+    await eventually(projected, f"claims sees a base quota of {amount} on {device.sn}")
