@@ -1,0 +1,95 @@
+"""Where the benchmark runs and how big it is: the full run and the quick one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCS = REPO_ROOT / "docs"
+WORK_DIR = REPO_ROOT / ".local" / "bench"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The Kafka cluster and PostgreSQL server, read like the services and infra/ read them."""
+
+    kafka_bootstrap: str
+    database_url: str
+
+    @classmethod
+    def from_environment(cls) -> Target:
+        kafka_port = os.environ.get("CAREPLAN_KAFKA_PORT", "19092")
+        pg_port = os.environ.get("CAREPLAN_PG_PORT", "55432")
+        return cls(
+            kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}"),
+            database_url=os.environ.get(
+                "DATABASE_URL", f"postgresql://careplan:careplan@127.0.0.1:{pg_port}"
+            ),
+        )
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def pg_port(self) -> int:
+        return urlsplit(self.database_url).port or 5432
+
+    @property
+    def pg_host(self) -> str:
+        return urlsplit(self.database_url).hostname or "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes and durations of one run."""
+
+    name: str
+    small_plans: int  # the everyday size of the plans tables
+    large_plans: int  # the large one (seeded)
+    open_seconds: float  # sending time of an open-throttle phase
+    open_window: int  # cases in flight at most at open throttle
+    rate_seconds: float  # sending time of a fixed-rate phase
+    rate_shares: tuple[float, ...]  # offered rates, as shares of the measured maximum
+    bare_seconds: float  # sending time of a bare-chain phase
+    pgbench_seconds: int
+    warmup_cases: int
+    drain_timeout: float
+    invalid_every: int  # one invalid message per this many cases
+    unknown_sn_share: float  # cases on an SN with no plan (refused, C1)
+
+
+FULL = Scale(
+    name="full",
+    small_plans=10_000,
+    large_plans=1_000_000,
+    open_seconds=60.0,
+    open_window=400,
+    rate_seconds=45.0,
+    rate_shares=(0.25, 0.5, 0.75),
+    bare_seconds=30.0,
+    pgbench_seconds=20,
+    warmup_cases=40,
+    drain_timeout=600.0,
+    invalid_every=200,
+    unknown_sn_share=0.03,
+)
+
+QUICK = Scale(
+    name="quick",
+    small_plans=1_000,
+    large_plans=20_000,
+    open_seconds=10.0,
+    open_window=200,
+    rate_seconds=6.0,
+    rate_shares=(0.25, 0.5, 0.75),
+    bare_seconds=5.0,
+    pgbench_seconds=3,
+    warmup_cases=10,
+    drain_timeout=120.0,
+    invalid_every=50,
+    unknown_sn_share=0.03,
+)
