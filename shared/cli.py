@@ -61,6 +61,23 @@ def asyncapi(
 
 
 @app.command()
+def acls(
+    check: Annotated[bool, typer.Option(help="Fail if infra/kafka/acls.txt is stale")] = False,
+) -> None:
+    """Write the Kafka ACLs of every service, derived from what it consumes and owns."""
+    from shared.kafka_acls import ACL_FILE, render
+
+    rendered = render(SERVICES)
+    path = Path(ACL_FILE)
+    if check:
+        if not path.exists() or path.read_text() != rendered:
+            typer.echo(f"{ACL_FILE} is stale: run `careplan acls`")
+            raise typer.Exit(1)
+        return
+    path.write_text(rendered)
+
+
+@app.command()
 def schemas() -> None:
     """Write the JSON Schema of every event into contracts/json_schemas/."""
     for path in export_schemas(SCHEMA_DIR):

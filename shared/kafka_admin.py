@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from contracts.topics import ALL_TOPICS, DEAD_LETTER_SUFFIX, Topic
+from shared.kafka_security import client_options
 from shared.retry import transient_retries
 
 DEAD_LETTER_PARTITIONS = 1
@@ -37,7 +38,7 @@ def planned_topics(topics: tuple[Topic, ...] = ALL_TOPICS) -> dict[str, int]:
 async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
     async for attempt in transient_retries(attempts=30):
         with attempt:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
             try:
                 await admin.start()
             except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import DEAD_LETTER_SUFFIX
+from shared.kafka_security import client_options
 
 
 async def replay(bootstrap: str, topic: str, *, limit: int) -> int:
@@ -14,8 +15,11 @@ async def replay(bootstrap: str, topic: str, *, limit: int) -> int:
         group_id=f"careplan-replay.{topic}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **client_options(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options()
+    )
     await consumer.start()
     await producer.start()
     replayed = 0

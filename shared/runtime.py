@@ -26,6 +26,7 @@ from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import install_dead_letters
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
+from shared.kafka_security import broker_security
 from shared.log import configure_logging
 from shared.messaging import OutboxRelay, Transaction, apply_once
 from shared.metrics import EVENTS_HANDLED, HANDLE_SECONDS, serve_metrics
@@ -50,6 +51,7 @@ class Service:
     ) -> None:
         self.name = name
         self.description = description
+        self.owns = owns
         self.settings = settings or ServiceSettings()
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
@@ -63,6 +65,7 @@ class Service:
             linger_ms=5,
             max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,  # room for a dead letter's headers
             graceful_timeout=30.0,
+            security=broker_security(self.settings),
             logger=None,
             # The documented address is the local stack's, whatever this process connects to.
             specification_url="127.0.0.1:19092",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,10 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
+    kafka_username: str | None = Field(
+        default=None, description="SASL/SCRAM principal; unset means a PLAINTEXT cluster"
+    )
+    kafka_password: SecretStr | None = None
     database_url: str = Field(
         default="postgresql://careplan:careplan@127.0.0.1:55432", validation_alias="DATABASE_URL"
     )

@@ -17,6 +17,7 @@ from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
+from shared.kafka_security import client_options
 from simulation.load import OWNED, Driver
 from simulation.offsets import consumer_groups
 from simulation.processes import SERVICES, Platform
@@ -56,7 +57,11 @@ async def read_topics(bootstrap: str) -> tuple[list[Envelope], list[DeadLetterRe
     """Every record now on the services' topics and on every dead-letter topic, start to end."""
     names = [topic.name for topic in OWNED] + [topic.dead_letter for topic in t.ALL_TOPICS]
     consumer = AIOKafkaConsumer(
-        *names, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        *names,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(),
     )
     await consumer.start()
     events: list[Envelope] = []

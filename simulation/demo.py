@@ -82,7 +82,7 @@ from shared.settings import ServiceSettings
 from simulation import factories as f
 from simulation.kafka_io import DeadLetter, EventLog, Upstream
 from simulation.offsets import Offsets
-from simulation.processes import SERVICES, Platform
+from simulation.processes import SERVICES, Platform, act_as_administrator, kafka_credentials
 
 E = TypeVar("E", bound=Envelope)
 
@@ -983,7 +983,9 @@ async def run() -> int:
     print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    platform = Platform(bootstrap, settings.database_url, LOG_DIR)
+    credentials = kafka_credentials()
+    act_as_administrator(credentials)
+    platform = Platform(bootstrap, settings.database_url, LOG_DIR, kafka_credentials=credentials)
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
     fresh_log_dir()

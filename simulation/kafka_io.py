@@ -13,6 +13,7 @@ from aiokafka.structs import RecordMetadata
 from contracts import parse_event, serialise_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
+from shared.kafka_security import client_options
 
 E = TypeVar("E", bound=Envelope)
 
@@ -22,7 +23,11 @@ class Upstream:
 
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            **client_options(),
         )
 
     async def __aenter__(self) -> Upstream:
@@ -64,6 +69,7 @@ class EventLog:
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            **client_options(),
         )
         self.events: list[Envelope] = []
         self.dead_letters: list[DeadLetter] = []

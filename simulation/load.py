@@ -32,6 +32,7 @@ from contracts.coverage import (
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
 from contracts.upstream import AssessmentReported, IncidentCause
+from shared.kafka_security import client_options
 from simulation import factories as f
 from simulation.kafka_io import Upstream
 
@@ -102,6 +103,7 @@ class Driver:
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            **client_options(),
         )
         self._paid: set[str] = set()
         self._dispatched: set[uuid.UUID] = set()

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from contracts import topics as t
+from shared.kafka_security import client_options
 from simulation.processes import SERVICES
 
 
@@ -34,8 +35,10 @@ class Offsets:
     """Committed offsets of the services' groups and end offsets of topics, polled on demand."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
+        self._ends = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
+        )
         self._cache: dict[str, tuple[float, dict[tuple[str, int], int]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.groups = consumer_groups()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from shared.kafka_admin import ensure_topics
+from simulation.processes import act_as_administrator, kafka_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Stack:
     kafka_bootstrap: str
     database_url: str
+    kafka_credentials: dict[str, str] = field(default_factory=dict)
 
 
 def _docker_engine_answers() -> bool:
@@ -55,10 +57,14 @@ def stack() -> Iterator[Stack]:
             yield Stack(kafka.get_bootstrap_server(), server)
     else:
         subprocess.run(["bash", str(ROOT / "infra/stack.sh"), "up"], check=True)
+        credentials = kafka_credentials()
+        act_as_administrator(credentials)
         kafka_port = os.environ.get("CAREPLAN_KAFKA_PORT", "19092")
         pg_port = os.environ.get("CAREPLAN_PG_PORT", "55432")
         yield Stack(
-            f"127.0.0.1:{kafka_port}", f"postgresql://careplan:careplan@127.0.0.1:{pg_port}"
+            f"127.0.0.1:{kafka_port}",
+            f"postgresql://careplan:careplan@127.0.0.1:{pg_port}",
+            credentials,
         )
 
 

@@ -7,5 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka
 
 "$INFRA_DIR/kafka/stop.sh"
-rm -rf "$LOCAL_DIR/kafka/data" "$LOCAL_DIR/kafka/cluster.id"
+rm -rf "$LOCAL_DIR/kafka/data" "$LOCAL_DIR/kafka/cluster.id" "$LOCAL_DIR/kafka/credentials.env" \
+    "$LOCAL_DIR/kafka/admin.properties" "$LOCAL_DIR/kafka/acls.applied"
 log "data removed"

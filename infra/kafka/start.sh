@@ -3,7 +3,8 @@
 # it answers a real metadata request. Safe to run when it is already running.
 #
 # Writes only under .local/kafka: libs/ (jars), data/ (topics), logs/,
-# server.properties (rendered config), cluster.id and kafka.pid.
+# server.properties (rendered config), cluster.id, kafka.pid, and the generated
+# SASL credentials (credentials.env, admin.properties: never in the repository).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -16,6 +17,8 @@ LOG_DIR="$KAFKA_DIR/logs"
 CONFIG="$KAFKA_DIR/server.properties"
 PID_FILE="$KAFKA_DIR/kafka.pid"
 CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+CREDENTIALS="$KAFKA_DIR/credentials.env"
+ADMIN_CONFIG="$KAFKA_DIR/admin.properties"
 READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"   # seconds
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 CLASSPATH_GLOB="$LIBS_DIR/*"   # expanded by java itself, not by the shell
@@ -36,7 +39,7 @@ broker_ready() {
         -Dlog4j2.level=ERROR -cp "$CLASSPATH_GLOB" \
         org.apache.kafka.tools.TopicCommand \
         --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
-        --command-config "$INFRA_DIR/kafka/probe.properties" \
+        --command-config "$ADMIN_CONFIG" \
         --list >/dev/null 2>&1
 }
 
@@ -58,11 +61,37 @@ else
     "$INFRA_DIR/kafka/fetch.sh"
     mkdir -p "$DATA_DIR" "$LOG_DIR"
 
+    # The broker's own SCRAM credential is written into the storage when it is formatted:
+    # storage formatted before credentials existed cannot authenticate, so it starts over.
+    if [[ ! -s "$CREDENTIALS" ]]; then
+        if [[ -f "$DATA_DIR/meta.properties" ]]; then
+            log "storage predates SASL credentials: formatting it again"
+            rm -rf "$DATA_DIR" && mkdir -p "$DATA_DIR"
+        fi
+        umask 077
+        printf 'CAREPLAN_KAFKA_ADMIN_PASSWORD=%s\n' \
+            "$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$CREDENTIALS"
+        umask 022
+    fi
+    admin_password="$(grep '^CAREPLAN_KAFKA_ADMIN_PASSWORD=' "$CREDENTIALS" | cut -d= -f2-)"
+    # Admin client settings: the readiness probe and provision.sh. Short timeouts, so that the
+    # probe loop, not the client, decides how long to wait.
+    cat >"$ADMIN_CONFIG" <<PROPERTIES
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_password";
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+PROPERTIES
+    chmod 600 "$ADMIN_CONFIG"
+
     # Render the config: the data dir must be absolute because the broker's
     # working directory is not the repository.
     sed -e "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
         -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@KAFKA_ADMIN_PASSWORD@|$admin_password|g" \
         "$INFRA_DIR/kafka/server.properties" >"$CONFIG"
+    chmod 600 "$CONFIG"
 
     # KRaft storage must be formatted once with a cluster id. It is generated
     # locally (16 random bytes, URL-safe base64 as Kafka expects) and kept so
@@ -73,7 +102,8 @@ else
         fi
         log "formatting storage (cluster id $(cat "$CLUSTER_ID_FILE"))"
         if ! out="$(run_cli kafka.tools.StorageTool format \
-                -t "$(cat "$CLUSTER_ID_FILE")" -c "$CONFIG" 2>&1)"; then
+                -t "$(cat "$CLUSTER_ID_FILE")" -c "$CONFIG" \
+                --add-scram "SCRAM-SHA-512=[name=admin,password=$admin_password]" 2>&1)"; then
             printf '%s\n' "$out" >&2
             die "formatting Kafka storage failed"
         fi
@@ -106,3 +136,4 @@ until broker_ready; do
     sleep 1
 done
 log "ready on 127.0.0.1:$KAFKA_PORT (pid $pid, $((SECONDS - started))s)"
+"$INFRA_DIR/kafka/provision.sh"

@@ -15,6 +15,7 @@ from contracts import topics as t
 from contracts.claims import ClaimDecided
 from contracts.coverage import DeductionApplied
 from shared.dead_letters import REASON_HEADER
+from shared.kafka_security import client_options
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -74,7 +75,7 @@ async def test_an_invalid_message_is_dead_lettered_and_the_next_one_is_processed
 
 
 async def _committed(stack: Stack, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap, **client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -90,7 +91,10 @@ async def _rewind(stack: Stack, group: str, partition: TopicPartition, offset: i
     out), so this retries until then.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap, group_id=group, enable_auto_commit=False
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        **client_options(),
     )
     await consumer.start()
     try:

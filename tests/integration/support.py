@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import DEAD_LETTER_SUFFIX
 from shared.kafka_admin import DEAD_LETTER_PARTITIONS, new_topic
+from shared.kafka_security import client_options
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ async def create_topics(
     plan = {name: partitions for name in names}
     if dead_letters:
         plan |= {name + DEAD_LETTER_SUFFIX: DEAD_LETTER_PARTITIONS for name in names}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         await admin.create_topics([new_topic(name, count) for name, count in plan.items()])
@@ -53,7 +54,7 @@ async def create_topics(
 
 
 async def delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -88,7 +89,11 @@ async def read_records(
     Records of one partition keep their order; the result is sorted by (partition, offset).
     """
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(),
     )
     await consumer.start()
     records: list[Any] = []

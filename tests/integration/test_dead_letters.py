@@ -24,6 +24,7 @@ from contracts.money import Money
 from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, PaymentSettled
 from shared.dead_letters import REASON_HEADER
+from shared.kafka_security import client_options
 from shared.messaging import Transaction
 from shared.replay import replay
 from shared.runtime import Service
@@ -104,7 +105,10 @@ async def service(stack: Stack, tmp_path: Path) -> AsyncIterator[RunningService]
         SERVICE, migrations=migrations, owns=(), description="dead-letter tests", settings=settings
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap, acks="all", max_request_size=4 * 1024 * 1024
+        bootstrap_servers=stack.kafka_bootstrap,
+        acks="all",
+        max_request_size=4 * 1024 * 1024,
+        **client_options(),
     )
     harness = RunningService(stack, topic, producer)
 

@@ -28,8 +28,10 @@ from contracts.serials import InvalidSerialNumberError, normalise_serial
 from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, IncidentCause
 from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations, create_pool
+from shared.kafka_security import broker_security
 from shared.messaging import Apply, OutboxRelay, Transaction, apply_once
 from shared.retry import is_transient
+from shared.settings import ServiceSettings
 from simulation import factories
 from simulation.processes import recreate_databases
 from tests.conftest import Stack
@@ -85,7 +87,13 @@ async def outgoing(stack: Stack) -> AsyncIterator[Topic]:
 @pytest.fixture(scope="module")
 async def broker(stack: Stack) -> AsyncIterator[KafkaBroker]:
     """The relay's producer, configured as the services configure theirs."""
-    kafka = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all", logger=None)
+    kafka = KafkaBroker(
+        stack.kafka_bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        logger=None,
+        security=broker_security(ServiceSettings()),
+    )
     await kafka.start()
     yield kafka
     await kafka.stop()
