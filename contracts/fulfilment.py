@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
+from contracts.repairs import ReturnMethod
 from contracts.serials import SerialNumber
 from contracts.upstream import ModelCode, PlanCode, RegionCode
 
@@ -101,11 +102,31 @@ class ConsumablesPackHeld(Envelope):
     payload: ConsumablesPackHeldPayload
 
 
+class RepairedUnitReturnArrangedPayload(Payload):
+    return_id: uuid.UUID
+    case_id: str
+    sn: SerialNumber = Field(description="The repaired unit")
+    return_method: ReturnMethod = Field(description="F5: shipped back, or collected")
+    service_point_id: str
+    repair_completed_at: AwareDatetime
+
+
+class RepairedUnitReturnArranged(Envelope):
+    """F5: the repair is done; the unit is shipped back or waits at the service point. The
+    replaced parts are kept (F2). Keyed by case id: a repair need not be paid from a plan."""
+
+    event_type: Literal["fulfilment.repaired-unit-return-arranged"] = (
+        "fulfilment.repaired-unit-return-arranged"
+    )
+    payload: RepairedUnitReturnArrangedPayload
+
+
 FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
     | PreAuthorisationRequested
     | ConsumablesPackScheduled
-    | ConsumablesPackHeld,
+    | ConsumablesPackHeld
+    | RepairedUnitReturnArranged,
     Field(discriminator="event_type"),
 ]

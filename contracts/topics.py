@@ -16,6 +16,7 @@ from contracts.envelope import MAX_EVENT_BYTES, Envelope
 from contracts.fulfilment import FulfilmentEvent
 from contracts.insurer import InsurerClaimsEvent, InsurerResponseEvent
 from contracts.liability import LiabilityIncidentReported
+from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     ActivationRequested,
     DeviceActivated,
@@ -79,11 +80,18 @@ LIABILITY_INCIDENTS = Topic(
 ACCESSORY_ACTIVATIONS = Topic(
     "accessories.activations.v1", 3, "drone SN", "devices", AccessoryActivated
 )
+REPAIR_COMPLETIONS = Topic("repair.completions.v1", 3, "case id", "repair system", RepairCompleted)
 
 ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
 CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEvent)
-FULFILMENT_EVENTS = Topic("fulfilment.events.v1", 6, "plan id", "fulfilment", FulfilmentEvent)
+FULFILMENT_EVENTS = Topic(
+    "fulfilment.events.v1",
+    6,
+    "plan id (case id: a repaired unit's return)",
+    "fulfilment",
+    FulfilmentEvent,
+)
 INSURER_CLAIMS = Topic("insurer.claims.v1", 6, "case or incident id", "claims", InsurerClaimsEvent)
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -98,6 +106,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INSURER_RESPONSES,
     LIABILITY_INCIDENTS,
     ACCESSORY_ACTIVATIONS,
+    REPAIR_COMPLETIONS,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,

@@ -23,6 +23,7 @@ from contracts.liability import (
     LiabilityKind,
 )
 from contracts.money import Money
+from contracts.repairs import RepairCompleted, RepairCompletedPayload, ReturnMethod
 from contracts.upstream import (
     ActivationRequested,
     ActivationRequestedPayload,
@@ -307,6 +308,28 @@ def accessory_activation(
         ),
         producer="devices",
         correlation_id=accessory_sn,
+    )
+
+
+def repair_completed(
+    case_id: str,
+    sn: str,
+    *,
+    method: ReturnMethod = ReturnMethod.SHIP,
+    service_point_id: str = "SP-SHENZHEN-01",
+    at: datetime | None = None,
+) -> RepairCompleted:
+    """F5: the repair centre finished a repair; the unit goes back to the customer."""
+    return RepairCompleted.new(
+        RepairCompletedPayload(
+            case_id=case_id,
+            sn=sn,
+            service_point_id=service_point_id,
+            return_method=method,
+            completed_at=at or now(),
+        ),
+        producer="repair-system",
+        correlation_id=case_id,
     )
 
 

@@ -1,5 +1,5 @@
 """The fulfilment service: replacement units shipped once paid, and the SN they carry; the
-consumables packs of designated AG renewals."""
+consumables packs of designated AG renewals; repaired units sent back."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ service = Service(
     owns=(topics.FULFILMENT_EVENTS,),
     description=(
         "Ships replacement units once the fee is paid (F1) and announces old SN -> new SN;"
-        " schedules the consumables pack of a designated AG renewal (F4)."
+        " schedules the consumables pack of a designated AG renewal (F4); sends a repaired unit"
+        " back (F5)."
     ),
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
@@ -23,3 +24,4 @@ service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
 service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.confirm_dispatch)
 service.consumes(topics.PLAN_ORDERS)(handlers.record_pack_order)
 service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
+service.consumes(topics.REPAIR_COMPLETIONS)(handlers.return_repaired_unit)

@@ -75,3 +75,22 @@ def decide_pack(
         items=pack.items,
         due_by=working_days_after(purchased_at, working_days, calendar, zone),
     )
+
+
+@dataclass(frozen=True)
+class ReturnArrangement:
+    """F5: how the repaired unit goes back; F2: the replaced parts are kept."""
+
+    return_method: str
+    service_point_id: str
+    replaced_parts_retained: bool = True
+
+
+def arrange_return(
+    *, already_arranged: bool, return_method: str, service_point_id: str
+) -> ReturnArrangement | None:
+    """F5: when the repair is done, the unit is shipped back or waits at the service point, as
+    the repair centre says; a case's unit goes back once, whatever is reported again."""
+    if already_arranged:
+        return None
+    return ReturnArrangement(return_method=return_method, service_point_id=service_point_id)

@@ -18,9 +18,12 @@ from contracts.fulfilment import (
     DeviceReplacedPayload,
     PreAuthorisationRequested,
     PreAuthorisationRequestedPayload,
+    RepairedUnitReturnArranged,
+    RepairedUnitReturnArrangedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
+from contracts.repairs import RepairCompleted
 from contracts.topics import FULFILMENT_EVENTS
 from contracts.upstream import (
     DispatchConfirmed,
@@ -35,6 +38,7 @@ from contracts.upstream import (
 from services.fulfilment.domain import (
     HoldPack,
     SchedulePack,
+    arrange_return,
     customer_pays_shipping,
     decide_pack,
     fee_settled,
@@ -370,3 +374,47 @@ async def _schedule_pack_if_bought(tx: Transaction, plan_code: str, cause: Envel
             cause=cause,
         )
     tx.publish(FULFILMENT_EVENTS, str(row["plan_id"]), published)
+
+
+async def return_repaired_unit(event: RepairCompleted, tx: Transaction) -> None:
+    """F5: the repair is done; the unit goes back to the customer (F2: the parts are kept)."""
+    done = event.payload
+    await tx.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "return:" + done.case_id)
+    arrangement = arrange_return(
+        already_arranged=bool(
+            await tx.conn.fetchval("SELECT 1 FROM repair_returns WHERE case_id = $1", done.case_id)
+        ),
+        return_method=done.return_method.value,
+        service_point_id=done.service_point_id,
+    )
+    if arrangement is None:
+        return
+    return_id = uuid.uuid4()
+    await tx.conn.execute(
+        "INSERT INTO repair_returns (case_id, return_id, sn, service_point_id, return_method,"
+        " completed_at, replaced_parts_retained) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        done.case_id,
+        return_id,
+        done.sn,
+        arrangement.service_point_id,
+        arrangement.return_method,
+        done.completed_at,
+        arrangement.replaced_parts_retained,
+    )
+    tx.publish(
+        FULFILMENT_EVENTS,
+        done.case_id,
+        RepairedUnitReturnArranged.new(
+            RepairedUnitReturnArrangedPayload(
+                return_id=return_id,
+                case_id=done.case_id,
+                sn=done.sn,
+                return_method=done.return_method,
+                service_point_id=arrangement.service_point_id,
+                repair_completed_at=done.completed_at,
+            ),
+            producer=PRODUCER,
+            correlation_id=done.case_id,
+            cause=event,
+        ),
+    )

@@ -63,6 +63,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.WAREHOUSE_DISPATCHES,
             t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase
             t.ACTIVATION_EVENTS,  # F4: the designated AG renewals bought
+            t.REPAIR_COMPLETIONS,  # F5: the repaired unit goes back
         },
         {t.FULFILMENT_EVENTS},
     ),

@@ -259,6 +259,12 @@ def _from_upstream() -> list[Sample]:
             ("payload", "activated_at"),
             ("payload", "accessory_sn"),
         ),
+        Sample(
+            t.REPAIR_COMPLETIONS,
+            factories.repair_completed("CASE-1", SN, at=NOW),
+            ("payload", "completed_at"),
+            ("payload", "sn"),
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""F4, M2: the consumables pack of a designated AG renewal, as pure rules."""
+"""F4, M2: the consumables pack of a designated AG renewal; F5: the repaired unit's return."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from services.fulfilment.domain import (
     PACK_ADDRESS_MISSING,
     HoldPack,
+    ReturnArrangement,
     SchedulePack,
+    arrange_return,
     decide_pack,
     working_days_after,
 )
@@ -107,3 +109,16 @@ def test_f4_other_renewals_bring_no_pack() -> None:
 
 def test_f4_a_designated_renewal_without_an_address_is_held() -> None:
     assert _pack("T10", 3, address=False) == HoldPack(PACK_ADDRESS_MISSING)
+
+
+def test_f5_f2_a_repaired_unit_goes_back_once_and_its_replaced_parts_are_kept() -> None:
+    shipped = arrange_return(already_arranged=False, return_method="ship", service_point_id="SP1")
+    assert shipped == ReturnArrangement("ship", "SP1", replaced_parts_retained=True)
+    collected = arrange_return(
+        already_arranged=False, return_method="collect", service_point_id="SP2"
+    )
+    assert collected is not None
+    assert collected.return_method == "collect"
+    assert arrange_return(already_arranged=True, return_method="ship", service_point_id="SP1") is (
+        None
+    )
