@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from contracts.activation import AccessoryAssociated, AccessoryReleased, ActivationEvent
 from contracts.agricultural import PlanFamily
 from contracts.claims import (
     ClaimDecided,
@@ -256,6 +257,60 @@ async def refuse_express_request(event: ExpressReplacementRequested, tx: Transac
             correlation_id=request.case_id,
             cause=event,
         ),
+    )
+
+
+async def project_accessory_event(event: ActivationEvent, tx: Transaction) -> None:
+    """G4: which drone each accessory is associated with, as activation decided it (G1-G3).
+
+    A released accessory stays released whatever arrives later: it can never be covered again
+    (G3). An association that follows the plan to a replacement unit (F3) moves the accessory to
+    the new drone.
+    """
+    match event:
+        case AccessoryAssociated(payload=associated):
+            await tx.conn.execute(
+                "INSERT INTO accessory_associations (accessory_sn, accessory_type, drone_sn,"
+                " state, associated_at) VALUES ($1, $2, $3, 'associated', $4)"
+                " ON CONFLICT (accessory_sn) DO UPDATE SET drone_sn = EXCLUDED.drone_sn,"
+                " associated_at = EXCLUDED.associated_at"
+                " WHERE accessory_associations.state = 'associated'"
+                " AND accessory_associations.associated_at <= EXCLUDED.associated_at",
+                associated.accessory_sn,
+                associated.accessory_type.value,
+                associated.drone_sn,
+                associated.associated_at,
+            )
+            if associated.replaced_accessory_sn is not None:
+                await _release(
+                    tx,
+                    associated.replaced_accessory_sn,
+                    associated.accessory_type.value,
+                    associated.drone_sn,
+                    associated.associated_at,
+                )
+        case AccessoryReleased(payload=released):
+            await _release(
+                tx,
+                released.accessory_sn,
+                released.accessory_type.value,
+                released.drone_sn,
+                released.released_at,
+            )
+
+
+async def _release(
+    tx: Transaction, accessory_sn: str, accessory_type: str, drone_sn: str, at: datetime
+) -> None:
+    await tx.conn.execute(
+        "INSERT INTO accessory_associations (accessory_sn, accessory_type, drone_sn, state,"
+        " released_at) VALUES ($1, $2, $3, 'released', $4)"
+        " ON CONFLICT (accessory_sn) DO UPDATE SET state = 'released',"
+        " released_at = COALESCE(accessory_associations.released_at, EXCLUDED.released_at)",
+        accessory_sn,
+        accessory_type,
+        drone_sn,
+        at,
     )
 
 

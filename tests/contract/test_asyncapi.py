@@ -53,6 +53,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.CLAIM_REVIEWS,
             t.INSURER_RESPONSES,  # C8, L4: the insurers' answers
             t.LIABILITY_INCIDENTS,  # L1-L4
+            t.ACTIVATION_EVENTS,  # G4: which drone each accessory is associated with
         },
         {t.CLAIMS_EVENTS, t.INSURER_CLAIMS},
     ),

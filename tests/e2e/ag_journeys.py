@@ -1,9 +1,9 @@
 """Agricultural-plan journeys through the running platform, driven only through Kafka topics.
 
-An AG plan is opened the way coverage learns of one: a `PlanActivated` (family agricultural, with
-the catalogue's `AgriculturalTerm`) on `activation.events.v1`, and a renewal as a `PlanRenewed`.
-That lets a test place a term anywhere in time (a second-year renewal bought in the 15 days
-before the first year ends, a term long expired) without waiting a year.
+The real journey through activation is `tests.e2e.journeys.activate_ag_plan` / `renew_ag`. Here
+an AG plan can also be opened the way coverage learns of one: a `PlanActivated` (family
+agricultural, with the catalogue's `AgriculturalTerm`) on `activation.events.v1`, which places a
+term anywhere in time (long expired, say) without the activation rules in the way.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from contracts import topics as t
 from contracts.activation import (
     PlanActivated,
     PlanActivatedPayload,
-    PlanRenewed,
-    PlanRenewedPayload,
 )
 from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import ClaimDecided
 from contracts.coverage import (
-    CoverageExtended,
     CoverageOpened,
     DeductionRefused,
     QuotaDeductionApplied,
@@ -89,57 +86,6 @@ async def open_ag_plan(
     await events.wait_for(CoverageOpened, lambda e: e.payload.plan_id == plan_id)
     await claims_sees_plan_on(platform, sn)
     return Device(sn, model, str(plan_id))
-
-
-async def renew_ag_plan(
-    platform: Platform,
-    upstream: Upstream,
-    events: EventLog,
-    device: Device,
-    *,
-    plan_year: int,
-    purchased_at: datetime,
-    term_no: int | None = None,
-) -> CoverageExtended:
-    """A4: a renewal bought in the 15 days before expiry starts at purchase and ends the
-    previous term at that moment."""
-    term_no = term_no or plan_year
-    renewed = PlanRenewed.new(
-        PlanRenewedPayload(
-            plan_id=uuid.UUID(device.plan_id),
-            plan_code=f"AG-{uuid.uuid4().hex[:10].upper()}",
-            sn=device.sn,
-            sku=f"ag-care-renewal-{plan_year}",
-            term_no=term_no,
-            term_start=purchased_at,
-            term_end=purchased_at + YEAR,
-            replacements=0,
-            flyaways=0,
-            purchased_at=purchased_at,
-            agricultural=ag_term(device.model, plan_year),
-            previous_term_ends_at=purchased_at,
-        ),
-        producer="activation",
-        correlation_id=device.sn,
-    )
-    await upstream.send(t.ACTIVATION_EVENTS, device.sn, renewed)
-    (extended,) = await events.wait_for(
-        CoverageExtended,
-        lambda e: str(e.payload.plan_id) == device.plan_id and e.payload.term_no == term_no,
-    )
-
-    async def claims_sees_the_renewal() -> bool:
-        rows = await query(
-            platform,
-            "claims",
-            "SELECT 1 FROM plan_view_terms WHERE plan_id = $1::uuid AND term_no = $2",
-            device.plan_id,
-            term_no,
-        )
-        return bool(rows)
-
-    await eventually(claims_sees_the_renewal, f"claims' read model has term {term_no}")
-    return extended
 
 
 async def ag_claim(

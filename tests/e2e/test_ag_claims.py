@@ -13,6 +13,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import topics as t
+from contracts.accessories import AccessoryType
+from contracts.activation import AccessoryAssociated, PlanRenewed
 from contracts.agricultural import PlanFamily
 from contracts.claims import (
     ClaimDecided,
@@ -23,7 +25,12 @@ from contracts.claims import (
     RepairLineSplit,
     RepairSplit,
 )
-from contracts.coverage import PlanExhausted, PlanTerminated, QuotaDeductionApplied
+from contracts.coverage import (
+    CoverageExtended,
+    PlanExhausted,
+    PlanTerminated,
+    QuotaDeductionApplied,
+)
 from contracts.insurer import InsurerClaimWithdrawn
 from contracts.money import Money
 from contracts.upstream import (
@@ -34,6 +41,7 @@ from contracts.upstream import (
     ReviewConcludedPayload,
     ReviewVerdict,
 )
+from shared.kafka_security import client_options
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -44,9 +52,14 @@ from tests.e2e.ag_journeys import (
     claims_sees_base_quota,
     ledger_answer,
     open_ag_plan,
-    renew_ag_plan,
 )
-from tests.e2e.journeys import eventually, query
+from tests.e2e.journeys import (
+    activate_ag_plan,
+    claims_sees_plan_on,
+    eventually,
+    query,
+    renew_ag,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -59,14 +72,35 @@ async def test_c7_p5_a4_the_t40_second_year_renewal_worked_example(
     platform: Platform, upstream: Upstream, events: EventLog
 ) -> None:
     """Body lines of 6,000.00 and consumables lines of 450.00 on a T40 second-year renewal:
-    5,700.00 from the base quota, 450.00 from the consumables quota, 300.00 for the customer."""
-    first_year_start = f.now() - YEAR + timedelta(days=10)
-    device = await open_ag_plan(platform, upstream, events, "T40", term_start=first_year_start)
-    bought = f.now() - timedelta(hours=2)  # 10 days before the first year ends (A4)
-    extended = await renew_ag_plan(
-        platform, upstream, events, device, plan_year=2, purchased_at=bought
+    5,700.00 from the base quota, 450.00 from the consumables quota, 300.00 for the customer.
+
+    The plan goes through activation: a first year bound 355 days ago, renewed 10 days before it
+    expires (A4: the renewal starts at purchase and the first year ends then)."""
+    device, _ = await activate_ag_plan(
+        platform, upstream, events, "T40", at=f.now() - YEAR + timedelta(days=10)
+    )
+    bought = f.now() - timedelta(hours=2)
+    renewal = await renew_ag(
+        platform, upstream, events, device, "ag-care-renewal-2", purchased_at=bought
+    )
+    assert isinstance(renewal, PlanRenewed), renewal
+    (extended,) = await events.wait_for(
+        CoverageExtended, lambda e: str(e.payload.plan_id) == device.plan_id
     )
     assert extended.payload.previous_term_ends_at == bought
+    assert extended.payload.agricultural is not None
+    assert extended.payload.agricultural.deductible_rate == Decimal("0.05")
+
+    async def claims_sees_the_renewal() -> bool:
+        rows = await query(
+            platform,
+            "claims",
+            "SELECT 1 FROM plan_view_terms WHERE plan_id = $1::uuid AND term_no = 2",
+            device.plan_id,
+        )
+        return bool(rows)
+
+    await eventually(claims_sees_the_renewal, "claims' read model has the second year")
 
     decided = await ag_claim(
         upstream,
@@ -346,7 +380,7 @@ def _decision(device_sn: str, plan_id: str, amount: str) -> ClaimDecided:
 
 
 async def _group_members(stack: Stack, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap, **client_options())
     await admin.start()
     try:
         (description,) = await admin.describe_consumer_groups([group])
@@ -451,3 +485,67 @@ async def test_c10_fraud_on_an_agricultural_case_reverses_it_and_ends_the_plan(
     await eventually(claims_knows, "claims' read model shows the plan terminated")
     after = await ag_claim(upstream, events, device, [f.repair_line("arm", "10.00")])
     assert after.payload.reason_codes == ["PLAN_TERMINATED"]
+
+
+async def _associated(
+    upstream: Upstream, events: EventLog, accessory: str, kind: AccessoryType, drone: str
+) -> None:
+    """G1: the accessory is activated on the drone; activation associates it (real flow)."""
+    activation = f.accessory_activation(accessory, kind, drone)
+    await upstream.send(t.ACCESSORY_ACTIVATIONS, drone, activation)
+    await events.wait_for(AccessoryAssociated, lambda e: e.causation_id == activation.event_id)
+
+
+async def test_g4_a_claim_on_an_accessory_needs_its_association_with_the_claims_drone(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    """Real activation: T100 plans, spray systems activated on the drones (G1), one replaced
+    (G3). Only the accessory associated with the claim's drone is covered by its plan (G4)."""
+    drone, _ = await activate_ag_plan(platform, upstream, events, "T100")
+    other, _ = await activate_ag_plan(platform, upstream, events, "T100")
+    spray, other_spray, new_spray, loose = (f.new_serial() for _ in range(4))
+    await _associated(upstream, events, spray, AccessoryType.SPRAY, drone.sn)
+    await _associated(upstream, events, other_spray, AccessoryType.SPRAY, other.sn)
+    await claims_sees_plan_on(platform, drone.sn)
+
+    async def projected(accessory: str, state: str) -> None:
+        async def known() -> bool:
+            rows = await query(
+                platform,
+                "claims",
+                "SELECT state FROM accessory_associations WHERE accessory_sn = $1",
+                accessory,
+            )
+            return bool(rows) and rows[0]["state"] == state
+
+        await eventually(known, f"claims sees {accessory} {state}")
+
+    await projected(spray, "associated")
+    await projected(other_spray, "associated")
+    nozzle = [f.repair_line("spray_tank", "400.00")]
+
+    async def accessory_claim(accessory: str) -> ClaimDecided:
+        return await ag_claim(
+            upstream,
+            events,
+            drone,
+            nozzle,
+            accessory_sn=accessory,
+            incident_at=f.now(),
+        )
+
+    covered = await accessory_claim(spray)
+    assert covered.payload.outcome is ClaimOutcome.REPAIR, covered.payload.reason_codes
+    assert covered.payload.accessory_sn == spray
+    assert "G4" in covered.payload.rules_applied
+    foreign = await accessory_claim(other_spray)
+    assert foreign.payload.reason_codes == ["ACCESSORY_ASSOCIATED_WITH_OTHER_DRONE"]
+    unassociated = await accessory_claim(loose)
+    assert unassociated.payload.reason_codes == ["ACCESSORY_NOT_ASSOCIATED"]
+
+    await _associated(upstream, events, new_spray, AccessoryType.SPRAY, drone.sn)  # G3
+    await projected(spray, "released")
+    released = await accessory_claim(spray)
+    assert released.payload.reason_codes == ["ACCESSORY_RELEASED"]
+    replacement = await accessory_claim(new_spray)
+    assert replacement.payload.outcome is ClaimOutcome.REPAIR

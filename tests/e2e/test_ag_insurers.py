@@ -21,7 +21,7 @@ from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
-from tests.e2e.journeys import eventually, query
+from tests.e2e.journeys import activate_ag_plan, claims_sees_plan_on, eventually, query
 
 pytestmark = pytest.mark.e2e
 
@@ -144,9 +144,17 @@ async def test_c8_the_base_quota_part_goes_to_the_models_insurer_and_its_answers
 async def test_l1_l4_liability_incidents_are_routed_with_their_limits_or_refused(
     platform: Platform, upstream: Upstream, events: EventLog
 ) -> None:
-    bundle = await open_ag_plan(platform, upstream, events, "T40", liability_cover=True)
-    bought = await open_ag_plan(platform, upstream, events, "T40", liability_cover=False)
-    large = await open_ag_plan(platform, upstream, events, "T100", liability_cover=True)
+    # Through activation: only a first year gifted with a new-drone bundle has the cover (P6).
+    ten_days_ago = f.now() - timedelta(days=10)
+    bundle, _ = await activate_ag_plan(
+        platform, upstream, events, "T40", at=ten_days_ago, new_drone_bundle=True
+    )
+    bought, _ = await activate_ag_plan(platform, upstream, events, "T40", at=ten_days_ago)
+    large, _ = await activate_ag_plan(
+        platform, upstream, events, "T100", at=ten_days_ago, new_drone_bundle=True
+    )
+    for device in (bundle, bought, large):
+        await claims_sees_plan_on(platform, device.sn)
     incidents = {
         "property": f.liability_incident(bundle.sn, LiabilityKind.THIRD_PARTY_PROPERTY, "5000.00"),
         "injury": f.liability_incident(
