@@ -352,6 +352,16 @@ def decide_agricultural_renewal(
     )
 
 
+def follow_policy(
+    *, ended_by_renewal_at: datetime | None, start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """A5: the insurer's policy sets the term's dates, but a term a renewal bought before expiry
+    already ended (A4) keeps that earlier end (as the ledger does)."""
+    if ended_by_renewal_at is not None and start < ended_by_renewal_at < end:
+        return start, ended_by_renewal_at
+    return start, end
+
+
 # AG accessories (D3, G1-G3) -----------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from contracts.activation import (
 )
 from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import ClaimReversed, ClaimsEvent
-from contracts.coverage import CoverageEvent, PlanInherited
+from contracts.coverage import CoverageEvent, PlanInherited, TermConfirmed
 from contracts.topics import ACTIVATION_EVENTS
 from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
 from services.activation.domain import (
@@ -51,6 +51,7 @@ from services.activation.domain import (
     decide_agricultural_renewal,
     decide_renewal,
     decide_video_review,
+    follow_policy,
     liability_cover,
     order_problems,
     refuse_other_family,
@@ -539,6 +540,33 @@ async def activate_accessory(event: AccessoryActivated, tx: Transaction) -> None
     )
 
 
+async def _follow_policy(tx: Transaction, event: TermConfirmed) -> None:
+    """A5: the renewal window (A4) is measured from the term's end as the policy sets it."""
+    policy = event.payload
+    term = await tx.conn.fetchrow(
+        "SELECT term_end, scheduled_end FROM plan_terms WHERE plan_id = $1 AND term_no = $2"
+        " FOR UPDATE",
+        policy.plan_id,
+        policy.term_no,
+    )
+    if term is None:
+        return  # not a plan bound here
+    ended_early = term["term_end"] if term["scheduled_end"] is not None else None
+    start, end = follow_policy(
+        ended_by_renewal_at=ended_early, start=policy.term_start, end=policy.term_end
+    )
+    await tx.conn.execute(
+        "UPDATE plan_terms SET term_start = $3, term_end = $4,"
+        " scheduled_end = CASE WHEN scheduled_end IS NULL THEN NULL ELSE $5::timestamptz END"
+        " WHERE plan_id = $1 AND term_no = $2",
+        policy.plan_id,
+        policy.term_no,
+        start,
+        end,
+        policy.term_end,
+    )
+
+
 async def _move_accessories(tx: Transaction, event: PlanInherited) -> None:
     """F3: the replacement unit takes over the plan, and with it the accessories it covers."""
     moved = event.payload
@@ -617,8 +645,11 @@ async def _barred(tx: Transaction, sn: str, owner_id: uuid.UUID, email: str) -> 
     )
 
 
-async def follow_inheritance(event: CoverageEvent, tx: Transaction) -> None:
-    """F3, X6: the plan follows the replacement's SN, so its renewals are bound to that SN."""
+async def follow_coverage(event: CoverageEvent, tx: Transaction) -> None:
+    """F3, X6: the plan follows the replacement's SN, so its renewals are bound to that SN;
+    A5: an AG term takes the dates of the insurer's policy."""
+    if isinstance(event, TermConfirmed):
+        await _follow_policy(tx, event)
     if isinstance(event, PlanInherited):
         await tx.conn.execute(
             "UPDATE plan_terms SET sn = $2 WHERE plan_id = $1",

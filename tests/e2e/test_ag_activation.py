@@ -12,6 +12,7 @@ from contracts import topics as t
 from contracts.activation import ActivationRefused, PlanRenewed
 from contracts.agricultural import PlanFamily
 from contracts.claims import ClaimReversed
+from contracts.coverage import CoverageOpened, TermConfirmed
 from contracts.money import Money
 from contracts.upstream import Owner, ReviewConcluded, ReviewConcludedPayload, ReviewVerdict
 from simulation import factories as f
@@ -234,3 +235,42 @@ async def test_p4_an_order_whose_plan_year_contradicts_its_sku_is_dead_lettered(
         await query(platform, "activation", "SELECT 1 FROM plan_codes WHERE plan_code = $1", code)
         == []
     )
+
+
+async def test_a5_a4_the_insurers_policy_dates_decide_the_renewal_window(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    device, activated = await activate_ag_plan(
+        platform, upstream, events, "T50", at=f.now() - timedelta(days=330)
+    )
+    bound_end = activated.payload.term_end
+    assert f.now() < bound_end - timedelta(days=15)  # by the bound dates: too early to renew
+    await events.wait_for(CoverageOpened, lambda e: str(e.payload.plan_id) == device.plan_id)
+
+    # The insurer's electronic policy ends the term 10 days from now (A5).
+    policy_end = (
+        (f.now() + timedelta(days=10))
+        .astimezone(SHANGHAI)
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    policy = f.policy_confirmed(device.plan_id, activated.payload.term_start, policy_end)
+    await upstream.send(t.INSURER_RESPONSES, device.plan_id, policy)
+    await events.wait_for(TermConfirmed, lambda e: str(e.payload.plan_id) == device.plan_id)
+
+    async def activation_follows() -> bool:
+        rows = await query(
+            platform,
+            "activation",
+            "SELECT term_end FROM plan_terms WHERE plan_id = $1::uuid AND term_no = 1",
+            device.plan_id,
+        )
+        return bool(rows[0]["term_end"] == policy_end)
+
+    await eventually(activation_follows, "activation took the policy's end")
+    bought = f.now()
+    renewed = await renew_ag(
+        platform, upstream, events, device, "ag-care-renewal-2", purchased_at=bought
+    )
+    assert isinstance(renewed, PlanRenewed), renewed
+    assert renewed.payload.term_start == bought
+    assert renewed.payload.previous_term_ends_at == bought

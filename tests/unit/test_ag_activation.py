@@ -26,6 +26,7 @@ from services.activation.domain import (
     decide_accessory_activation,
     decide_agricultural_activation,
     decide_agricultural_renewal,
+    follow_policy,
     liability_cover,
     order_problems,
     refuse_other_family,
@@ -238,6 +239,23 @@ def test_a4_p4_a_renewal_is_the_next_plan_year() -> None:
     assert _renew(code=year_3, plan_year=3, current=third, purchased_at=shanghai(2029, 3, 1)) == (
         Refuse((ActivationRefusal.RENEWAL_YEAR_MISMATCH,))
     )
+
+
+def test_a5_the_policy_sets_the_terms_dates_but_not_over_an_early_renewal() -> None:
+    start, end = shanghai(2026, 3, 2), shanghai(2027, 3, 2)
+    assert follow_policy(ended_by_renewal_at=None, start=start, end=end) == (start, end)
+    cut = shanghai(2027, 2, 20, 15)
+    assert follow_policy(ended_by_renewal_at=cut, start=start, end=end) == (start, cut)
+    # A policy ending before the renewal's purchase ends the term there.
+    early = shanghai(2027, 2, 10)
+    assert follow_policy(ended_by_renewal_at=cut, start=start, end=early) == (start, early)
+
+
+def test_a5_a4_the_window_follows_the_term_end_the_policy_set() -> None:
+    bought = shanghai(2027, 2, 10)  # 20 days before the end activation bound
+    assert _renew(purchased_at=bought) == Refuse((ActivationRefusal.RENEWAL_WINDOW_NOT_OPEN,))
+    policy = AgriculturalTermHeld(1, shanghai(2026, 2, 20), shanghai(2027, 2, 20))
+    assert isinstance(_renew(current=policy, purchased_at=bought), RenewAgricultural)
 
 
 def test_c10_a4_a_barred_device_account_or_person_cannot_renew() -> None:
