@@ -338,6 +338,8 @@ async def record_quota_deduction(event: QuotaDeductionApplied, tx: Transaction) 
     )
     if case is None or split.from_base_quota.amount == 0 or case["insurer_state"] != "none":
         return
+    if case["review_verdict"] == "fraud":
+        return  # C10: reversed before the ledger answered; nothing to claim from the insurer
     term = await tx.conn.fetchrow(
         "SELECT plan_year, insurer, policy_no FROM plan_view_terms"
         " WHERE plan_id = $1 AND term_no = $2",

@@ -19,14 +19,15 @@ from contracts.activation import (
     PlanActivatedPayload,
 )
 from contracts.agricultural import AgriculturalTerm, PlanFamily
-from contracts.claims import ClaimDecided
+from contracts.claims import ClaimDecided, LineCoverage, RepairLineSplit, RepairSplit
 from contracts.coverage import (
     CoverageOpened,
     DeductionRefused,
     QuotaDeductionApplied,
 )
 from contracts.envelope import Envelope
-from contracts.upstream import RepairLine
+from contracts.money import Money
+from contracts.upstream import PartClass, RepairLine
 from shared.catalogue.agricultural import agricultural_catalogue
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -130,3 +131,34 @@ async def claims_sees_base_quota(platform: Platform, device: Device, amount: str
         return bool(rows) and rows[0]["base_quota_left"] == Decimal(amount)
 
     await eventually(projected, f"claims sees a base quota of {amount} on {device.sn}")
+
+
+def base_quota_split(amount: str) -> RepairSplit:
+    """A repair split of one frame line paid in full from the base quota (no deductible)."""
+    cost, zero = Money.of(amount, "CNY"), Money.of("0", "CNY")
+    line = RepairLineSplit(
+        line_id="L1",
+        part_code="frame",
+        part_class=PartClass.BODY,
+        coverage=LineCoverage.BASE_QUOTA,
+        cost=cost,
+        from_base_quota=cost,
+        from_consumables_quota=zero,
+        deductible=zero,
+        shortfall=zero,
+        not_covered=zero,
+    )
+    return RepairSplit(
+        deductible_rate=Decimal("0"),
+        lines=[line],
+        repair_cost=cost,
+        from_base_quota=cost,
+        from_consumables_quota=zero,
+        deductible=zero,
+        shortfall=zero,
+        not_covered=zero,
+        logistics_fee=zero,
+        customer_share=zero,
+        base_quota_before=cost,
+        consumables_quota_before=zero,
+    )

@@ -22,8 +22,6 @@ from contracts.claims import (
     ClaimOutcome,
     ClaimReversed,
     LineCoverage,
-    RepairLineSplit,
-    RepairSplit,
 )
 from contracts.coverage import (
     CoverageExtended,
@@ -49,6 +47,7 @@ from tests.conftest import Stack
 from tests.e2e.ag_journeys import (
     YEAR,
     ag_claim,
+    base_quota_split,
     claims_sees_base_quota,
     ledger_answer,
     open_ag_plan,
@@ -334,33 +333,6 @@ async def test_p5_two_cases_read_from_a_lagging_view_cannot_both_spend_the_balan
 def _decision(device_sn: str, plan_id: str, amount: str) -> ClaimDecided:
     """A repair decision as claims publishes it: one frame line for the base quota."""
     case_id = f"RACE-{uuid.uuid4().hex[:10]}"
-    cost, zero = cny(amount), cny("0")
-    line = RepairLineSplit(
-        line_id="L1",
-        part_code="frame",
-        part_class=PartClass.BODY,
-        coverage=LineCoverage.BASE_QUOTA,
-        cost=cost,
-        from_base_quota=cost,
-        from_consumables_quota=zero,
-        deductible=zero,
-        shortfall=zero,
-        not_covered=zero,
-    )
-    quote = RepairSplit(
-        deductible_rate=Decimal("0"),
-        lines=[line],
-        repair_cost=cost,
-        from_base_quota=cost,
-        from_consumables_quota=zero,
-        deductible=zero,
-        shortfall=zero,
-        not_covered=zero,
-        logistics_fee=zero,
-        customer_share=zero,
-        base_quota_before=cost,
-        consumables_quota_before=zero,
-    )
     return ClaimDecided.new(
         ClaimDecidedPayload(
             case_id=case_id,
@@ -372,7 +344,7 @@ def _decision(device_sn: str, plan_id: str, amount: str) -> ClaimDecided:
             rules_applied=["C7"],
             customer_region="CN",
             family=PlanFamily.AGRICULTURAL,
-            repair_split=quote,
+            repair_split=base_quota_split(amount),
         ),
         producer="claims",
         correlation_id=case_id,

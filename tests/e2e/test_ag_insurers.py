@@ -12,15 +12,21 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts import topics as t
-from contracts.claims import ClaimOutcome, LiabilityIncidentRefused
-from contracts.coverage import QuotaDeductionApplied, TermConfirmed
+from contracts.claims import ClaimOutcome, ClaimReversed, LiabilityIncidentRefused
+from contracts.coverage import QuotaDeductionApplied, QuotaDeductionAppliedPayload, TermConfirmed
 from contracts.insurer import InsurerAnswer, InsurerClaimReported, LiabilityClaimReported
 from contracts.liability import LiabilityKind
 from contracts.money import Money
+from contracts.upstream import (
+    CustomerChoice,
+    ReviewConcluded,
+    ReviewConcludedPayload,
+    ReviewVerdict,
+)
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
+from tests.e2e.ag_journeys import ag_claim, base_quota_split, ledger_answer, open_ag_plan
 from tests.e2e.journeys import activate_ag_plan, claims_sees_plan_on, eventually, query
 
 pytestmark = pytest.mark.e2e
@@ -243,3 +249,63 @@ async def test_l1_l4_liability_incidents_are_routed_with_their_limits_or_refused
     assert second.payload.limit_left == cny("1000.00")
     assert second.payload.total_limit_left == cny("501000.00")
     assert second.payload.indicative_payable == cny("1000.00")
+
+
+async def test_c10_c8_a_case_reversed_before_the_ledger_answered_is_not_claimed_from_the_insurer(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    """The review and the ledger's answer reach claims on two topics, in either order. Here the
+    reviewer's fraud verdict comes first; the ledger's answer, published here as coverage would,
+    comes after it and must not report anything to the insurer."""
+    device = await open_ag_plan(platform, upstream, events, "T40")
+    decided = await ag_claim(
+        upstream,
+        events,
+        device,
+        [f.repair_line("arm", "500.00")],
+        choice=CustomerChoice.PAID_REPAIR,
+    )
+    case_id = decided.payload.case_id
+    review = ReviewConcluded.new(
+        ReviewConcludedPayload(
+            case_id=case_id,
+            reviewer_id="REVIEWER-3",
+            verdict=ReviewVerdict.FRAUD,
+            repair_cost=cny("500.00"),
+            concluded_at=f.now(),
+        ),
+        producer="review-desk",
+        correlation_id=case_id,
+    )
+    await upstream.send(t.CLAIM_REVIEWS, case_id, review)
+    await events.wait_for(ClaimReversed, lambda e: e.payload.case_id == case_id)
+    late = QuotaDeductionApplied.new(
+        QuotaDeductionAppliedPayload(
+            case_id=case_id,
+            plan_id=uuid.UUID(device.plan_id),
+            sn=device.sn,
+            model=device.model,
+            term_no=1,
+            plan_region="CN",
+            customer_region="CN",
+            split=base_quota_split("500.00"),
+            base_quota_left=cny("19500.00"),
+            consumables_quota_left=cny("2000.00"),
+        ),
+        producer="coverage",
+        correlation_id=case_id,
+    )
+    await upstream.send(t.COVERAGE_EVENTS, device.plan_id, late)
+
+    async def recorded() -> bool:
+        rows = await query(
+            platform, "claims", "SELECT ledger_state FROM cases WHERE case_id = $1", case_id
+        )
+        return bool(rows[0]["ledger_state"] == "applied")
+
+    await eventually(recorded, "claims recorded the ledger's late answer")
+    (case,) = await query(
+        platform, "claims", "SELECT insurer_state FROM cases WHERE case_id = $1", case_id
+    )
+    assert case["insurer_state"] == "none"
+    assert not events.of(InsurerClaimReported, lambda e: e.payload.case_id == case_id)
