@@ -63,4 +63,9 @@ asyncapi: install ## Regenerate docs/asyncapi/ from the services' code
 schemas: install ## Regenerate contracts/json_schemas/ (only for additive changes)
 	$(VENV)/bin/careplan schemas
 
+.PHONY: bench
+bench: install stack-up ## Benchmark on the local stack, rewrite docs/benchmarks.md (BENCH_ARGS=--quick: a check)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	$(PY) -m bench $(BENCH_ARGS)
+
 ci: lint typecheck test test-faults ## What CI runs

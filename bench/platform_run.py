@@ -12,18 +12,19 @@ import asyncio
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import seed
 from bench.config import Scale, Target
+from bench.driver import BenchDriver
 from bench.resources import Meter, Usage, infrastructure
 from bench.stats import Summary, middle_rate, rate, summarise
 from contracts import topics as t
 from simulation import factories as f
-from simulation.load import CR_MODELS, Device, Driver
+from simulation.load import CR_MODELS, Device
 from simulation.offsets import Offsets
 from simulation.processes import SERVICES, Platform
 
@@ -76,10 +77,24 @@ class PhaseResult:
         """CPU seconds per finished case of each service (instances added up) and the rest."""
         if not self.finished:
             return {}
-        per: Counter[str] = Counter()
+        per: defaultdict[str, float] = defaultdict(float)
         for label, seconds in self.usage.cpu.items():
             per[self.services.get(label, label)] += seconds
         return {label: seconds / self.finished for label, seconds in per.items()}
+
+    def platform_cpu_per_case(self) -> float | None:
+        """CPU seconds per case of the system under test: services, broker and PostgreSQL
+        (not the load driver)."""
+        per = self.cpu_per_case()
+        return sum(v for k, v in per.items() if k != "driver") if per else None
+
+    def capacity(self) -> float | None:
+        """Cases per second the machine's cores would carry at this CPU cost per case if
+        nothing else ran on them: a figure that other work on a shared machine moves less
+        than throughput."""
+        cost = self.platform_cpu_per_case()
+        cores = self.usage.machine_total / self.usage.seconds if self.usage.seconds else 0.0
+        return cores / cost if cost else None
 
     def peak_rss(self) -> dict[str, int]:
         """Peak resident set of each service: of its largest instance."""
@@ -115,6 +130,8 @@ class PhaseResult:
             "lag_after_sending": self.lag_after_sending,
             "cpu_seconds": self.usage.cpu,
             "cpu_per_case": self.cpu_per_case(),
+            "platform_cpu_per_case": self.platform_cpu_per_case(),
+            "capacity": self.capacity(),
             "peak_rss": self.peak_rss(),
             "machine_busy": self.usage.machine_busy,
             "machine_total": self.usage.machine_total,
@@ -146,7 +163,13 @@ class BenchPlatform:
     """The five services on fresh copies of the seeded templates, with extra instances."""
 
     def __init__(
-        self, target: Target, log_dir: Path, plans: int, instances: dict[str, int], seed_: int
+        self,
+        target: Target,
+        log_dir: Path,
+        plans: int,
+        instances: dict[str, int],
+        seed_: int,
+        credentials: dict[str, str],
     ) -> None:
         self.target = target
         self.plans = plans
@@ -157,8 +180,11 @@ class BenchPlatform:
             log_dir,
             database_prefix=DATABASE_PREFIX,
             lookup_http_port=free_port(),
+            kafka_credentials=credentials,
         )
-        self.pool = PlanPool(plans, random.Random(seed_))
+        consumer, agricultural = seed.counts(plans)
+        self.pool = PlanPool(consumer, random.Random(seed_))
+        self.ag_pool = PlanPool(agricultural, random.Random(seed_ + 2))
         self.rng = random.Random(seed_ + 1)
 
     @property
@@ -177,6 +203,8 @@ class BenchPlatform:
             for n in range(2, count + 1)
         ]
         for process in extra:
+            if process.service == "lookup":  # its own HTTP port beside the first instance's
+                process.env["CAREPLAN_LOOKUP_HTTP_PORT"] = str(free_port())
             process.start()
         for process in extra:
             await process.wait_started()
@@ -191,9 +219,10 @@ class BenchPlatform:
                 found[label] = process.process.pid
         return found
 
-    def device(self) -> Device:
-        """A seeded plan's device, or now and then an SN with no plan (refused: C1)."""
-        return seed.seeded_device(self.pool.take())
+    @property
+    def left(self) -> int:
+        """Cases that can still be sent: each seeded plan has one."""
+        return min(self.pool.left, self.ag_pool.left * seed.AG_SHARE)
 
     def unknown_device(self) -> Device:
         return Device(
@@ -216,12 +245,21 @@ class Phase:
         self._sends: set[asyncio.Task[None]] = set()
         self._slip = 0.0
 
-    def _case(self, driver: Driver, number: int) -> str:
-        """Send one case (and now and then an invalid message); returns its case id."""
+    def _case(self, driver: BenchDriver, number: int) -> str:
+        """Send one case (and now and then an invalid message); returns its case id.
+
+        The mix: one case in ten an AG repair on a seeded AG plan, a few on an SN with no
+        plan (refused, C1), the rest consumer cases on seeded CR plans, of which the driver
+        makes about 15% exclusions (refused) and the rest replacements.
+        """
         bench = self.bench
-        unknown = bench.rng.random() < self.scale.unknown_sn_share
-        device = bench.unknown_device() if unknown else bench.device()
-        report = driver.assessment(device)
+        if number % seed.AG_SHARE == seed.AG_SHARE - 1:
+            device = seed.seeded_ag_device(bench.ag_pool.take())
+            report = driver.ag_assessment(device)
+        else:
+            unknown = bench.rng.random() < self.scale.unknown_sn_share
+            device = bench.unknown_device() if unknown else seed.seeded_device(bench.pool.take())
+            report = driver.assessment(device)
         work: list[Any] = [driver.report(device, report)]
         if number % self.scale.invalid_every == self.scale.invalid_every - 1:
             work.append(driver.inject_invalid(t.REPAIR_ASSESSMENTS, INVALID[number % 3]))
@@ -235,25 +273,25 @@ class Phase:
         task.add_done_callback(self._sends.discard)
         return report.payload.case_id
 
-    async def _open(self, driver: Driver, seconds: float, window: int) -> int:
+    async def _open(self, driver: BenchDriver, seconds: float, window: int) -> int:
         """As many cases in flight as `window` allows, for `seconds`."""
         outstanding: list[str] = []
         sent = 0
         end = time.monotonic() + seconds
-        while time.monotonic() < end and self.bench.pool.left > 0:
+        while time.monotonic() < end and self.bench.left > 0:
             outstanding = [
                 case for case in outstanding if (c := driver.cases.get(case)) is None or not c.final
             ]
             room = window - len(outstanding)
-            for _ in range(min(room, self.bench.pool.left)):
+            for _ in range(min(room, self.bench.left)):
                 outstanding.append(self._case(driver, sent))
                 sent += 1
             await asyncio.sleep(0.01)
         return sent
 
-    async def _at_rate(self, driver: Driver, seconds: float, offered: float) -> int:
+    async def _at_rate(self, driver: BenchDriver, seconds: float, offered: float) -> int:
         """Cases sent on a fixed schedule of `offered` per second, for `seconds`."""
-        total = min(int(seconds * offered), self.bench.pool.left)
+        total = min(int(seconds * offered), self.bench.left)
         start = time.monotonic()
         for number in range(total):
             due = start + number / offered
@@ -270,7 +308,9 @@ class Phase:
         target = bench.target
         scale = self.scale
         async with (
-            Driver(target.kafka_bootstrap, self.run_id, seed=bench.rng.randrange(1 << 30)) as driver,
+            BenchDriver(
+                target.kafka_bootstrap, self.run_id, seed=bench.rng.randrange(1 << 30)
+            ) as driver,
             Offsets(target.kafka_bootstrap) as offsets,
         ):
             await self._warm_up(driver, offsets)
@@ -294,7 +334,7 @@ class Phase:
             usage = await meter.stop()
         return self._result(driver, mode, offered, sending, elapsed, lag, usage, pids)
 
-    async def _warm_up(self, driver: Driver, offsets: Offsets) -> None:
+    async def _warm_up(self, driver: BenchDriver, offsets: Offsets) -> None:
         """A few cases through every service first: consumers assigned, caches and pools warm."""
         for number in range(self.scale.warmup_cases):
             self._case(driver, number)
@@ -304,7 +344,7 @@ class Phase:
 
     def _result(
         self,
-        driver: Driver,
+        driver: BenchDriver,
         mode: str,
         offered: float | None,
         sending: float,
@@ -319,6 +359,8 @@ class Phase:
         for track in tracks:
             if track.inherited:
                 outcomes["replaced"] += 1
+            elif getattr(track, "quota_deductions", None):
+                outcomes["AG repair paid from the quotas"] += 1
             elif track.ledger_refusals:
                 outcomes["refused by the ledger"] += 1
             elif track.decided:
@@ -364,7 +406,7 @@ async def _total_lag(offsets: Offsets) -> int:
     return total
 
 
-async def _finish(driver: Driver, offsets: Offsets, timeout: float) -> None:
+async def _finish(driver: BenchDriver, offsets: Offsets, timeout: float) -> None:
     """Until every case has its final event and every service consumed everything."""
     await driver.wait_until(lambda: not driver.pending(), "every case to end", timeout=timeout)
     await asyncio.gather(

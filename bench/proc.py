@@ -147,8 +147,6 @@ def listening_pid(port: int) -> int | None:
     return None
 
 
-
-
 def cpu_model() -> str:
     try:
         for line in (PROC / "cpuinfo").read_text().splitlines():

@@ -8,9 +8,12 @@ database the inbox rows (and, where the service publishes, published outbox rows
 that opened them. Outbox payloads of the seeded history are 64 bytes, not a real event's size:
 only the live events carry real payloads.
 
-Seeded plan `i` is on SN `SEED` + i (10 digits), model `CR_MODELS[i % 7]`, a 2-year plan when
-i % 4 == 0 and a 1-year plan otherwise, in region PL, with a term that began 30 days before the
-seeding. `seeded_device(i)` is the same plan seen from Python, for the load driver.
+Of `plans` plans, one in ten is agricultural (AG) and the rest consumer (CR). CR plan `i` is on
+SN `SEED` + i (10 digits), model `CR_MODELS[i % 7]`, a 2-year plan when i % 4 == 0 and a 1-year
+plan otherwise, in region PL. AG plan `i` is on SN `AGSD` + i, model `AG_MODELS[i % 11]`, a
+first-year term with the catalogue's quotas, deductible and insurer, its policy confirmed, in
+region CN. Every term began 30 days before the seeding. `seeded_device(i)` and
+`seeded_ag_device(i)` are the same plans seen from Python, for the load driver.
 
 A seeded database is a template (`benchtpl_<plans>_<service>`, connections disallowed, frozen
 and analysed) kept between runs; every phase of the benchmark starts from a fresh copy of it.
@@ -27,12 +30,33 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.catalogue.agricultural import agricultural_catalogue
 from shared.db import SHARED_MIGRATIONS, apply_migrations
 from simulation.load import CR_MODELS, Device
 from simulation.processes import SERVICES
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 MAX_TEMPLATE_AGE_DAYS = 60
+
+
+AG_MODELS = tuple(sorted(agricultural_catalogue().models))
+AG_SHARE = 10  # one plan in this many is agricultural
+
+
+def counts(plans: int) -> tuple[int, int]:
+    """(consumer, agricultural) plans among `plans`."""
+    agricultural = plans // AG_SHARE
+    return plans - agricultural, agricultural
+
+
+def seeded_ag_device(i: int) -> Device:
+    """The seeded AG plan number `i` as the load driver's device."""
+    return Device(
+        sn=f"AGSD{i:010d}",
+        model=AG_MODELS[i % len(AG_MODELS)],
+        sku="ag-care-year-1",
+        plan_code=f"AG-S{i:09d}",
+    )
 
 
 def seeded_device(i: int) -> Device:
@@ -66,6 +90,35 @@ def _plans(count: int) -> str:
 ) AS s"""
 
 
+def _ag_plans(count: int) -> str:
+    """The seeded AG plans as a subquery, with the catalogue's first-year figures per model."""
+    catalogue = agricultural_catalogue()
+    rows = []
+    for index, model in enumerate(AG_MODELS):
+        base = catalogue.base_quota(model, 1)
+        consumables = catalogue.consumables_quota(model, 1)
+        rows.append(
+            f"({index}, '{model}', {base.amount}, {consumables.amount},"
+            f" {catalogue.deductible_rate(model, 1)}, '{catalogue.model(model).insurer}',"
+            f" '{base.currency}')"
+        )
+    return f"""(
+    SELECT i,
+           md5('bench-ag-plan-' || i)::uuid AS plan_id,
+           md5('bench-ag-owner-' || i)::uuid AS owner_id,
+           'AGSD' || lpad(i::text, 10, '0') AS sn,
+           'AG-S' || lpad(i::text, 9, '0') AS plan_code,
+           m.model, 'ag-care-year-1' AS sku, 0 AS replacements, 0 AS flyaways,
+           m.base, m.consumables, m.rate, m.insurer, m.currency,
+           'POL-SEED-' || i AS policy_no,
+           date_trunc('day', now()) - interval '30 days' AS term_start,
+           date_trunc('day', now()) - interval '30 days' + interval '1 year' AS term_end
+    FROM generate_series(1, {int(count)}) AS i
+    JOIN (VALUES {", ".join(rows)}) AS m(idx, model, base, consumables, rate, insurer, currency)
+      ON m.idx = i % {len(AG_MODELS)}
+) AS s"""
+
+
 def _inbox(count: int, events: list[tuple[str, str]]) -> str:
     values = ", ".join(f"('{event}', '{topic}')" for event, topic in events)
     return (
@@ -77,18 +130,88 @@ def _inbox(count: int, events: list[tuple[str, str]]) -> str:
     )
 
 
-def _outbox(count: int, event_type: str, topic: str, key: str) -> str:
+def _outbox(plans: str, event_type: str, topic: str, key: str) -> str:
     return (
         "INSERT INTO outbox (event_id, event_type, topic, key, payload, created_at, published_at)"
         f" SELECT gen_random_uuid(), '{event_type}', '{topic}', {key},"
         " decode(repeat('ab', 64), 'hex'), term_start, term_start"
-        f" FROM {_plans(count)}"
+        f" FROM {plans}"
     )
 
 
-def seed_statements(service: str, count: int) -> list[str]:
-    """The set-based statements that seed `count` plans into `service`'s database."""
-    s = _plans(count)
+def seed_statements(service: str, plans: int) -> list[str]:
+    """The set-based statements that seed `plans` plans into `service`'s database."""
+    consumer, agricultural = counts(plans)
+    return _statements(service, plans, _plans(consumer)) + _ag_statements(
+        service, _ag_plans(agricultural)
+    )
+
+
+def _ag_statements(service: str, s: str) -> list[str]:
+    """AG plans: the same rows as consumer ones, plus the family and the term's quotas."""
+    if service == "activation":
+        return [
+            "INSERT INTO owners (owner_id, email, name)"
+            f" SELECT owner_id, 'owner.' || lower(sn) || '@example.com', 'Seed Owner ' || i"
+            f" FROM {s}",
+            "INSERT INTO plan_codes (plan_code, order_id, sku, model, region, price_amount,"
+            " price_currency, purchased_at, state, family, plan_year)"
+            " SELECT plan_code, 'ORD-ag-seed-' || i, sku, model, 'CN', 9999.00, 'CNY',"
+            f" term_start - interval '1 day', 'activated', 'agricultural', 1 FROM {s}",
+            "INSERT INTO devices (sn, model, activated_at)"
+            f" SELECT sn, model, term_start - interval '1 hour' FROM {s}",
+            "INSERT INTO activation_requests (request_id, plan_code, sn, owner_id, requested_at,"
+            " state, decided_at)"
+            f" SELECT 'REQ-ag-seed-' || i, plan_code, sn, owner_id, term_start, 'activated',"
+            f" term_start FROM {s}",
+            "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
+            " term_end, plan_year)"
+            f" SELECT plan_id, 1, plan_code, sn, owner_id, sku, term_start, term_end, 1 FROM {s}",
+            _outbox(s, "activation.plan-activated", "activation.events.v1", "sn"),
+        ]
+    if service == "coverage":
+        return [
+            "INSERT INTO plans (plan_id, sn, model, sku, region, family)"
+            f" SELECT plan_id, sn, model, sku, 'CN', 'agricultural' FROM {s}",
+            "INSERT INTO plan_terms (plan_id, term_no, sku, term_start, term_end,"
+            " replacements_total, flyaways_total, replacements_left, flyaways_left, state,"
+            " plan_year, quota_currency, base_quota_total, base_quota_left,"
+            " consumables_quota_total, consumables_quota_left, deductible_rate, insurer,"
+            " liability_cover, policy_no, policy_confirmed_at)"
+            " SELECT plan_id, 1, sku, term_start, term_end, 0, 0, 0, 0, 'active', 1, currency,"
+            " base, base, consumables, consumables, rate, insurer, false, policy_no, term_start"
+            f" FROM {s}",
+            "INSERT INTO plan_serials (plan_id, sn, since)"
+            f" SELECT plan_id, sn, term_start FROM {s}",
+            _outbox(s, "coverage.coverage-opened", "coverage.events.v1", "plan_id::text"),
+        ]
+    if service == "claims":
+        return [
+            "INSERT INTO plan_view (plan_id, sn, model, sku, region, family)"
+            f" SELECT plan_id, sn, model, sku, 'CN', 'agricultural' FROM {s}",
+            "INSERT INTO plan_view_terms (plan_id, term_no, term_start, term_end,"
+            " replacements_left, flyaways_left, plan_year, quota_currency, base_quota_left,"
+            " consumables_quota_left, deductible_rate, insurer, liability_cover, policy_no)"
+            " SELECT plan_id, 1, term_start, term_end, 0, 0, 1, currency, base, consumables,"
+            f" rate, insurer, false, policy_no FROM {s}",
+        ]
+    if service == "lookup":
+        return [
+            "INSERT INTO devices (sn, model, first_activated_at)"
+            f" SELECT sn, model, term_start - interval '1 hour' FROM {s}",
+            "INSERT INTO plans (plan_id, original_sn, model, sku, region, plan_code,"
+            " activated_at, purchased_at)"
+            " SELECT plan_id, sn, model, sku, 'CN', plan_code, term_start,"
+            f" term_start - interval '1 day' FROM {s}",
+            "INSERT INTO plan_terms (plan_id, term_no, sku, plan_code, term_start, term_end,"
+            " replacements_total, flyaways_total, replacements_left, flyaways_left)"
+            f" SELECT plan_id, 1, sku, plan_code, term_start, term_end, 0, 0, 0, 0 FROM {s}",
+        ]
+    return []
+
+
+def _statements(service: str, count: int, s: str) -> list[str]:
+    """Consumer plans, and the inbox history of every plan (`count`: all of them)."""
     plan_orders = ("commerce.plan-order-placed", "commerce.plan-orders.v1")
     device_activations = ("devices.device-activated", "devices.activations.v1")
     requests = ("storefront.activation-requested", "activation.requests.v1")
@@ -113,7 +236,7 @@ def seed_statements(service: str, count: int) -> list[str]:
             " term_end)"
             f" SELECT plan_id, 1, plan_code, sn, owner_id, sku, term_start, term_end FROM {s}",
             _inbox(count, [plan_orders, device_activations, requests]),
-            _outbox(count, *activated, "sn"),
+            _outbox(s, *activated, "sn"),
         ]
     if service == "coverage":
         return [
@@ -123,9 +246,10 @@ def seed_statements(service: str, count: int) -> list[str]:
             " replacements_total, flyaways_total, replacements_left, flyaways_left, state)"
             " SELECT plan_id, 1, sku, term_start, term_end, replacements, flyaways,"
             f" replacements, flyaways, 'active' FROM {s}",
-            f"INSERT INTO plan_serials (plan_id, sn, since) SELECT plan_id, sn, term_start FROM {s}",
+            "INSERT INTO plan_serials (plan_id, sn, since)"
+            f" SELECT plan_id, sn, term_start FROM {s}",
             _inbox(count, [activated]),
-            _outbox(count, *opened, "plan_id::text"),
+            _outbox(s, *opened, "plan_id::text"),
         ]
     if service == "claims":
         return [
@@ -239,9 +363,7 @@ async def ensure_templates(
         service
         for service in SERVICES
         if reseed
-        or not _still_good(
-            comments.get(template_name(service, plans)), fingerprint(service, plans)
-        )
+        or not _still_good(comments.get(template_name(service, plans)), fingerprint(service, plans))
     ]
     if not todo:
         return None
