@@ -284,7 +284,8 @@ def plot(results: Results, path: Path) -> bool:
     except ImportError:
         return False
     setups = _setups(results)
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    ticker: Any = importlib.import_module("matplotlib.ticker")
+    fig, ax = plt.subplots(figsize=(11, 5.5))
     series = []
     if setups:
         series.append((setups[0], "platform", "-"))
@@ -336,11 +337,15 @@ def plot(results: Results, path: Path) -> bool:
             color="grey",
         )
     ax.set_yscale("log")
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("offered rate (cases per second)")
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title(f"Latency against offered rate ({results.scale.name} run, {results.started_at})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
