@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from bench.runner import Results
 
 PLOT = "benchmarks-latency.png"
+RAW = "benchmarks.json"
 
 
 def _open(results: Results, prefix: str) -> PhaseResult | None:
@@ -353,6 +355,65 @@ def plot(results: Results, path: Path) -> bool:
     return True
 
 
+def key_figures(raw: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """The figures worth comparing between runs, from a run's raw results:
+    name -> (value, kind) where kind is 'rate' (higher is better) or 'time' (lower is)."""
+    figures: dict[str, tuple[float, str]] = {}
+    for phase in raw.get("phases", []):
+        name = phase["name"]
+        if phase["mode"] == "open":
+            figures[f"{name}: throughput (cases/s)"] = (phase["throughput"], "rate")
+            if phase.get("capacity"):
+                figures[f"{name}: capacity (cases/s)"] = (phase["capacity"], "rate")
+            if phase.get("platform_cpu_per_case"):
+                figures[f"{name}: CPU per case, services + broker + PostgreSQL"] = (
+                    phase["platform_cpu_per_case"],
+                    "time",
+                )
+            if not name.startswith("bare"):
+                for service in SERVICES:
+                    value = phase.get("cpu_per_case", {}).get(service)
+                    if value:
+                        figures[f"{name}: CPU per case, {service}"] = (value, "time")
+        else:
+            for what in ("decision", "final"):
+                summary = phase.get(what) or {}
+                for field in ("p50", "p99"):
+                    if field in summary:
+                        figures[f"{name}: {what} {field}"] = (summary[field], "time")
+    for run in raw.get("pgbench", []):
+        figures[f"pgbench {run['plans']:,} plans: ceiling (cases/s)"] = (run["ceiling"], "rate")
+    return figures
+
+
+def comparison_rows(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Each key figure of this run next to the previous run's, and the change."""
+    before, after = key_figures(previous), key_figures(current)
+    rows = [
+        f"Against the previous full run ({previous.get('started_at', '?')}, commit"
+        f" {previous.get('machine', {}).get('commit', '?')}). 'better' is higher for a rate and"
+        " lower for a time.",
+        "",
+        "| figure | before | now | now / before | |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (value, kind) in after.items():
+        if name not in before:
+            continue
+        old = before[name][0]
+        shown = format_rate if kind == "rate" else format_seconds
+        change = value / old if old else None
+        verdict = ""
+        if change is not None and abs(change - 1.0) >= 0.1:
+            better = change > 1.0 if kind == "rate" else change < 1.0
+            verdict = "better" if better else "worse"
+        rows.append(
+            f"| {name} | {shown(old)} | {shown(value)} |"
+            f" {f'{change:.2f}' if change is not None else 'n/a'} | {verdict} |"
+        )
+    return rows
+
+
 def _machine_lines(results: Results) -> list[str]:
     m = results.machine
     packages = ", ".join(f"{name} {version}" for name, version in m.get("packages", {}).items())
@@ -379,7 +440,7 @@ def _other_work(results: Results) -> str:
     return f"{other / total:.0%}"
 
 
-def render(results: Results, plot_name: str | None) -> str:
+def render(results: Results, plot_name: str | None, previous: dict[str, Any] | None = None) -> str:
     setups = _setups(results)
     baseline = setups[0] if setups else ""
     seeding = ", ".join(
@@ -401,6 +462,18 @@ def render(results: Results, plot_name: str | None) -> str:
         f" {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}: do not edit, run it again."
         f" This run: `{results.command}`, {results.scale.name} scale, {results.seconds / 60:.0f}"
         " minutes.",
+        "",
+        "```sh",
+        "make bench                      # the local stack, then python -m bench: rewrites this",
+        "make bench BENCH_ARGS=--quick   # a few minutes at a small scale: checks the harness",
+        "# on a stack of its own, beside another checkout's (ports moved):",
+        "export CAREPLAN_KAFKA_PORT=39092 CAREPLAN_PG_PORT=57432",
+        "infra/stack.sh up && .venv/bin/python -m bench && infra/stack.sh down",
+        "```",
+        "",
+        "The benchmark loads the machine for a quarter of an hour: run it on a stack nobody else"
+        " is testing on. `docs/benchmarks.json` keeps this run's raw figures, and the next full"
+        " run compares itself with them (section 'Change since the previous run').",
         "",
         "What is measured, against the real Kafka and PostgreSQL with the five services as"
         " separate processes (`simulation.processes.Platform`), fed by the load driver"
@@ -445,6 +518,16 @@ def render(results: Results, plot_name: str | None) -> str:
     if plot_name:
         lines += [f"![Latency against offered rate]({plot_name})", ""]
     lines += [
+        *(
+            [
+                "## Change since the previous run",
+                "",
+                *comparison_rows(previous, results.as_dict()),
+                "",
+            ]
+            if previous
+            else []
+        ),
         "## Latency at fixed offered rates",
         "",
         *_latency_rows(
@@ -535,8 +618,17 @@ def render(results: Results, plot_name: str | None) -> str:
 
 
 def write(results: Results, folder: Path) -> Path:
+    """benchmarks.md, its plot and benchmarks.json (the raw figures, which the next run of the
+    same scale compares itself with)."""
     folder.mkdir(parents=True, exist_ok=True)
+    raw = folder / RAW
+    previous: dict[str, Any] | None = None
+    if raw.exists():
+        loaded = json.loads(raw.read_text())
+        if loaded.get("scale") == results.scale.name:
+            previous = loaded
     has_plot = plot(results, folder / PLOT)
     path = folder / "benchmarks.md"
-    path.write_text(render(results, PLOT if has_plot else None))
+    path.write_text(render(results, PLOT if has_plot else None, previous))
+    raw.write_text(json.dumps(results.as_dict(), indent=1, default=str) + "\n")
     return path
