@@ -111,13 +111,14 @@ PROPERTIES
 
     log "starting broker on 127.0.0.1:$KAFKA_PORT"
     # setsid + nohup: the broker is detached from the caller, so a Ctrl-C in the
-    # calling terminal or the end of the calling make/CI step does not kill it.
+    # calling terminal or the end of the calling make/CI step does not kill it. It
+    # inherits no other descriptor either: a lock its caller holds ends with the caller.
     setsid nohup "$JAVA" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -Djava.awt.headless=true \
         -Dkafka.logs.dir="$LOG_DIR" \
         -Dlog4j2.configurationFile="$INFRA_DIR/kafka/log4j2.yaml" \
         -cp "$CLASSPATH_GLOB" kafka.Kafka "$CONFIG" \
-        >>"$LOG_DIR/stdout.log" 2>&1 </dev/null &
+        >>"$LOG_DIR/stdout.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     pid=$!
     echo "$pid" >"$PID_FILE"
 fi
