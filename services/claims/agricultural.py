@@ -329,19 +329,20 @@ async def record_quota_deduction(event: QuotaDeductionApplied, tx: Transaction) 
     )
     case = await tx.conn.fetchrow(
         "UPDATE cases SET ledger_state = 'applied', ledger_split = $2,"
-        " customer_share_amount = $3, customer_share_currency = $4"
+        " customer_share_amount = $3, customer_share_currency = $4, term_no = $5"
         " WHERE case_id = $1 RETURNING *, assessment->>'activity' AS activity",
         applied.case_id,
         split.model_dump_json(),
         split.customer_share.amount,
         split.customer_share.currency,
+        applied.term_no,
     )
     if case is None or split.from_base_quota.amount == 0 or case["insurer_state"] != "none":
         return
     if case["review_verdict"] == "fraud":
         return  # C10: reversed before the ledger answered; nothing to claim from the insurer
     term = await tx.conn.fetchrow(
-        "SELECT plan_year, insurer, policy_no FROM plan_view_terms"
+        "SELECT term_no, plan_year, insurer, policy_no FROM plan_view_terms"
         " WHERE plan_id = $1 AND term_no = $2",
         applied.plan_id,
         applied.term_no,
@@ -369,7 +370,7 @@ async def report_to_insurer(
             InsurerClaimReportedPayload(
                 case_id=case["case_id"],
                 plan_id=case["plan_id"],
-                term_no=case["term_no"] or 1,
+                term_no=term["term_no"],  # the ledger's: the term that actually paid
                 insurer=term["insurer"],
                 policy_no=term["policy_no"],
                 sn=case["reported_sn"],
