@@ -617,7 +617,7 @@ async def bar_after_fraud(event: ClaimsEvent, tx: Transaction) -> None:
         return
     reversal = event.payload
     owner = await tx.conn.fetchrow(
-        "SELECT o.owner_id, o.email FROM plan_terms t JOIN owners o USING (owner_id)"
+        "SELECT o.owner_id, o.email, t.sn FROM plan_terms t JOIN owners o USING (owner_id)"
         " WHERE t.plan_id = $1 AND t.term_no = 1",
         reversal.plan_id,
     )
@@ -627,6 +627,8 @@ async def bar_after_fraud(event: ClaimsEvent, tx: Transaction) -> None:
         "INSERT INTO barred (kind, value, case_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         [
             ("device", reversal.sn, reversal.case_id),
+            # The plan may already live on a replacement unit (F3): that device is barred too.
+            ("device", owner["sn"], reversal.case_id),
             ("account", str(owner["owner_id"]), reversal.case_id),
             ("person", owner["email"], reversal.case_id),
         ],

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from contracts.activation import ActivationEvent, PlanRenewed
-from contracts.coverage import CoverageEvent, DeductionApplied
+from contracts.coverage import CoverageEvent, DeductionApplied, PlanTerminated
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
     ConsumablesPackHeld,
@@ -58,6 +58,17 @@ class UnknownShipmentError(LookupError):
 async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
     if isinstance(event, DeductionApplied):
         await await_payment(event, tx)
+    elif isinstance(event, PlanTerminated):
+        await cancel_unshipped(event, tx)
+
+
+async def cancel_unshipped(event: PlanTerminated, tx: Transaction) -> None:
+    """C10: after fraud, a replacement still waiting for its fee is not shipped, paid or not."""
+    await tx.conn.execute(
+        "UPDATE replacements SET state = 'cancelled' WHERE plan_id = $1"
+        " AND state = 'awaiting_payment'",
+        event.payload.plan_id,
+    )
 
 
 async def await_payment(event: DeductionApplied, tx: Transaction) -> None:

@@ -7,7 +7,8 @@ import pytest
 from contracts import topics as t
 from contracts.activation import ActivationRefused
 from contracts.claims import ClaimOutcome, ClaimReversed
-from contracts.coverage import PlanTerminated
+from contracts.coverage import DeductionApplied, PlanTerminated
+from contracts.fulfilment import ShipmentRequested
 from contracts.money import Money
 from contracts.upstream import ReviewConcluded, ReviewConcludedPayload, ReviewVerdict
 from simulation import factories as f
@@ -46,6 +47,22 @@ async def test_c10_fraud_reverses_the_case_terminates_the_plan_and_bars_renewals
     assert reversed_.payload.customer_owes == cost
     assert reversed_.payload.reason_codes == ["FRAUD_FOUND"]
     await events.wait_for(PlanTerminated, lambda e: str(e.payload.plan_id) == device.plan_id)
+
+    async def cancelled() -> bool:
+        sql = "SELECT state FROM replacements WHERE case_id = $1"
+        rows = await query(platform, "fulfilment", sql, case_id)
+        return bool(rows) and rows[0]["state"] == "cancelled"
+
+    await eventually(cancelled, "fulfilment cancelled the unshipped replacement")
+    (applied,) = await events.wait_for(DeductionApplied, lambda e: e.payload.case_id == case_id)
+    await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, applied.payload.fee))
+
+    async def paid() -> bool:
+        sql = "SELECT 1 FROM payments WHERE case_id = $1"
+        return bool(await query(platform, "fulfilment", sql, case_id))
+
+    await eventually(paid, "fulfilment recorded the late fee")
+    assert not events.of(ShipmentRequested, lambda e: e.payload.case_id == case_id)
 
     (plan,) = await query(
         platform,
