@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import asyncpg
 
@@ -294,10 +295,10 @@ async def _activate_agricultural(
     if code is None:
         raise LookupError(f"plan code {request.plan_code} vanished while it was being activated")
     plan_id = uuid.uuid4()
-    await tx.conn.execute(
-        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
-        " term_end, plan_year) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8)",
+    await _insert_term(
+        tx,
         plan_id,
+        1,
         request.plan_code,
         request.sn,
         owner_id,
@@ -362,9 +363,8 @@ async def _renew_agricultural(
     owner_id = await tx.conn.fetchval(
         "SELECT owner_id FROM plan_terms WHERE plan_id = $1 AND term_no = 1", plan_id
     )
-    await tx.conn.execute(
-        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
-        " term_end, plan_year) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    await _insert_term(
+        tx,
         plan_id,
         term_no,
         request.plan_code,
@@ -740,9 +740,8 @@ async def _renew(
     owner_id = await tx.conn.fetchval(
         "SELECT owner_id FROM plan_terms WHERE plan_id = $1 AND term_no = 1", plan_id
     )
-    await tx.conn.execute(
-        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
-        " term_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    await _insert_term(
+        tx,
         plan_id,
         term_no,
         request.plan_code,
@@ -751,6 +750,7 @@ async def _renew(
         code["sku"],
         renewal.term_start,
         renewal.term_end,
+        None,
     )
     tx.publish(
         ACTIVATION_EVENTS,
@@ -793,16 +793,8 @@ async def _activate(
     sku = consumer_catalogue().plan(code["sku"])
     plan_id = uuid.uuid4()
     term_end = add_months(decision.term_start, sku.months)
-    await tx.conn.execute(
-        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
-        " term_end) VALUES ($1, 1, $2, $3, $4, $5, $6, $7)",
-        plan_id,
-        plan_code,
-        sn,
-        owner_id,
-        code["sku"],
-        decision.term_start,
-        term_end,
+    await _insert_term(
+        tx, plan_id, 1, plan_code, sn, owner_id, code["sku"], decision.term_start, term_end, None
     )
     tx.publish(
         ACTIVATION_EVENTS,
@@ -826,6 +818,33 @@ async def _activate(
             correlation_id=str(plan_id),
             cause=cause,
         ),
+    )
+
+
+async def _insert_term(
+    tx: Transaction,
+    plan_id: uuid.UUID,
+    term_no: int,
+    plan_code: str,
+    sn: str,
+    owner_id: uuid.UUID,
+    sku: str,
+    term_start: datetime,
+    term_end: datetime,
+    plan_year: int | None,  # AG only (P4)
+) -> None:
+    await tx.conn.execute(
+        "INSERT INTO plan_terms (plan_id, term_no, plan_code, sn, owner_id, sku, term_start,"
+        " term_end, plan_year) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        plan_id,
+        term_no,
+        plan_code,
+        sn,
+        owner_id,
+        sku,
+        term_start,
+        term_end,
+        plan_year,
     )
 
 
