@@ -101,8 +101,9 @@ PROPERTIES
             head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$CLUSTER_ID_FILE"
         fi
         log "formatting storage (cluster id $(cat "$CLUSTER_ID_FILE"))"
+        # --cluster-id=ID, not -t ID: a random id may start with "-", which reads as an option.
         if ! out="$(run_cli kafka.tools.StorageTool format \
-                -t "$(cat "$CLUSTER_ID_FILE")" -c "$CONFIG" \
+                --cluster-id="$(cat "$CLUSTER_ID_FILE")" -c "$CONFIG" \
                 --add-scram "SCRAM-SHA-512=[name=admin,password=$admin_password]" 2>&1)"; then
             printf '%s\n' "$out" >&2
             die "formatting Kafka storage failed"
