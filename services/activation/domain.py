@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from contracts.money import Money
 from shared.catalogue import BindingWindows, ProductKind
 
 
@@ -237,6 +238,18 @@ def order_problems(
         if order_plan_year is not None or new_drone_bundle:
             problems.append("plan_year and new_drone_bundle are for agricultural plans only")
     return problems
+
+
+def price_problem(list_price: Money | None, price: Money) -> str | None:
+    """P3: a consumer plan sold in a currency the catalogue prices costs the catalogue price.
+
+    Only PLN prices are known (seed 001); an order in another currency is taken as priced.
+    """
+    if list_price is None or price.currency != list_price.currency:
+        return None
+    if price.amount != list_price.amount:
+        return f"price {price} is not the catalogue price {list_price} (P3)"
+    return None
 
 
 def liability_cover(*, new_drone_bundle: bool, plan_year: int) -> bool:

@@ -28,7 +28,13 @@ from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import ClaimReversed, ClaimsEvent
 from contracts.coverage import CoverageEvent, PlanInherited, TermConfirmed
 from contracts.topics import ACTIVATION_EVENTS
-from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
+from contracts.upstream import (
+    ActivationRequested,
+    DeviceActivated,
+    PlanOrderPlaced,
+    PlanOrderPlacedPayload,
+    VideoReviewed,
+)
 from services.activation.domain import (
     AccessoryRecord,
     AccessoryState,
@@ -55,6 +61,7 @@ from services.activation.domain import (
     follow_policy,
     liability_cover,
     order_problems,
+    price_problem,
     refuse_other_family,
 )
 from shared.catalogue import consumer_catalogue
@@ -81,10 +88,9 @@ async def record_plan_order(event: PlanOrderPlaced, tx: Transaction) -> None:
     order = event.payload
     ag = agricultural_catalogue()
     agricultural = order.sku in ag.plans
-    if not agricultural:
-        consumer_catalogue().plan(order.sku)  # refuse an order for a SKU we do not sell
     plan_year = ag.plan(order.sku).plan_year if agricultural else None
-    problems = order_problems(
+    problems = [] if agricultural else _consumer_price_problems(order)
+    problems += order_problems(
         agricultural_sku=agricultural,
         sku_plan_year=plan_year,
         order_plan_year=order.plan_year,
@@ -110,6 +116,14 @@ async def record_plan_order(event: PlanOrderPlaced, tx: Transaction) -> None:
         plan_year,
         order.new_drone_bundle,
     )
+
+
+def _consumer_price_problems(order: PlanOrderPlacedPayload) -> list[str]:
+    catalogue = consumer_catalogue()  # an unknown SKU or model is refused here
+    if order.model not in catalogue.models:
+        return []  # order_problems names a model of the wrong family
+    problem = price_problem(catalogue.list_price(order.model, order.sku), order.price)
+    return [problem] if problem else []
 
 
 async def record_device_activation(event: DeviceActivated, tx: Transaction) -> None:

@@ -40,6 +40,7 @@ class PlanSku(_Data):
     replacements: int
     flyaways: int
     renewal: bool
+    price_column: int | None = None  # P3: which of a model's prices; legacy plans have none
 
 
 class DeviceModel(_Data):
@@ -89,6 +90,13 @@ class ConsumerCatalogue(_Data):
         """X3: what an express premium pre-authorisation holds, in the fees' currency."""
         schedule = max(self.fee_schedules.values(), key=lambda entry: entry.effective_from)
         return Money(amount=self.model(model).value, currency=schedule.currency)
+
+    def list_price(self, model: str, sku: str) -> Money | None:
+        """P3: the catalogue price of the plan for the model (PLN, the prices the seed gives)."""
+        column = self.plan(sku).price_column
+        if column is None:
+            return None
+        return Money(amount=self.model(model).prices_pln[column], currency="PLN")
 
     def fee_schedule_at(self, moment: datetime) -> tuple[str, FeeSchedule]:
         """P2: the schedule in force at `moment` (the latest one that had started)."""

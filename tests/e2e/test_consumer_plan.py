@@ -10,6 +10,7 @@ from contracts import topics as t
 from contracts.activation import ActivationPending, ActivationRefused, PlanActivated
 from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import CoverageOpened
+from contracts.money import Money
 from contracts.upstream import CustomerChoice, IncidentCause, ReturnedPart
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -183,3 +184,20 @@ async def test_d1_serials_are_normalised_before_any_comparison(
     )
     assert decided.payload.outcome is ClaimOutcome.REPLACEMENT
     assert decided.payload.sn == device.sn
+
+
+async def test_p3_an_order_at_the_wrong_price_is_dead_lettered_and_its_code_never_binds(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    code, sn = f.new_plan_code(), f.new_serial()
+    order = f.plan_order(code, "care-refresh-1y", "mini-3")
+    cheap = order.model_copy(
+        update={"payload": order.payload.model_copy(update={"price": Money.of("9.99", "PLN")})}
+    )
+    await upstream.send(t.PLAN_ORDERS, code, cheap)
+    letter = await events.wait_for_dead_letter(lambda letter: code.encode() in letter.value)
+    assert "is not the catalogue price 299.00 PLN (P3)" in letter.headers["dlq-reason"]
+    await upstream.send(t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, "mini-3"))
+    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn))
+    (refused,) = await events.wait_for(ActivationRefused, lambda e: e.payload.sn == sn)
+    assert "PLAN_CODE_UNKNOWN" in refused.payload.reason_codes

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from contracts.money import Money
 from services.activation.domain import (
     Activate,
     ActivationRefusal,
@@ -15,6 +16,7 @@ from services.activation.domain import (
     decide_activation,
     decide_renewal,
     decide_video_review,
+    price_problem,
 )
 from shared.catalogue import consumer_catalogue
 
@@ -148,3 +150,14 @@ def test_x1_an_official_repair_invitation_opens_72_hours() -> None:
     assert _decide(requested_at=late, repair_invitation_at=invited) == Activate(term_start=late)
     too_late = invited + timedelta(hours=73)
     assert _decide(requested_at=too_late, repair_invitation_at=invited) == AwaitVideoReview()
+
+
+def test_p3_a_consumer_plan_costs_its_catalogue_price() -> None:
+    list_price = consumer_catalogue().list_price("mini-3", "care-refresh-2y")
+    assert list_price == Money.of("499", "PLN")
+    assert price_problem(list_price, Money.of("499.00", "PLN")) is None
+    assert price_problem(list_price, Money.of("99.00", "PLN")) == (
+        "price 99.00 PLN is not the catalogue price 499.00 PLN (P3)"
+    )
+    assert price_problem(list_price, Money.of("120.00", "EUR")) is None  # no EUR prices known
+    assert consumer_catalogue().list_price("mini-3", "care-refresh-plus") is None
