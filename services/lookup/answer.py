@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.claims import RepairSplit
+
 
 class CoverState(StrEnum):
     """Where a plan, or one of its terms, stands at the moment of the lookup (C9, C10)."""
@@ -36,6 +38,41 @@ class MoneyOut(_Out):
     currency: str = Field(examples=["USD"])
 
 
+class AgriculturalOut(_Out):
+    """An AG term's cover (P4-P6, C7): its two quotas, full and what is left, never mixed."""
+
+    plan_year: int = Field(description="P4: 1 for the first year, 2 or 3 for a renewal")
+    base_quota: MoneyOut = Field(description="P5: insurer-funded, for body repairs")
+    base_quota_left: MoneyOut
+    consumables_quota: MoneyOut = Field(description="P5: manufacturer-funded, consumables")
+    consumables_quota_left: MoneyOut
+    deductible_rate: str = Field(
+        examples=["0.05"], description="C7: share of a base-quota line the customer pays"
+    )
+    insurer: str
+    liability_cover: bool = Field(description="P6: third-party liability gifted with the drone")
+
+
+class AccessoryState(StrEnum):
+    ASSOCIATED = "associated"  # G1: covered by the drone's plan
+    MOVED = "moved"  # F3: followed the plan to the replacement unit
+    RELEASED = "released"  # G3: never covered again
+
+
+class AccessoryOut(_Out):
+    """An accessory associated with the SN (G1), released from it (G3) or moved on (F3)."""
+
+    accessory_sn: str
+    accessory_type: str
+    state: AccessoryState
+    associated_at: datetime | None
+    inherited_from_sn: str | None = Field(description="F3: came with the plan from this drone")
+    replaced_sn: str | None = Field(description="G3: the accessory it took the place of")
+    released_at: datetime | None
+    replaced_by_sn: str | None = Field(description="G3: the accessory that took its place")
+    moved_to_sn: str | None = Field(description="F3: the drone it followed the plan to")
+
+
 class TermOut(_Out):
     term_no: int
     sku: str
@@ -48,6 +85,7 @@ class TermOut(_Out):
     flyaways_total: int | None
     replacements_left: int
     flyaways_left: int
+    agricultural: AgriculturalOut | None = None
 
 
 class TerminationOut(_Out):
@@ -63,6 +101,7 @@ class PlanOut(_Out):
     sku: str
     plan_name: str
     region: str
+    family: str = Field(default="consumer", description="D2: consumer or agricultural")
     state: CoverState
     activated_at: datetime | None = Field(description="When the plan was bound to a device (A1)")
     term_no: int
@@ -76,6 +115,9 @@ class PlanOut(_Out):
     serials: list[str] = Field(description="Every SN the plan has been on, the first first (F3)")
     terms: list[TermOut]
     terminated: TerminationOut | None = None
+    agricultural: AgriculturalOut | None = Field(
+        default=None, description="AG plans: the term in view's quotas and cover (P4-P6, C7)"
+    )
 
 
 class SerialLink(_Out):
@@ -91,6 +133,10 @@ class LedgerOut(_Out):
 
     state: str
     reason_codes: list[str]
+    term_no: int | None = Field(default=None, description="AG: the term whose quotas paid")
+    split: RepairSplit | None = Field(
+        default=None, description="AG C7: what the ledger actually took, against the balances"
+    )
 
 
 class ReversalOut(_Out):
@@ -116,6 +162,11 @@ class ClaimOut(_Out):
     service_mode: str | None = Field(description="standard, express_basic or express_premium (X3)")
     ledger: LedgerOut | None
     reversal: ReversalOut | None
+    family: str | None = None
+    accessory_sn: str | None = Field(default=None, description="G4: the claim was on it")
+    repair_split: RepairSplit | None = Field(
+        default=None, description="AG C7: the split line by line as claims quoted it"
+    )
 
 
 class ShipmentOut(_Out):
@@ -155,6 +206,9 @@ class LookupAnswer(_Out):
     replacement_of: SerialLink | None
     claims: list[ClaimOut]
     replacements: list[ReplacementOut]
+    accessories: list[AccessoryOut] = Field(
+        default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
     as_of: datetime
 
 

@@ -16,6 +16,7 @@ from services.lookup import queries
 from services.lookup.answer import LookupAnswer, Problem
 from services.lookup.domain import assemble
 from shared.catalogue import consumer_catalogue
+from shared.catalogue.agricultural import agricultural_catalogue
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +36,9 @@ def create_api(
         "by serial number, from the platform's own events.",
     )
     catalogue = consumer_catalogue()
-    plan_names = {sku: plan.name for sku, plan in catalogue.plans.items()}
+    plan_names = {sku: plan.name for sku, plan in catalogue.plans.items()} | {
+        sku: plan.name for sku, plan in agricultural_catalogue().plans.items()
+    }
 
     @api.get(
         "/plans/by-sn/{sn}",

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from contracts.claims import RepairSplit
 from services.lookup.answer import (
+    AccessoryOut,
+    AccessoryState,
+    AgriculturalOut,
     ClaimOut,
     CoverState,
     LedgerOut,
@@ -45,6 +49,21 @@ class DeviceRecord:
 
 
 @dataclass(frozen=True)
+class AgriculturalTermRecord:
+    """An AG term's cover (P4-P6) and, once coverage has spoken, what is left of its quotas."""
+
+    plan_year: int
+    base_quota: Decimal
+    consumables_quota: Decimal
+    currency: str
+    deductible_rate: Decimal
+    insurer: str
+    liability_cover: bool
+    base_quota_left: Decimal | None = None  # None until coverage has spoken
+    consumables_quota_left: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class TermRecord:
     term_no: int
     sku: str
@@ -56,6 +75,7 @@ class TermRecord:
     replacements_left: int | None = None  # from coverage; None until coverage has spoken
     flyaways_left: int | None = None
     exhausted: bool = False
+    agricultural: AgriculturalTermRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,7 @@ class PlanRecord:
     terminated_at: datetime | None = None
     termination_case: str | None = None
     termination_codes: tuple[str, ...] = ()
+    family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,11 @@ class CaseRecord:
     reversal_codes: tuple[str, ...] = ()
     owed_amount: Decimal | None = None
     owed_currency: str | None = None
+    family: str | None = None
+    accessory_sn: str | None = None
+    quoted_split: RepairSplit | None = None  # AG C7: as claims quoted it
+    ledger_split: RepairSplit | None = None  # AG C7: what the ledger took
+    ledger_term_no: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +143,20 @@ class ReplacementRecord:
 
 
 @dataclass(frozen=True)
+class AccessoryRecord:
+    """One accessory on one drone (G1, G3); a move with the plan is a row on the new drone."""
+
+    accessory_sn: str
+    drone_sn: str
+    accessory_type: str
+    associated_at: datetime | None = None
+    inherited_from_sn: str | None = None
+    replaced_sn: str | None = None
+    released_at: datetime | None = None
+    replaced_by_sn: str | None = None
+
+
+@dataclass(frozen=True)
 class Findings:
     """Everything the read model holds that touches one SN."""
 
@@ -125,6 +165,7 @@ class Findings:
     plans: Sequence[PlanRecord]  # every plan the SN was ever on
     cases: Sequence[CaseRecord]  # cases on the SN, and on those plans
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
+    accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,6 +205,9 @@ def term_state(term: TermRecord, now: datetime) -> CoverState:
         return CoverState.UPCOMING
     if now >= term.term_end:
         return CoverState.EXPIRED
+    if term.agricultural is not None:  # C9: an AG term ends when its base quota is spent
+        left = base_quota_left(term.agricultural)
+        return CoverState.EXHAUSTED if term.exhausted or left <= 0 else CoverState.ACTIVE
     if term.exhausted or replacements_left(term) <= 0:
         return CoverState.EXHAUSTED
     return CoverState.ACTIVE
@@ -192,6 +236,33 @@ def replacements_left(term: TermRecord) -> int:
     if term.replacements_left is not None:
         return term.replacements_left
     return term.replacements_total or 0
+
+
+def base_quota_left(cover: AgriculturalTermRecord) -> Decimal:
+    """What coverage says is left of the base quota; before it has spoken, the full quota."""
+    return cover.base_quota if cover.base_quota_left is None else cover.base_quota_left
+
+
+def consumables_quota_left(cover: AgriculturalTermRecord) -> Decimal:
+    if cover.consumables_quota_left is None:
+        return cover.consumables_quota
+    return cover.consumables_quota_left
+
+
+def rate_text(rate: Decimal) -> str:
+    """A rate as exact text with at least two decimals: 0.05, 0.075, 0.10."""
+    digits = f"{rate:.4f}".rstrip("0")
+    whole, _, fraction = digits.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def accessory_state(record: AccessoryRecord, moved_to: str | None) -> AccessoryState:
+    """G3: a release is final; F3: an association that followed the plan left this drone."""
+    if record.released_at is not None:
+        return AccessoryState.RELEASED
+    if moved_to is not None:
+        return AccessoryState.MOVED
+    return AccessoryState.ASSOCIATED
 
 
 def flyaways_left(term: TermRecord) -> int:
@@ -297,7 +368,58 @@ def assemble(
             _claim_out(case) for case in sorted(cases, key=_case_moment) if case.outcome is not None
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
+        accessories=_accessories_out(sn, found.accessories),
         as_of=now,
+    )
+
+
+def _accessories_out(sn: str, records: Iterable[AccessoryRecord]) -> list[AccessoryOut]:
+    """The SN's accessories: associated first, then those moved on or released, each by time."""
+    records = list(records)
+    moves = {
+        (r.accessory_sn, r.inherited_from_sn): r.drone_sn for r in records if r.inherited_from_sn
+    }
+    shown = []
+    for record in records:
+        if record.drone_sn != sn:
+            continue
+        moved_to = moves.get((record.accessory_sn, sn))
+        shown.append(
+            AccessoryOut(
+                accessory_sn=record.accessory_sn,
+                accessory_type=record.accessory_type,
+                state=accessory_state(record, moved_to),
+                associated_at=record.associated_at,
+                inherited_from_sn=record.inherited_from_sn,
+                replaced_sn=record.replaced_sn,
+                released_at=record.released_at,
+                replaced_by_sn=record.replaced_by_sn,
+                moved_to_sn=moved_to,
+            )
+        )
+    order = list(AccessoryState)
+    return sorted(
+        shown,
+        key=lambda a: (order.index(a.state), a.associated_at or _EPOCH, a.accessory_sn),
+    )
+
+
+def _agricultural_out(cover: AgriculturalTermRecord | None) -> AgriculturalOut | None:
+    if cover is None:
+        return None
+    return AgriculturalOut(
+        plan_year=cover.plan_year,
+        base_quota=MoneyOut(amount=f"{cover.base_quota:.2f}", currency=cover.currency),
+        base_quota_left=MoneyOut(amount=f"{base_quota_left(cover):.2f}", currency=cover.currency),
+        consumables_quota=MoneyOut(
+            amount=f"{cover.consumables_quota:.2f}", currency=cover.currency
+        ),
+        consumables_quota_left=MoneyOut(
+            amount=f"{consumables_quota_left(cover):.2f}", currency=cover.currency
+        ),
+        deductible_rate=rate_text(cover.deductible_rate),
+        insurer=cover.insurer,
+        liability_cover=cover.liability_cover,
     )
 
 
@@ -340,6 +462,7 @@ def _term_out(term: TermRecord, now: datetime, plan_names: Mapping[str, str]) ->
         flyaways_total=term.flyaways_total,
         replacements_left=replacements_left(term),
         flyaways_left=flyaways_left(term),
+        agricultural=_agricultural_out(term.agricultural),
     )
 
 
@@ -352,6 +475,7 @@ def _plan_out(
         sku=term.sku,
         plan_name=plan_names.get(term.sku, term.sku),
         region=plan.region,
+        family=plan.family or ("agricultural" if term.agricultural else "consumer"),
         state=plan_state(plan, now),
         activated_at=plan.activated_at,
         term_no=term.term_no,
@@ -373,6 +497,7 @@ def _plan_out(
             if plan.terminated_at is not None
             else None
         ),
+        agricultural=_agricultural_out(term.agricultural),
     )
 
 
@@ -391,7 +516,12 @@ def _claim_out(case: CaseRecord) -> ClaimOut:
         fee_schedule=case.fee_schedule,
         service_mode=case.service_mode,
         ledger=(
-            LedgerOut(state=case.ledger_state, reason_codes=list(case.ledger_reason_codes))
+            LedgerOut(
+                state=case.ledger_state,
+                reason_codes=list(case.ledger_reason_codes),
+                term_no=case.ledger_term_no,
+                split=case.ledger_split,
+            )
             if case.ledger_state is not None
             else None
         ),
@@ -404,6 +534,9 @@ def _claim_out(case: CaseRecord) -> ClaimOut:
             if case.reversed_at is not None
             else None
         ),
+        family=case.family,
+        accessory_sn=case.accessory_sn,
+        repair_split=case.quoted_split,
     )
 
 
@@ -460,10 +593,25 @@ def render_text(answer: LookupAnswer) -> str:
                 f"{plan.term_no} of {len(plan.terms)}: "
                 f"{_when(plan.term_start)} -> {_when(plan.term_end)}",
             ),
-            ("Replacements left", _left(plan.replacements_left, plan.replacements_total)),
-            ("Flyaways left", _left(plan.flyaways_left, plan.flyaways_total)),
-            ("Covered until", _when(plan.coverage_end)),
         ]
+        cover = plan.agricultural
+        if cover is None:
+            facts += [
+                ("Replacements left", _left(plan.replacements_left, plan.replacements_total)),
+                ("Flyaways left", _left(plan.flyaways_left, plan.flyaways_total)),
+            ]
+        else:
+            facts += [
+                ("Plan year", f"{cover.plan_year} (insurer {cover.insurer})"),
+                ("Base quota left", _quota(cover.base_quota_left, cover.base_quota)),
+                (
+                    "Consumables left",
+                    _quota(cover.consumables_quota_left, cover.consumables_quota),
+                ),
+                ("Deductible rate", cover.deductible_rate),
+                ("Liability cover", "yes (P6)" if cover.liability_cover else "no"),
+            ]
+        facts.append(("Covered until", _when(plan.coverage_end)))
         if plan.terminated is not None:
             facts.append(
                 (
@@ -483,7 +631,29 @@ def render_text(answer: LookupAnswer) -> str:
 
     width = max(len(label) for label, _ in facts)
     lines = [f"{label:<{width}}  {value}" for label, value in facts]
-    if plan is not None:
+    if plan is not None and plan.agricultural is not None:
+        lines += _section(
+            "Terms",
+            ("#", "sku", "start", "end", "state", "year", "base quota", "consumables"),
+            [
+                (
+                    str(t.term_no),
+                    t.sku,
+                    _when(t.term_start),
+                    _when(t.term_end),
+                    t.state.value,
+                    str(t.agricultural.plan_year) if t.agricultural else "-",
+                    _quota(t.agricultural.base_quota_left, t.agricultural.base_quota)
+                    if t.agricultural
+                    else "-",
+                    _quota(t.agricultural.consumables_quota_left, t.agricultural.consumables_quota)
+                    if t.agricultural
+                    else "-",
+                )
+                for t in plan.terms
+            ],
+        )
+    elif plan is not None:
         lines += _section(
             "Terms",
             ("#", "sku", "start", "end", "state", "replacements", "flyaways"),
@@ -518,6 +688,61 @@ def render_text(answer: LookupAnswer) -> str:
             for c in answer.claims
         ],
     )
+    splits = [
+        (c.case_id, source, split)
+        for c in answer.claims
+        for source, split in (
+            ("quoted", c.repair_split),
+            ("taken", c.ledger.split if c.ledger else None),
+        )
+        if split is not None
+    ]
+    if splits:
+        lines += _section(
+            "Repair splits (C7)",
+            (
+                "case",
+                "split",
+                "cost",
+                "base quota",
+                "consumables",
+                "deductible",
+                "shortfall",
+                "not covered",
+                "logistics",
+                "customer",
+            ),
+            [
+                (
+                    case_id,
+                    source,
+                    str(split.repair_cost),
+                    str(split.from_base_quota),
+                    str(split.from_consumables_quota),
+                    str(split.deductible),
+                    str(split.shortfall),
+                    str(split.not_covered),
+                    str(split.logistics_fee),
+                    str(split.customer_share),
+                )
+                for case_id, source, split in splits
+            ],
+        )
+    if answer.accessories:
+        lines += _section(
+            "Accessories",
+            ("sn", "type", "state", "associated", "detail"),
+            [
+                (
+                    a.accessory_sn,
+                    a.accessory_type,
+                    a.state.value,
+                    _when(a.associated_at),
+                    _accessory_detail(a),
+                )
+                for a in answer.accessories
+            ],
+        )
     lines += _section(
         "Replacements",
         ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
@@ -558,6 +783,24 @@ def _left(left: int, total: int | None) -> str:
 
 def _amount(money: MoneyOut | None) -> str:
     return f"{money.amount} {money.currency}" if money else "-"
+
+
+def _quota(left: MoneyOut, full: MoneyOut) -> str:
+    return f"{left.amount} of {full.amount} {full.currency}"
+
+
+def _accessory_detail(accessory: AccessoryOut) -> str:
+    said = []
+    if accessory.inherited_from_sn:
+        said.append(f"came with the plan from {accessory.inherited_from_sn}")
+    if accessory.replaced_sn:
+        said.append(f"replaced {accessory.replaced_sn}")
+    if accessory.moved_to_sn:
+        said.append(f"moved with the plan to {accessory.moved_to_sn}")
+    if accessory.released_at:
+        by = f" by {accessory.replaced_by_sn}" if accessory.replaced_by_sn else ""
+        said.append(f"released {_when(accessory.released_at)}{by}")
+    return "; ".join(said) or "-"
 
 
 def _ledger(ledger: LedgerOut | None) -> str:

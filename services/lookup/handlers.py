@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from contracts.activation import ActivationEvent, PlanActivated, PlanRenewed
+from contracts.activation import (
+    AccessoryAssociated,
+    AccessoryReleased,
+    ActivationEvent,
+    PlanActivated,
+    PlanRenewed,
+)
+from contracts.agricultural import AgriculturalTerm
 from contracts.claims import ClaimDecided, ClaimReversed, ClaimsEvent
 from contracts.coverage import (
     CoverageEvent,
@@ -24,6 +31,7 @@ from contracts.coverage import (
     PlanExhausted,
     PlanInherited,
     PlanTerminated,
+    QuotaDeductionApplied,
 )
 from contracts.fulfilment import DeviceReplaced, FulfilmentEvent, ShipmentRequested
 from contracts.upstream import (
@@ -54,9 +62,10 @@ async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
         case PlanActivated(payload=plan):
             await tx.conn.execute(
                 "INSERT INTO plans (plan_id, original_sn, model, sku, region, plan_code,"
-                " activated_at, purchased_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " activated_at, purchased_at, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 " ON CONFLICT (plan_id) DO UPDATE SET plan_code = EXCLUDED.plan_code,"
-                " activated_at = EXCLUDED.activated_at, purchased_at = EXCLUDED.purchased_at",
+                " activated_at = EXCLUDED.activated_at, purchased_at = EXCLUDED.purchased_at,"
+                " family = EXCLUDED.family",
                 plan.plan_id,
                 plan.sn,
                 plan.model,
@@ -65,6 +74,7 @@ async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
                 plan.plan_code,
                 plan.term_start,
                 plan.purchased_at,
+                plan.family.value,
             )
             await _term_bought(
                 tx,
@@ -77,6 +87,7 @@ async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
                 plan.replacements,
                 plan.flyaways,
             )
+            await _ag_term(tx, plan.plan_id, 1, plan.agricultural)
         case PlanRenewed(payload=renewal):
             await _term_bought(
                 tx,
@@ -89,6 +100,62 @@ async def on_activation_event(event: ActivationEvent, tx: Transaction) -> None:
                 renewal.replacements,
                 renewal.flyaways,
             )
+            await _ag_term(tx, renewal.plan_id, renewal.term_no, renewal.agricultural)
+            await _previous_term_ended(
+                tx, renewal.plan_id, renewal.term_no, renewal.previous_term_ends_at
+            )
+        case AccessoryAssociated(payload=association):
+            await tx.conn.execute(
+                "INSERT INTO accessories (accessory_sn, drone_sn, accessory_type, associated_at,"
+                " inherited_from_sn, replaced_sn) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (accessory_sn, drone_sn) DO UPDATE SET"
+                " associated_at = COALESCE(accessories.associated_at, EXCLUDED.associated_at),"
+                " inherited_from_sn ="
+                " COALESCE(accessories.inherited_from_sn, EXCLUDED.inherited_from_sn),"
+                " replaced_sn = COALESCE(accessories.replaced_sn, EXCLUDED.replaced_sn)",
+                association.accessory_sn,
+                association.drone_sn,
+                association.accessory_type.value,
+                association.associated_at,
+                association.inherited_from_sn,
+                association.replaced_accessory_sn,
+            )
+        case AccessoryReleased(payload=release):
+            await tx.conn.execute(
+                "INSERT INTO accessories (accessory_sn, drone_sn, accessory_type, released_at,"
+                " replaced_by_sn) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (accessory_sn, drone_sn) DO UPDATE SET"
+                " released_at = COALESCE(accessories.released_at, EXCLUDED.released_at),"
+                " replaced_by_sn = COALESCE(accessories.replaced_by_sn, EXCLUDED.replaced_by_sn)",
+                release.accessory_sn,
+                release.drone_sn,
+                release.accessory_type.value,
+                release.released_at,
+                release.replaced_by_sn,
+            )
+
+
+async def _ag_term(
+    tx: Transaction, plan_id: uuid.UUID, term_no: int, cover: AgriculturalTerm | None
+) -> None:
+    """P4-P6, C7: an AG term's year, quotas, deductible, insurer and liability cover. The row
+    exists: the caller has just upserted it. What is left is coverage's, never touched here."""
+    if cover is None:
+        return
+    await tx.conn.execute(
+        "UPDATE plan_terms SET plan_year = $3, base_quota = $4, consumables_quota = $5,"
+        " quota_currency = $6, deductible_rate = $7, insurer = $8, liability_cover = $9"
+        " WHERE plan_id = $1 AND term_no = $2",
+        plan_id,
+        term_no,
+        cover.plan_year,
+        cover.base_quota.amount,
+        cover.consumables_quota.amount,
+        cover.base_quota.currency,
+        cover.deductible_rate,
+        cover.insurer,
+        cover.liability_cover,
+    )
 
 
 async def _term_bought(
@@ -125,13 +192,15 @@ async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
     match event:
         case CoverageOpened(payload=plan):
             await conn.execute(
-                "INSERT INTO plans (plan_id, original_sn, model, sku, region)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plan_id) DO NOTHING",
+                "INSERT INTO plans (plan_id, original_sn, model, sku, region, family)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plan_id) DO UPDATE SET"
+                " family = COALESCE(plans.family, EXCLUDED.family)",
                 plan.plan_id,
                 plan.sn,
                 plan.model,
                 plan.sku,
                 plan.region,
+                plan.family.value,
             )
             await _term_left(
                 tx,
@@ -143,6 +212,7 @@ async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                 plan.replacements_left,
                 plan.flyaways_left,
             )
+            await _ag_term_opened(tx, plan.plan_id, 1, plan.agricultural)
         case CoverageExtended(payload=term):
             await _term_left(
                 tx,
@@ -153,6 +223,26 @@ async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                 term.term_end,
                 term.replacements_left,
                 term.flyaways_left,
+            )
+            await _ag_term_opened(tx, term.plan_id, term.term_no, term.agricultural)
+            await _previous_term_ended(tx, term.plan_id, term.term_no, term.previous_term_ends_at)
+        case QuotaDeductionApplied(payload=taken):
+            await conn.execute(
+                "UPDATE plan_terms SET"
+                " base_quota_left = LEAST(base_quota_left, $3),"
+                " consumables_quota_left = LEAST(consumables_quota_left, $4)"
+                " WHERE plan_id = $1 AND term_no = $2",
+                taken.plan_id,
+                taken.term_no,
+                taken.base_quota_left.amount,
+                taken.consumables_quota_left.amount,
+            )
+            await _ledger_answered(tx, taken.case_id, taken.plan_id, taken.sn, "applied", [])
+            await conn.execute(
+                "UPDATE cases SET ledger_split = $2::jsonb, ledger_term_no = $3 WHERE case_id = $1",
+                taken.case_id,
+                taken.split.model_dump_json(),
+                taken.term_no,
             )
         case DeductionApplied(payload=deduction):
             await conn.execute(
@@ -212,6 +302,38 @@ async def on_coverage_event(event: CoverageEvent, tx: Transaction) -> None:
                     inherited_at=event.occurred_at,
                 ),
             )
+
+
+async def _ag_term_opened(
+    tx: Transaction, plan_id: uuid.UUID, term_no: int, cover: AgriculturalTerm | None
+) -> None:
+    """P5: the ledger opened an AG term with its full quotas; what is left only goes down."""
+    if cover is None:
+        return
+    await _ag_term(tx, plan_id, term_no, cover)
+    await tx.conn.execute(
+        "UPDATE plan_terms SET base_quota_left = LEAST(base_quota_left, $3),"
+        " consumables_quota_left = LEAST(consumables_quota_left, $4)"
+        " WHERE plan_id = $1 AND term_no = $2",
+        plan_id,
+        term_no,
+        cover.base_quota.amount,
+        cover.consumables_quota.amount,
+    )
+
+
+async def _previous_term_ended(
+    tx: Transaction, plan_id: uuid.UUID, term_no: int, ends_at: datetime | None
+) -> None:
+    """A4: an AG renewal bought before expiry ends the previous term at its purchase."""
+    if ends_at is None:
+        return
+    await tx.conn.execute(
+        "UPDATE plan_terms SET term_end = LEAST(term_end, $3) WHERE plan_id = $1 AND term_no = $2",
+        plan_id,
+        term_no - 1,
+        ends_at,
+    )
 
 
 async def _term_left(
@@ -322,14 +444,17 @@ async def on_claims_event(event: ClaimsEvent, tx: Transaction) -> None:
         await tx.conn.execute(
             "INSERT INTO cases (case_id, sn, plan_id, model, incident_at, outcome, decided_at,"
             " reason_codes, rules_applied, flyaway, fee_amount, fee_currency, fee_schedule,"
-            " service_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            " service_mode, family, accessory_sn, quoted_split) VALUES ($1, $2, $3, $4, $5, $6,"
+            " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb)"
             " ON CONFLICT (case_id) DO UPDATE SET sn = EXCLUDED.sn,"
             " plan_id = COALESCE(EXCLUDED.plan_id, cases.plan_id), model = EXCLUDED.model,"
             " incident_at = EXCLUDED.incident_at, outcome = EXCLUDED.outcome,"
             " decided_at = EXCLUDED.decided_at, reason_codes = EXCLUDED.reason_codes,"
             " rules_applied = EXCLUDED.rules_applied, flyaway = EXCLUDED.flyaway,"
             " fee_amount = EXCLUDED.fee_amount, fee_currency = EXCLUDED.fee_currency,"
-            " fee_schedule = EXCLUDED.fee_schedule, service_mode = EXCLUDED.service_mode",
+            " fee_schedule = EXCLUDED.fee_schedule, service_mode = EXCLUDED.service_mode,"
+            " family = EXCLUDED.family, accessory_sn = EXCLUDED.accessory_sn,"
+            " quoted_split = EXCLUDED.quoted_split",
             claim.case_id,
             claim.sn,
             claim.plan_id,
@@ -344,6 +469,9 @@ async def on_claims_event(event: ClaimsEvent, tx: Transaction) -> None:
             claim.fee.currency if claim.fee else None,
             claim.fee_schedule,
             claim.service_mode.value,
+            claim.family.value,
+            claim.accessory_sn,
+            claim.repair_split.model_dump_json() if claim.repair_split else None,
         )
     elif isinstance(event, ClaimReversed):
         reversal = event.payload

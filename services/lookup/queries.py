@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from contracts.claims import RepairSplit
 from services.lookup.domain import (
+    AccessoryRecord,
+    AgriculturalTermRecord,
     CaseRecord,
     DeviceRecord,
     Findings,
@@ -43,6 +46,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
         )
         serials = {sn, *(row["original_sn"] for row in plan_rows)}
         device_rows = await conn.fetch("SELECT * FROM devices WHERE sn = ANY($1)", sorted(serials))
+        accessory_rows = await conn.fetch(
+            "SELECT * FROM accessories WHERE accessory_sn IN"
+            " (SELECT accessory_sn FROM accessories WHERE drone_sn = $1)",
+            sn,
+        )
 
     terms: dict[Any, list[TermRecord]] = {}
     for row in term_rows:
@@ -58,6 +66,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 replacements_left=row["replacements_left"],
                 flyaways_left=row["flyaways_left"],
                 exhausted=row["exhausted"],
+                agricultural=_agricultural(row),
             )
         )
     return Findings(
@@ -78,6 +87,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 terminated_at=row["terminated_at"],
                 termination_case=row["termination_case"],
                 termination_codes=tuple(row["termination_codes"] or ()),
+                family=row["family"],
             )
             for row in plan_rows
             if row["plan_id"] in terms  # a plan row always comes with its first term
@@ -105,6 +115,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 reversal_codes=tuple(row["reversal_codes"]),
                 owed_amount=row["owed_amount"],
                 owed_currency=row["owed_currency"],
+                family=row["family"],
+                accessory_sn=row["accessory_sn"],
+                quoted_split=_split(row["quoted_split"]),
+                ledger_split=_split(row["ledger_split"]),
+                ledger_term_no=row["ledger_term_no"],
             )
             for row in case_rows
         ],
@@ -128,7 +143,42 @@ async def findings(conn: Connection, sn: str) -> Findings:
             )
             for row in replacement_rows
         ],
+        accessories=[
+            AccessoryRecord(
+                accessory_sn=row["accessory_sn"],
+                drone_sn=row["drone_sn"],
+                accessory_type=row["accessory_type"],
+                associated_at=row["associated_at"],
+                inherited_from_sn=row["inherited_from_sn"],
+                replaced_sn=row["replaced_sn"],
+                released_at=row["released_at"],
+                replaced_by_sn=row["replaced_by_sn"],
+            )
+            for row in accessory_rows
+        ],
     )
+
+
+def _agricultural(row: Any) -> AgriculturalTermRecord | None:
+    """An AG term's cover, once activation or coverage has said what it is."""
+    if row["plan_year"] is None:
+        return None
+    return AgriculturalTermRecord(
+        plan_year=row["plan_year"],
+        base_quota=row["base_quota"],
+        consumables_quota=row["consumables_quota"],
+        currency=row["quota_currency"],
+        deductible_rate=row["deductible_rate"],
+        insurer=row["insurer"],
+        liability_cover=row["liability_cover"],
+        base_quota_left=row["base_quota_left"],
+        consumables_quota_left=row["consumables_quota_left"],
+    )
+
+
+def _split(stored: str | None) -> RepairSplit | None:
+    """asyncpg hands jsonb back as its text."""
+    return None if stored is None else RepairSplit.model_validate_json(stored)
 
 
 async def database_answers(conn: Connection) -> bool:

@@ -9,8 +9,20 @@ from typing import Any
 
 import pytest
 
-from services.lookup.answer import CoverState, LookupAnswer, MoneyOut, PlanOut, ReplacementStatus
+from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
+from contracts.money import Money
+from contracts.upstream import PartClass
+from services.lookup.answer import (
+    AccessoryState,
+    CoverState,
+    LookupAnswer,
+    MoneyOut,
+    PlanOut,
+    ReplacementStatus,
+)
 from services.lookup.domain import (
+    AccessoryRecord,
+    AgriculturalTermRecord,
     CaseRecord,
     DeviceRecord,
     Findings,
@@ -345,3 +357,264 @@ def test_x5_the_text_summary_is_aligned_and_names_what_matters() -> None:
     active = render_text(answer_for(A, devices={A: device()}, plans=[plan()]))
     assert "Replacements left  2 of 2" in active.splitlines()
     assert "State              active" in active.splitlines()
+
+
+# --------------------------------------------------------------------------------------------
+# The agricultural plan (P4-P6, C7, C9, G1, G3, F3)
+# --------------------------------------------------------------------------------------------
+
+
+def cny(amount: str) -> Money:
+    return Money.of(amount, "CNY")
+
+
+def worked_example_split(base_before: str = "20000.00") -> RepairSplit:
+    """C7's worked example on a 5% deductible: body lines of 6,000.00 and consumables lines of
+    450.00 split as 5,700.00 base quota, 450.00 consumables quota, 300.00 customer."""
+
+    def line(line_id: str, part: str, cost: str, coverage: LineCoverage, **paid: str) -> Any:
+        amounts = {
+            key: cny(paid.get(key, "0"))
+            for key in (
+                "from_base_quota",
+                "from_consumables_quota",
+                "deductible",
+                "shortfall",
+                "not_covered",
+            )
+        }
+        return RepairLineSplit(
+            line_id=line_id,
+            part_code=part,
+            part_class=PartClass.BODY,  # consumables are body parts on the catalogue's list
+            coverage=coverage,
+            cost=cny(cost),
+            **amounts,
+        )
+
+    lines = [
+        line(
+            "L1",
+            "arm",
+            "4200.00",
+            LineCoverage.BASE_QUOTA,
+            from_base_quota="3990.00",
+            deductible="210.00",
+        ),
+        line(
+            "L2",
+            "motor",
+            "1800.00",
+            LineCoverage.BASE_QUOTA,
+            from_base_quota="1710.00",
+            deductible="90.00",
+        ),
+        line(
+            "L3", "blade", "300.00", LineCoverage.CONSUMABLES_QUOTA, from_consumables_quota="300.00"
+        ),
+        line(
+            "L4",
+            "propeller_clamp",
+            "150.00",
+            LineCoverage.CONSUMABLES_QUOTA,
+            from_consumables_quota="150.00",
+        ),
+    ]
+    return RepairSplit(
+        deductible_rate=Decimal("0.05"),
+        lines=lines,
+        repair_cost=cny("6450.00"),
+        from_base_quota=cny("5700.00"),
+        from_consumables_quota=cny("450.00"),
+        deductible=cny("300.00"),
+        shortfall=cny("0"),
+        not_covered=cny("0"),
+        logistics_fee=cny("0"),
+        customer_share=cny("300.00"),
+        base_quota_before=cny(base_before),
+        consumables_quota_before=cny("2000.00"),
+    )
+
+
+def ag_term(
+    base_left: str | None = "14300.00",
+    consumables_left: str | None = "1550.00",
+    *,
+    exhausted: bool = False,
+) -> TermRecord:
+    return TermRecord(
+        term_no=1,
+        sku="ag-care-renewal-2",
+        term_start=NOW - timedelta(days=30),
+        term_end=NOW + timedelta(days=335),
+        plan_code="AG-CODE00001",
+        replacements_total=0,
+        flyaways_total=0,
+        replacements_left=0,
+        flyaways_left=0,
+        exhausted=exhausted,
+        agricultural=AgriculturalTermRecord(
+            plan_year=2,
+            base_quota=Decimal("20000.00"),
+            consumables_quota=Decimal("2000.00"),
+            currency="CNY",
+            deductible_rate=Decimal("0.0500"),
+            insurer="zhongan",
+            liability_cover=True,
+            base_quota_left=None if base_left is None else Decimal(base_left),
+            consumables_quota_left=None if consumables_left is None else Decimal(consumables_left),
+        ),
+    )
+
+
+def ag_plan(*terms: TermRecord) -> PlanRecord:
+    return PlanRecord(
+        plan_id=PLAN,
+        original_sn=A,
+        model="T40",
+        sku="ag-care-renewal-2",
+        region="CN",
+        terms=terms or (ag_term(),),
+        activated_at=NOW - timedelta(days=30),
+        family="agricultural",
+    )
+
+
+def ag_case(**more: Any) -> CaseRecord:
+    fields: dict[str, Any] = {
+        "plan_id": PLAN,
+        "cause": "fall",
+        "incident_at": NOW - timedelta(days=2),
+        "decided_at": NOW - timedelta(days=2),
+        "rules_applied": ("C2", "C4", "C7", "P5"),
+        "family": "agricultural",
+        "quoted_split": worked_example_split(),
+        "ledger_state": "applied",
+        "ledger_split": worked_example_split(),
+        "ledger_term_no": 1,
+    }
+    return CaseRecord(case_id="AG-1", sn=A, outcome="repair", **(fields | more))
+
+
+AG_NAMES = {"ag-care-renewal-2": "Agricultural care plan, second-year renewal"}
+
+
+def ag_lookup(sn: str = A, **found: Any) -> LookupAnswer:
+    findings = Findings(
+        sn,
+        found.get("devices", {}),
+        found.get("plans", [ag_plan()]),
+        found.get("cases", []),
+        found.get("replacements", []),
+        found.get("accessories", []),
+    )
+    answer = assemble(findings, now=NOW, warranty_months=12, plan_names=AG_NAMES)
+    assert answer is not None
+    return answer
+
+
+def test_p5_c7_an_ag_plan_shows_its_year_both_balances_deductible_cover_and_the_split() -> None:
+    answer = ag_lookup(cases=[ag_case()])
+    shown = plan_of(answer)
+    assert (shown.family, shown.state, shown.plan_name) == (
+        "agricultural",
+        CoverState.ACTIVE,  # C9: no replacements in an AG plan, the base quota decides
+        "Agricultural care plan, second-year renewal",
+    )
+    cover = shown.agricultural
+    assert cover is not None
+    assert (cover.plan_year, cover.deductible_rate, cover.insurer, cover.liability_cover) == (
+        2,
+        "0.05",
+        "zhongan",
+        True,
+    )
+    assert cover.base_quota == MoneyOut(amount="20000.00", currency="CNY")
+    assert cover.base_quota_left == MoneyOut(amount="14300.00", currency="CNY")
+    assert cover.consumables_quota_left == MoneyOut(amount="1550.00", currency="CNY")
+    assert shown.terms[0].agricultural == cover
+
+    (repair,) = answer.claims
+    assert (repair.outcome, repair.family) == ("repair", "agricultural")
+    assert repair.repair_split is not None
+    assert repair.ledger is not None and repair.ledger.split is not None
+    assert repair.ledger.term_no == 1
+    taken = repair.ledger.split
+    assert (taken.from_base_quota, taken.from_consumables_quota, taken.customer_share) == (
+        cny("5700.00"),
+        cny("450.00"),
+        cny("300.00"),
+    )
+
+    text = render_text(answer)
+    lines = text.splitlines()
+    assert "Base quota left   14300.00 of 20000.00 CNY" in lines
+    assert "Consumables left  1550.00 of 2000.00 CNY" in lines
+    assert "Deductible rate   0.05" in lines
+    assert "Liability cover   yes (P6)" in lines
+    assert not any(line.startswith("Replacements left") for line in lines)
+    taken_line = next(line for line in lines if line.startswith("  AG-1") and "taken" in line)
+    assert "5700.00 CNY" in taken_line and "450.00 CNY" in taken_line
+    assert taken_line.rstrip().endswith("300.00 CNY")
+    assert any(line.startswith("  AG-1") and "quoted" in line for line in lines)
+
+
+def test_p5_c9_before_coverage_speaks_the_full_quotas_and_a_spent_base_quota_ends_the_term() -> (
+    None
+):
+    fresh = plan_of(ag_lookup(plans=[ag_plan(ag_term(None, None))])).agricultural
+    assert fresh is not None
+    assert (fresh.base_quota_left.amount, fresh.consumables_quota_left.amount) == (
+        "20000.00",
+        "2000.00",
+    )
+    spent = plan_of(ag_lookup(plans=[ag_plan(ag_term("0.00", "1550.00"))]))
+    assert spent.state is CoverState.EXHAUSTED
+    flagged = plan_of(ag_lookup(plans=[ag_plan(ag_term("10.00", exhausted=True))]))
+    assert flagged.state is CoverState.EXHAUSTED
+
+
+def test_g1_g3_f3_the_drones_accessories_associated_released_and_moved_with_the_plan() -> None:
+    spray = AccessoryRecord(
+        "SPRAYSN00001",
+        A,
+        "spray",
+        associated_at=NOW - timedelta(days=20),
+        released_at=NOW - timedelta(days=5),
+        replaced_by_sn="SPRAYSN00002",
+    )
+    new_spray = AccessoryRecord(
+        "SPRAYSN00002",
+        A,
+        "spray",
+        associated_at=NOW - timedelta(days=5),
+        replaced_sn="SPRAYSN00001",
+    )
+    lifting = AccessoryRecord("LIFTSN000001", A, "lifting", associated_at=NOW - timedelta(days=9))
+    lifting_moved = AccessoryRecord(
+        "LIFTSN000001", B, "lifting", associated_at=NOW - timedelta(days=1), inherited_from_sn=A
+    )
+    # A release projected before its association still shows the accessory released (G3).
+    early = AccessoryRecord("SPREADSN0001", A, "spreading", released_at=NOW - timedelta(days=3))
+    records = [early, lifting_moved, spray, lifting, new_spray]
+
+    on_a = ag_lookup(A, accessories=records).accessories
+    assert [(a.accessory_sn, a.state) for a in on_a] == [
+        ("SPRAYSN00002", AccessoryState.ASSOCIATED),
+        ("LIFTSN000001", AccessoryState.MOVED),
+        ("SPREADSN0001", AccessoryState.RELEASED),
+        ("SPRAYSN00001", AccessoryState.RELEASED),
+    ]
+    assert on_a[0].replaced_sn == "SPRAYSN00001"
+    assert on_a[1].moved_to_sn == B
+    assert on_a[3].replaced_by_sn == "SPRAYSN00002"
+
+    on_b = ag_lookup(B, plans=[], devices={B: device(B)}, accessories=records).accessories
+    assert [(a.accessory_sn, a.state, a.inherited_from_sn) for a in on_b] == [
+        ("LIFTSN000001", AccessoryState.ASSOCIATED, A)
+    ]
+
+    text = render_text(ag_lookup(A, accessories=records))
+    assert "Accessories:" in text.splitlines()
+    new_line = next(line for line in text.splitlines() if line.startswith("  SPRAYSN00002"))
+    assert "spray" in new_line and "associated" in new_line and "replaced SPRAYSN00001" in new_line
