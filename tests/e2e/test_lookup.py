@@ -19,16 +19,35 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from contracts.activation import PlanRenewed
+from contracts import topics as t
+from contracts.accessories import AccessoryType
+from contracts.activation import AccessoryAssociated, PlanRenewed
 from contracts.claims import ClaimOutcome
-from contracts.coverage import CoverageExtended, PlanExhausted
+from contracts.coverage import CoverageExtended, PlanExhausted, QuotaDeductionApplied
+from contracts.money import Money
 from contracts.upstream import IncidentCause
-from services.lookup.answer import CoverState, LookupAnswer, PlanOut, ReplacementStatus
+from services.lookup.answer import (
+    AccessoryState,
+    CoverState,
+    LookupAnswer,
+    MoneyOut,
+    PlanOut,
+    ReplacementStatus,
+)
 from services.lookup.domain import add_months
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.journeys import activate_plan, claim, eventually, query, renew, replace_unit
+from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
+from tests.e2e.journeys import (
+    activate_ag_plan,
+    activate_plan,
+    claim,
+    eventually,
+    query,
+    renew,
+    replace_unit,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -369,3 +388,129 @@ async def test_x5_health_answers_when_the_read_model_is_reachable(platform: Plat
     async with httpx.AsyncClient(base_url=platform.lookup_url) as client:
         response = await client.get("/health")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def cny(amount: str) -> MoneyOut:
+    return MoneyOut(amount=amount, currency="CNY")
+
+
+async def test_p5_c7_an_ag_t40_plan_shows_its_balances_deductible_and_the_worked_example_split(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    """C7's worked example on a T40 second year (5% deductible): 5,700.00 from the base quota,
+    450.00 from the consumables quota, 300.00 for the customer; the lookup shows what is left."""
+    device = await open_ag_plan(platform, upstream, events, "T40", plan_year=2)
+    decided = await ag_claim(
+        upstream,
+        events,
+        device,
+        [
+            f.repair_line("arm", "3600.00", "600.00", line_id="L1"),
+            f.repair_line("motor", "1500.00", "300.00", line_id="L2"),
+            f.repair_line("blade", "260.00", "40.00", line_id="L3"),
+            f.repair_line("propeller_clamp", "120.00", "30.00", line_id="L4"),
+        ],
+        incident_at=f.now() - timedelta(hours=1),
+    )
+    assert decided.payload.outcome is ClaimOutcome.REPAIR, decided.payload.reason_codes
+    applied = await ledger_answer(events, decided.payload.case_id)
+    assert isinstance(applied, QuotaDeductionApplied), applied
+    case_id = decided.payload.case_id
+
+    answer = await answer_when(
+        platform,
+        device.sn,
+        lambda a: (
+            a.plan is not None
+            and a.plan.agricultural is not None
+            and a.plan.agricultural.base_quota_left == cny("14300.00")
+            and len(a.claims) == 1
+            and a.claims[0].ledger is not None
+            and a.claims[0].ledger.split is not None
+        ),
+        "the AG plan after the worked-example repair",
+    )
+    plan = holds(answer)
+    assert (plan.family, plan.state, plan.sku) == (
+        "agricultural",
+        CoverState.ACTIVE,
+        "ag-care-renewal-2",
+    )
+    assert plan.plan_name == "Agricultural care plan, second-year renewal"
+    cover = plan.agricultural
+    assert cover is not None
+    assert (cover.plan_year, cover.deductible_rate, cover.insurer, cover.liability_cover) == (
+        2,
+        "0.05",
+        "zhongan",
+        False,
+    )
+    assert (cover.base_quota, cover.base_quota_left) == (cny("20000.00"), cny("14300.00"))
+    assert (cover.consumables_quota, cover.consumables_quota_left) == (
+        cny("2000.00"),
+        cny("1550.00"),
+    )
+    (repair,) = answer.claims
+    assert (repair.case_id, repair.outcome, repair.cause, repair.family) == (
+        case_id,
+        "repair",
+        "fall",
+        "agricultural",
+    )
+    assert repair.repair_split == decided.payload.repair_split
+    assert repair.ledger is not None
+    assert (repair.ledger.state, repair.ledger.term_no) == ("applied", 1)
+    taken = repair.ledger.split
+    assert taken == applied.payload.split
+    assert taken is not None
+    assert (taken.from_base_quota, taken.from_consumables_quota, taken.customer_share) == (
+        Money.of("5700.00", "CNY"),
+        Money.of("450.00", "CNY"),
+        Money.of("300.00", "CNY"),
+    )
+
+    cli = await careplan_lookup(platform, device.sn)
+    assert cli.code == 0, cli.err
+    assert fact(cli.out, "Plan year") == "2 (insurer zhongan)"
+    assert fact(cli.out, "Base quota left") == "14300.00 of 20000.00 CNY"
+    assert fact(cli.out, "Consumables left") == "1550.00 of 2000.00 CNY"
+    assert fact(cli.out, "Deductible rate") == "0.05"
+    assert fact(cli.out, "Liability cover") == "no"
+    taken_line = next(
+        line for line in cli.out.splitlines() if case_id in line and " taken " in line
+    )
+    assert "5700.00 CNY" in taken_line and "450.00 CNY" in taken_line
+    assert taken_line.rstrip().endswith("300.00 CNY")
+
+
+async def test_g1_an_ag_t100_shows_the_accessory_associated_with_it(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    drone, _ = await activate_ag_plan(platform, upstream, events, "T100")
+    spray = f.new_serial()
+    activation = f.accessory_activation(spray, AccessoryType.SPRAY, drone.sn)
+    await upstream.send(t.ACCESSORY_ACTIVATIONS, drone.sn, activation)
+    await events.wait_for(AccessoryAssociated, lambda e: e.causation_id == activation.event_id)
+
+    answer = await answer_when(
+        platform,
+        drone.sn,
+        lambda a: a.plan is not None and a.plan.agricultural is not None and bool(a.accessories),
+        "the T100's plan and its spray system",
+    )
+    cover = holds(answer).agricultural
+    assert cover is not None
+    assert (cover.plan_year, cover.insurer, cover.deductible_rate) == (1, "picc", "0.00")
+    assert cover.base_quota_left == cny("40000.00")
+    (accessory,) = answer.accessories
+    assert (accessory.accessory_sn, accessory.accessory_type, accessory.state) == (
+        spray,
+        "spray",
+        AccessoryState.ASSOCIATED,
+    )
+    assert accessory.associated_at is not None
+
+    cli = await careplan_lookup(platform, drone.sn)
+    assert cli.code == 0, cli.err
+    line = next(line for line in cli.out.splitlines() if line.startswith(f"  {spray}"))
+    assert "spray" in line and "associated" in line
