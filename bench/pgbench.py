@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench import seed
 from bench.config import Target
+from bench.resources import Meter, infrastructure
 
 CLIENTS = 4  # per service: about as many transactions as a busy service has open at once
 
@@ -330,6 +331,7 @@ class PgbenchResult:
     seconds: int
     tps: dict[str, float]  # service -> script runs (cases) per second
     latency_ms: dict[str, float]  # service -> average script latency
+    other_share: float  # share of the machine's CPU used by other work meanwhile
 
     @property
     def ceiling(self) -> float:
@@ -347,6 +349,10 @@ async def run(target: Target, plans: int, seconds: int, sizes: dict[str, int]) -
     await seed.copy_templates(target.database_url, plans, prefix)
     consumer_plans, _ = seed.counts(plans)
     binary = pgbench_binary()
+    processes, trees = infrastructure(target.kafka_port, target.pg_port)
+    meter = Meter(processes, trees)
+    clients_before = os.times()
+    meter.start()
     password = os.environ.get("PGPASSWORD", "careplan")
     user = re.sub(r"^.*://([^:@]+).*$", r"\1", target.database_url) or "careplan"
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as folder:
@@ -396,5 +402,12 @@ async def run(target: Target, plans: int, seconds: int, sizes: dict[str, int]) -
             tps[service] = float(found.group(1))
             average = re.search(r"latency average = ([\d.]+) ms", text)
             latency[service] = float(average.group(1)) if average else float("nan")
+    usage = await meter.stop()
+    clients_after = os.times()
+    clients = (clients_after.children_user + clients_after.children_system) - (
+        clients_before.children_user + clients_before.children_system
+    )
+    other = max(0.0, usage.other - clients)
+    other_share = other / usage.machine_total if usage.machine_total else 0.0
     await seed.drop_databases(target.database_url, [f"{prefix}_{s}" for s in tps])
-    return PgbenchResult(plans, CLIENTS, seconds, tps, latency)
+    return PgbenchResult(plans, CLIENTS, seconds, tps, latency, other_share)

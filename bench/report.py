@@ -268,6 +268,12 @@ def _pgbench_rows(results: Results) -> list[str]:
             + " |"
         )
     rows.append(
+        "| other work on the machine meanwhile | "
+        + " | ".join(f"{r.other_share:.0%}" for r in results.pgbench)
+        + " |"
+        + " |" * len(results.pgbench)
+    )
+    rows.append(
         "| **platform ceiling (slowest)** | "
         + " | ".join(f"**{format_rate(r.ceiling)}** ({r.slowest})" for r in results.pgbench)
         + " |"
@@ -605,10 +611,17 @@ def render(results: Results, plot_name: str | None, previous: dict[str, Any] | N
         " machine's busy time not accounted to any measured process.",
         "- **The bare chain** (`bench/bare.py`) runs five stage processes with the services'"
         " subscriptions (one consumer group per stage and topic), answering like the services"
-        " with messages of the measured sizes, committing each record after its answer is"
-        " acknowledged ('message' mode, the services' pattern). 'Batch' mode commits per poll"
-        " and is given for reference.",
+        " with messages of the measured sizes. 'Message' mode takes records one at a time and"
+        " commits each one's offset before the next, as the services do (its answers go to"
+        " the producer without waiting for the broker, as the services' outbox relay"
+        " publishes apart from the handler); 'batch' mode takes a poll's records, sends and"
+        " commits once per poll, and is given for reference.",
         "- **pgbench** runs the services' statements (`bench/pgbench.py`); see above.",
+        "- **Profiling** is not part of the run. To see where a service's time goes under load,"
+        " install py-spy into the virtualenv by hand and, while the open-throttle phase runs,"
+        " `py-spy record -p <pid of services.claims> -d 30 -r 50 -f raw -o claims.txt`"
+        " (the pids are in `.local/bench/logs/` file names' processes, or `pgrep -f"
+        " services.claims`).",
         "- Speed is measured here, never asserted in tests. `python -m bench --quick` runs"
         " everything at a small scale in a few minutes to check the harness; it writes its"
         " report under `.local/bench/quick/`, not here.",

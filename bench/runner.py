@@ -60,6 +60,7 @@ class Results:
                     "tps": r.tps,
                     "latency_ms": r.latency_ms,
                     "ceiling": r.ceiling,
+                    "other_share": r.other_share,
                 }
                 for r in self.pgbench
             ],
