@@ -619,9 +619,8 @@ def render(results: Results, plot_name: str | None, previous: dict[str, Any] | N
         "- **pgbench** runs the services' statements (`bench/pgbench.py`); see above.",
         "- **Profiling** is not part of the run. To see where a service's time goes under load,"
         " install py-spy into the virtualenv by hand and, while the open-throttle phase runs,"
-        " `py-spy record -p <pid of services.claims> -d 30 -r 50 -f raw -o claims.txt`"
-        " (the pids are in `.local/bench/logs/` file names' processes, or `pgrep -f"
-        " services.claims`).",
+        " `py-spy record -p $(pgrep -f 'm services.claims' | head -1) -d 30 -r 50 -f raw"
+        " -o claims.txt`.",
         "- Speed is measured here, never asserted in tests. `python -m bench --quick` runs"
         " everything at a small scale in a few minutes to check the harness; it writes its"
         " report under `.local/bench/quick/`, not here.",
