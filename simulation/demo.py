@@ -977,14 +977,14 @@ def fresh_log_dir() -> None:
 
 
 async def run() -> int:
+    credentials = kafka_credentials()
+    act_as_administrator(credentials)
     settings = ServiceSettings()
     bootstrap = settings.kafka_bootstrap_servers
     started = time.monotonic()
     print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    credentials = kafka_credentials()
-    act_as_administrator(credentials)
     platform = Platform(bootstrap, settings.database_url, LOG_DIR, kafka_credentials=credentials)
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
