@@ -347,6 +347,7 @@ def plot(results: Results, path: Path) -> bool:
     ax.set_yscale("log")
     plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_locator(ticker.LogLocator(base=10.0, subs=(2.0, 5.0)))
     ax.yaxis.set_minor_formatter(plain)
     ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("offered rate (cases per second)")
