@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from bench import bare
 from bench.config import Scale, Target
-from bench.platform_run import PhaseResult
+from bench.platform_run import PhaseResult, service_of
 from bench.resources import Meter, infrastructure
 from bench.stats import middle_rate, rate, summarise
 from shared.kafka_security import client_options
@@ -117,5 +117,5 @@ async def phase(
         schedule_slip=slip,
         lag_after_sending=0,
         usage=usage,
-        services={label: label.removesuffix("-bare") for label in pids},
+        services={label: service_of(label) for label in pids},
     )

@@ -45,6 +45,14 @@ def free_port() -> int:
         return port
 
 
+def service_of(label: str) -> str:
+    """The service a measured process stands for: 'claims-2' and 'claims-bare' -> 'claims'."""
+    if label.endswith("-bare"):
+        return label.removesuffix("-bare")
+    head, _, tail = label.rpartition("-")
+    return head if head and tail.isdigit() else label
+
+
 @dataclass
 class PhaseResult:
     """What one phase measured."""
@@ -103,6 +111,44 @@ class PhaseResult:
             name = self.services.get(label, label)
             peaks[name] = max(peaks.get(name, 0), value)
         return peaks
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PhaseResult:
+        """A phase back from `as_dict` (per-process memory comes back per service)."""
+        usage = Usage(
+            cpu=dict(raw["cpu_seconds"]),
+            peak_rss=dict(raw["peak_rss"]),
+            machine_busy=raw["machine_busy"],
+            machine_total=raw["machine_total"],
+            seconds=raw["phase_seconds"],
+        )
+        services = {label: service_of(label) for label in {*usage.cpu, *usage.peak_rss}}
+        return cls(
+            name=raw["name"],
+            setup=raw["setup"],
+            plans=raw["plans"],
+            instances=raw["instances"],
+            mode=raw["mode"],
+            offered_rate=raw["offered_rate"],
+            sending_seconds=raw["sending_seconds"],
+            cases=raw["cases"],
+            finished=raw["finished"],
+            unfinished=raw["unfinished"],
+            invalid_sent=raw["invalid_sent"],
+            outcomes=raw["outcomes"],
+            elapsed=raw["elapsed"],
+            throughput=raw["throughput"],
+            final_rate_middle=raw["final_rate_middle"],
+            decision=Summary(**raw["decision"]) if raw["decision"] else None,
+            final=Summary(**raw["final"]) if raw["final"] else None,
+            final_replacements=(
+                Summary(**raw["final_replacements"]) if raw["final_replacements"] else None
+            ),
+            schedule_slip=raw["schedule_slip"],
+            lag_after_sending=raw["lag_after_sending"],
+            usage=usage,
+            services=services,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -395,7 +441,7 @@ class Phase:
             schedule_slip=self._slip,
             lag_after_sending=lag,
             usage=usage,
-            services={label: label.rsplit("-", 1)[0] for label in pids},
+            services={label: service_of(label) for label in pids},
         )
 
 

@@ -156,8 +156,8 @@ def summary_table(results: Results) -> str:
 def _latency_rows(phases: list[PhaseResult]) -> list[str]:
     rows = [
         "| setup | offered (cases/s) | achieved | decision p50 | p95 | p99 | max |"
-        " final p50 | p95 | p99 | max | replacements' final p50 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " final p50 | p95 | p99 | max | replacements' final p50 | other work |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         d, f, r = p.decision, p.final, p.final_replacements
@@ -167,9 +167,16 @@ def _latency_rows(phases: list[PhaseResult]) -> list[str]:
             f" {format_seconds(_pct(d, 'p99'))} | {format_seconds(_pct(d, 'max'))} |"
             f" {format_seconds(_pct(f, 'p50'))} | {format_seconds(_pct(f, 'p95'))} |"
             f" {format_seconds(_pct(f, 'p99'))} | {format_seconds(_pct(f, 'max'))} |"
-            f" {format_seconds(_pct(r, 'p50'))} |"
+            f" {format_seconds(_pct(r, 'p50'))} | {_other_share(p)} |"
         )
     return rows
+
+
+def _other_share(phase: PhaseResult) -> str:
+    """Share of the machine's CPU that other work took during the phase."""
+    if not phase.usage.machine_total:
+        return "n/a"
+    return f"{phase.usage.other / phase.usage.machine_total:.0%}"
 
 
 def _cpu_rows(results: Results) -> list[str]:
@@ -223,10 +230,10 @@ def _rss_rows(results: Results) -> list[str]:
 
 def _setup_rows(results: Results) -> list[str]:
     rows = [
-        "| setup | open throttle (cases/s) | final events/s, middle 80% | lag when sending"
-        " stopped (messages) | decision p50 / p99 at the same offered rate |"
-        " final p50 / p99 at the same offered rate |",
-        "|---|---|---|---|---|---|",
+        "| setup | open throttle (cases/s) | capacity (cases/s) | final events/s, middle 80% |"
+        " lag when sending stopped (messages) | decision p50 / p99 at the same offered rate |"
+        " final p50 / p99 at the same offered rate | other work (open / rate) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label in _setups(results):
         opened = _open(results, label)
@@ -235,6 +242,7 @@ def _setup_rows(results: Results) -> list[str]:
         half = next((p for p in _rates(results, label) if p.name.endswith(" 50%")), None)
         rows.append(
             f"| {opened.setup} | {format_rate(opened.throughput)} |"
+            f" {format_rate(opened.capacity())} |"
             f" {format_rate(opened.final_rate_middle)} | {opened.lag_after_sending} |"
             + (
                 f" {format_seconds(_pct(half.decision, 'p50'))} /"
@@ -244,6 +252,7 @@ def _setup_rows(results: Results) -> list[str]:
                 if half
                 else " n/a | n/a |"
             )
+            + f" {_other_share(opened)} / {_other_share(half) if half else 'n/a'} |"
         )
     return rows
 
@@ -638,10 +647,16 @@ def write(results: Results, folder: Path) -> Path:
     previous: dict[str, Any] | None = None
     if raw.exists():
         loaded = json.loads(raw.read_text())
-        if loaded.get("scale") == results.scale.name:
+        same_run = loaded.get("started_at") == results.started_at
+        if loaded.get("scale") == results.scale.name and not same_run:
             previous = loaded
+        elif same_run:
+            previous = loaded.get("previous")
     has_plot = plot(results, folder / PLOT)
     path = folder / "benchmarks.md"
     path.write_text(render(results, PLOT if has_plot else None, previous))
-    raw.write_text(json.dumps(results.as_dict(), indent=1, default=str) + "\n")
+    figures = results.as_dict()
+    if previous is not None:  # kept, so that the report can be rendered again as it was
+        figures["previous"] = {k: v for k, v in previous.items() if k != "previous"}
+    raw.write_text(json.dumps(figures, indent=1, default=str) + "\n")
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bare, bare_run, pgbench, report, seed, sizes
-from bench.config import WORK_DIR, Scale, Target
+from bench.config import FULL, QUICK, WORK_DIR, Scale, Target
 from bench.machine import describe
 from bench.pgbench import PgbenchResult
 from bench.platform_run import BenchPlatform, Phase, PhaseResult
@@ -37,6 +37,32 @@ class Results:
     busiest: str = ""
     pgbench: list[PgbenchResult] = field(default_factory=list)
     seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Results:
+        """A run back from its raw figures (`as_dict`), to render its report again."""
+        results = cls(
+            FULL if raw["scale"] == FULL.name else QUICK, raw["command"], raw["started_at"]
+        )
+        results.machine = raw["machine"]
+        results.seeding = raw["seeding"]
+        results.sizes = raw["sizes"]
+        results.mix = raw["mix"]
+        results.busiest = raw["busiest"]
+        results.phases = [PhaseResult.from_dict(phase) for phase in raw["phases"]]
+        results.pgbench = [
+            PgbenchResult(
+                run["plans"],
+                run["clients"],
+                run["seconds"],
+                run["tps"],
+                run["latency_ms"],
+                run.get("other_share", 0.0),
+            )
+            for run in raw["pgbench"]
+        ]
+        results.seconds = raw["seconds"]
+        return results
 
     def phase(self, name: str) -> PhaseResult | None:
         return next((p for p in self.phases if p.name == name), None)
