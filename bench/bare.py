@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from bench.groups import assert_groups_idle
 from contracts import topics as t
 from shared.kafka_security import client_options
 
@@ -288,6 +289,14 @@ class Stages:
 
     async def start(self) -> None:
         """Launch the five stages and wait until each has its partitions."""
+        await assert_groups_idle(
+            self.bootstrap,
+            [
+                f"bench-bare-{role}.{topic.name}"
+                for role, of in SUBSCRIPTIONS.items()
+                for topic in of
+            ],
+        )
         self.launch()
         deadline = time.monotonic() + 120
         for role in ROLES:

@@ -20,12 +20,13 @@ from typing import Any
 from bench import seed
 from bench.config import Scale, Target
 from bench.driver import BenchDriver
+from bench.groups import assert_groups_idle
 from bench.resources import Meter, Usage, infrastructure
 from bench.stats import Summary, middle_rate, rate, summarise
 from contracts import topics as t
 from simulation import factories as f
 from simulation.load import CR_MODELS, Device
-from simulation.offsets import Offsets
+from simulation.offsets import Offsets, consumer_groups
 from simulation.processes import SERVICES, Platform
 
 DATABASE_PREFIX = "bench"
@@ -241,7 +242,18 @@ class BenchPlatform:
         )
 
     async def start(self) -> None:
+        """Fresh databases, then the services; whatever started is stopped if any fails."""
+        await assert_groups_idle(
+            self.target.kafka_bootstrap, sorted(set(consumer_groups().values()))
+        )
         await seed.copy_templates(self.target.database_url, self.plans, DATABASE_PREFIX)
+        try:
+            await self._start_processes()
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _start_processes(self) -> None:
         await self.platform.start()
         extra = [
             self.platform.process(service, instance=str(n))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,8 +138,8 @@ async def platform_phases(
     log_dir = WORK_DIR / "logs" / label.replace(" ", "-")
     bench = BenchPlatform(target, log_dir, plans, instances, seed_, credentials)
     say(f"{label}: starting the services ({bench.setup})")
-    await bench.start()
     try:
+        await bench.start()
         opened = await Phase(bench, scale, f"{label} open").run(mode="open")
         results.phases.append(opened)
         say(line(opened))
@@ -172,8 +174,8 @@ async def bare_phases(
         target.kafka_bootstrap, mode, results.sizes, WORK_DIR / "logs" / f"bare-{mode}"
     )
     say(f"bare chain ({mode}): starting the five stages")
-    await stages.start()
     try:
+        await stages.start()
         result = await bare_run.phase(
             stages, target, scale, f"bare {mode} open", results.mix, offered=None, seed=11
         )
@@ -202,6 +204,10 @@ async def run(scale: Scale, command: str, docs: Path) -> Results:
     results = Results(scale, command, datetime.now(UTC).isoformat(timespec="seconds"))
     results.machine = await describe(target)
     say(f"{scale.name} run against Kafka {target.kafka_bootstrap}, PostgreSQL :{target.pg_port}")
+    # SIGTERM cancels the run like ^C does, so that every service process it started stops.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     credentials = kafka_credentials()
     act_as_administrator(credentials)
     await ensure_topics(target.kafka_bootstrap)
