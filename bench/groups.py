@@ -1,42 +1,50 @@
-"""Who is in a consumer group: nothing else may consume while the benchmark measures."""
+"""Nothing else may consume while the benchmark measures.
+
+A service process left over from an earlier run (a run that was killed, say) keeps consuming in
+the services' consumer groups: it takes partitions and does work nobody measures. Before a
+setup starts, the benchmark looks for such processes on this machine (the ones whose Kafka
+settings point at the cluster under test) and refuses to go on while one runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-
-from shared.kafka_security import client_options
-
-
-async def members(bootstrap: str, groups: list[str]) -> set[str]:
-    """Client ids of the members of `groups` now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
-    await admin.start()
-    try:
-        found: set[str] = set()
-        for response in await admin.describe_consumer_groups(groups):
-            for group in response.groups:
-                found.update(str(member[1]) for member in group[5])
-        return found
-    finally:
-        await admin.close()
+PROC = Path("/proc")
 
 
-async def assert_groups_idle(bootstrap: str, groups: list[str], *, wait: float = 60.0) -> None:
-    """Refuse to measure while something else consumes in the services' groups.
+def consumers_of(bootstrap: str) -> dict[int, str]:
+    """pid -> command line of the service and bare-chain processes using `bootstrap`."""
+    found: dict[int, str] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            if "-m services." not in command and "-m bench.bare" not in command:
+                continue
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        settings = {
+            line.partition(b"=")[0]: line.partition(b"=")[2].decode(errors="replace")
+            for line in environment
+        }
+        if settings.get(b"KAFKA_BOOTSTRAP_SERVERS") == bootstrap or bootstrap in command:
+            found[int(entry.name)] = command
+    return found
 
-    A service process left over from an earlier run (or another checkout's on the same
-    cluster) would take partitions and do unmeasured work. A member that just died leaves
-    when its session times out, so this waits a while before refusing.
-    """
+
+async def assert_groups_idle(bootstrap: str, *, wait: float = 30.0) -> None:
+    """Until no other service or stage process uses `bootstrap`; refuse after `wait` seconds."""
     deadline = time.monotonic() + wait
-    while busy := await members(bootstrap, groups):
+    while others := consumers_of(bootstrap):
         if time.monotonic() > deadline:
+            listed = "; ".join(f"{pid}: {command}" for pid, command in sorted(others.items()))
             raise RuntimeError(
-                "other consumers are in the benchmark's consumer groups (clients "
-                + ", ".join(sorted(busy))
-                + "): stop them before benchmarking"
+                f"other processes consume from {bootstrap} ({listed}): stop them first"
             )
         await asyncio.sleep(1.0)

@@ -26,7 +26,7 @@ from bench.stats import Summary, middle_rate, rate, summarise
 from contracts import topics as t
 from simulation import factories as f
 from simulation.load import CR_MODELS, Device
-from simulation.offsets import Offsets, consumer_groups
+from simulation.offsets import Offsets
 from simulation.processes import SERVICES, Platform
 
 DATABASE_PREFIX = "bench"
@@ -243,9 +243,7 @@ class BenchPlatform:
 
     async def start(self) -> None:
         """Fresh databases, then the services; whatever started is stopped if any fails."""
-        await assert_groups_idle(
-            self.target.kafka_bootstrap, sorted(set(consumer_groups().values()))
-        )
+        await assert_groups_idle(self.target.kafka_bootstrap)
         await seed.copy_templates(self.target.database_url, self.plans, DATABASE_PREFIX)
         try:
             await self._start_processes()
