@@ -456,11 +456,33 @@ def _other_work(results: Results) -> str:
     return f"{other / total:.0%}"
 
 
+def _other_work_sentence(results: Results) -> str:
+    share = _other_work(results)
+    measured = (
+        f"other work on the machine took **{share}** of its CPU during the measured phases"
+        " (its busy time from /proc/stat less everything measured; per phase in the tables)"
+    )
+    if share == "n/a":
+        return "Other work on the machine was not measured."
+    if int(share.rstrip("%")) < 5:
+        return f"The machine was close to quiet: {measured}."
+    return (
+        f"The figures were taken on a shared machine: {measured}. They move with its load;"
+        " capacity (cores / CPU per case) moves less."
+    )
+
+
 def render(results: Results, plot_name: str | None, previous: dict[str, Any] | None = None) -> str:
     setups = _setups(results)
     baseline = setups[0] if setups else ""
-    seeding = ", ".join(
-        f"{int(plans):,} plans " + (f"{spent:.0f} s" if spent is not None else "(kept from before)")
+    seeding = "; ".join(
+        f"{int(plans):,} plans: "
+        + (f"{spent:.0f} s in this run" if spent is not None else "templates kept from before")
+        + (
+            f" ({work:.0f} s of seeding work, the five databases added up, two at a time)"
+            if (work := results.seeding_work.get(plans)) is not None
+            else ""
+        )
         for plans, spent in results.seeding.items()
     )
     sizes = ", ".join(f"{kind} {size} B" for kind, size in sorted(results.sizes.items()))
@@ -513,11 +535,7 @@ def render(results: Results, plot_name: str | None, previous: dict[str, Any] | N
         " validation, and PostgreSQL's own rate for the services' statements (pgbench, one"
         " script per service). Every figure is also given as a ratio to its ceiling.",
         "",
-        f"Other work on the machine took **{_other_work(results)}** of its CPU during the"
-        " measured phases (machine busy time from /proc/stat minus everything measured): the"
-        " figures were taken on a shared machine and move with its load."
-        if _other_work(results) not in ("n/a", "0%")
-        else "The machine was otherwise quiet during the measured phases.",
+        _other_work_sentence(results),
         "",
         "## Summary",
         "",

@@ -32,7 +32,8 @@ class Results:
     command: str
     started_at: str
     machine: dict[str, Any] = field(default_factory=dict)
-    seeding: dict[str, float | None] = field(default_factory=dict)
+    seeding: dict[str, float | None] = field(default_factory=dict)  # seconds spent this run
+    seeding_work: dict[str, float | None] = field(default_factory=dict)  # per service, summed
     phases: list[PhaseResult] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     mix: dict[str, float] = field(default_factory=dict)
@@ -48,6 +49,7 @@ class Results:
         )
         results.machine = raw["machine"]
         results.seeding = raw["seeding"]
+        results.seeding_work = raw.get("seeding_work", {})
         results.sizes = raw["sizes"]
         results.mix = raw["mix"]
         results.busiest = raw["busiest"]
@@ -76,6 +78,7 @@ class Results:
             "started_at": self.started_at,
             "machine": self.machine,
             "seeding": self.seeding,
+            "seeding_work": self.seeding_work,
             "sizes": self.sizes,
             "mix": self.mix,
             "busiest": self.busiest,
@@ -215,6 +218,7 @@ async def run(scale: Scale, command: str, docs: Path) -> Results:
     for plans in (scale.small_plans, scale.large_plans):
         spent = await seed.ensure_templates(target.database_url, plans)
         results.seeding[str(plans)] = spent
+        results.seeding_work[str(plans)] = await seed.recorded(target.database_url, plans)
         say(
             f"{plans:,} plans: "
             + (f"seeded in {spent:.0f} s" if spent is not None else "templates already seeded")

@@ -295,15 +295,24 @@ def fingerprint(service: str, plans: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _comment(fp: str) -> str:
-    return f"bench-seed {fp} {datetime.now(UTC).date().isoformat()}"
+def _comment(fp: str, seconds: float) -> str:
+    return f"bench-seed {fp} {datetime.now(UTC).date().isoformat()} {seconds:.1f}"
+
+
+def recorded_seconds(comment: str | None) -> float | None:
+    """How long the template took to seed, as its comment recorded it."""
+    parts = (comment or "").split()
+    try:
+        return float(parts[3]) if len(parts) == 4 and parts[0] == "bench-seed" else None
+    except ValueError:
+        return None
 
 
 def _still_good(comment: str | None, fp: str) -> bool:
     if not comment:
         return False
     parts = comment.split()
-    if len(parts) != 3 or parts[0] != "bench-seed" or parts[1] != fp:
+    if len(parts) not in (3, 4) or parts[0] != "bench-seed" or parts[1] != fp:
         return False
     age = datetime.now(UTC).date() - datetime.fromisoformat(parts[2]).date()
     return age.days <= MAX_TEMPLATE_AGE_DAYS
@@ -337,13 +346,30 @@ async def _seed_one(server_url: str, service: str, plans: int, fp: str) -> float
         await conn.execute("VACUUM (FREEZE, ANALYZE)")
     finally:
         await conn.close()
+    seconds = time.monotonic() - started
     admin = await _admin(server_url)
     try:
-        await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{_comment(fp)}'")
+        await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{_comment(fp, seconds)}'")
         await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
     finally:
         await admin.close()
     return time.monotonic() - started
+
+
+async def recorded(server_url: str, plans: int) -> float | None:
+    """Seconds of seeding work the templates for `plans` recorded (summed over services)."""
+    admin = await _admin(server_url)
+    try:
+        rows = await admin.fetch(
+            "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database"
+            " WHERE datname = ANY($1::text[])",
+            [template_name(service, plans) for service in SERVICES],
+        )
+    finally:
+        await admin.close()
+    seconds = [recorded_seconds(row["comment"]) for row in rows]
+    known = [value for value in seconds if value is not None]
+    return sum(known) if len(known) == len(SERVICES) else None
 
 
 async def ensure_templates(
