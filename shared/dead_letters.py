@@ -8,17 +8,13 @@ dead-lettered: they are raised, the offset is not committed, and the message com
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
 
 import structlog
-from faststream import BaseMiddleware
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
 
 from contracts.topics import DEAD_LETTER_SUFFIX
 from shared.metrics import EVENTS_HANDLED
-from shared.retry import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -26,25 +22,16 @@ REASON_HEADER = "dlq-reason"
 _MAX_REASON_CHARS = 4000
 
 
-class DeadLetterMiddleware(BaseMiddleware):
-    """Turns any non-transient failure of a handler into a dead letter and lets the offset go on."""
+class DeadLetters:
+    """Publishes a record that cannot be applied to its topic's dead-letter topic."""
 
-    def __init__(self, msg: Any, /, *, context: Any, broker: KafkaBroker, service: str) -> None:
-        super().__init__(msg, context=context)
+    def __init__(self, broker: KafkaBroker, service: str) -> None:
         self._broker = broker
         self._service = service
 
-    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
-        try:
-            return await call_next(msg)
-        except Exception as error:
-            if is_transient(error):
-                raise
-            await self._dead_letter(msg, str(error), type(error).__name__)
-            return None
-
-    async def _dead_letter(self, msg: StreamMessage[Any], reason: str, kind: str) -> None:
-        record = msg.raw_message
+    async def send(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        reason = str(error)
+        kind = type(error).__name__
         topic = record.topic
         headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
         headers.update(
@@ -59,13 +46,9 @@ class DeadLetterMiddleware(BaseMiddleware):
             }
         )
         await self._broker.publish(
-            msg.body, topic=topic + DEAD_LETTER_SUFFIX, key=record.key, headers=headers
+            record.value or b"", topic=topic + DEAD_LETTER_SUFFIX, key=record.key, headers=headers
         )
         EVENTS_HANDLED.labels(self._service, topic, "dead_lettered").inc()
         log.warning(
             "dead_lettered", topic=topic, offset=record.offset, error_type=kind, reason=reason[:300]
         )
-
-
-def install_dead_letters(broker: KafkaBroker, service: str) -> None:
-    broker.add_middleware(partial(DeadLetterMiddleware, broker=broker, service=service))

@@ -9,7 +9,7 @@ its id in the inbox and changes nothing; an event decided but not yet sent waits
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from contracts import serialise_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.metrics import OUTBOX_PUBLISHED
-from shared.retry import transient_retries
+from shared.retry import is_transient, transient_retries
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -36,54 +36,122 @@ class Transaction:
     """What a handler may touch: the connection inside the transaction, and the outbox."""
 
     conn: Connection
-    _outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
+    outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
 
     def publish(self, topic: Topic, key: str, event: Envelope) -> None:
         """Queue `event` for `topic`; it is written to the outbox when the transaction commits."""
-        self._outgoing.append((topic, key, event))
-
-    async def _write_outbox(self) -> None:
-        if not self._outgoing:
-            return
-        await self.conn.executemany(
-            "INSERT INTO outbox (event_id, event_type, topic, key, payload) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            [
-                (event.event_id, event.event_type, topic.name, key, serialise_event(event))
-                for topic, key, event in self._outgoing
-            ],
-        )
-        await self.conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+        self.outgoing.append((topic, key, event))
 
 
-Apply = Callable[[Transaction], Awaitable[None]]
+Handle = Callable[[Any, Transaction], Awaitable[None]]
 
 
-async def apply_once(
-    pool: asyncpg.Pool, topic: str, event: Envelope, apply: Apply, *, attempts: int
-) -> bool:
-    """Run `apply` for `event` unless this service already did; False when it was a duplicate.
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of each event of a batch, by its position in the batch."""
 
-    Transient database failures are retried with backoff; the whole transaction is redone, so a
-    retry never half-applies.
+    applied: list[int]
+    duplicates: list[int]
+    rejected: dict[int, Exception]
+
+
+class _Rejected(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
+async def apply_batch(
+    pool: asyncpg.Pool,
+    topic: str,
+    events: Sequence[Envelope],
+    handle: Handle,
+    *,
+    attempts: int,
+) -> BatchOutcome:
+    """Apply every event of `events` this service has not applied yet, in ONE transaction.
+
+    One transaction per batch instead of per event: the inbox rows go in with one statement, the
+    outbox rows with another, and BEGIN/COMMIT are paid once. An event whose handler fails for a
+    reason of its own (not a transient one) is `rejected`: the transaction is rolled back and the
+    batch applied again without it, so nothing of it remains, its inbox row included, and a
+    replay after a fix applies it. Transient database failures redo the whole transaction with
+    backoff; a retry never half-applies.
     """
-    async for attempt in transient_retries(attempts):
-        with attempt:
-            async with pool.acquire() as conn, conn.transaction():
-                first_time = await conn.fetchval(
-                    "INSERT INTO inbox (event_id, event_type, topic) VALUES ($1, $2, $3) "
-                    "ON CONFLICT (event_id) DO NOTHING RETURNING true",
-                    event.event_id,
-                    event.event_type,
-                    topic,
-                )
-                if not first_time:
-                    return False
-                tx = Transaction(conn)
-                await apply(tx)
-                await tx._write_outbox()
-                return True
+    rejected: dict[int, Exception] = {}
+    while True:
+        try:
+            async for attempt in transient_retries(attempts):
+                with attempt:
+                    applied, duplicates = await _apply_in_one_transaction(
+                        pool, topic, events, rejected, handle
+                    )
+                    return BatchOutcome(applied, duplicates, rejected)
+        except _Rejected as rejection:
+            rejected[rejection.index] = rejection.error
     raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+async def _apply_in_one_transaction(
+    pool: asyncpg.Pool,
+    topic: str,
+    events: Sequence[Envelope],
+    rejected: dict[int, Exception],
+    handle: Handle,
+) -> tuple[list[int], list[int]]:
+    candidates = [index for index in range(len(events)) if index not in rejected]
+    async with pool.acquire() as conn, conn.transaction():
+        first_seen = {
+            row["event_id"]
+            for row in await conn.fetch(
+                "INSERT INTO inbox (event_id, event_type, topic) "
+                "SELECT event_id, event_type, $3 FROM unnest($1::uuid[], $2::text[]) "
+                "AS batch (event_id, event_type) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [events[index].event_id for index in candidates],
+                [events[index].event_type for index in candidates],
+                topic,
+            )
+        }
+        applied: list[int] = []
+        duplicates: list[int] = []
+        outgoing: list[tuple[Topic, str, Envelope]] = []
+        for index in candidates:
+            event = events[index]
+            if event.event_id not in first_seen:
+                duplicates.append(index)
+                continue
+            first_seen.discard(event.event_id)  # the same id twice in one batch: once
+            tx = Transaction(conn)
+            try:
+                await handle(event, tx)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                raise _Rejected(index, error) from error
+            applied.append(index)
+            outgoing.extend(tx.outgoing)
+        await _write_outbox(conn, outgoing)
+    return applied, duplicates
+
+
+async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:
+    if not outgoing:
+        return
+    await conn.execute(
+        # Ids follow the order the events were decided in: the relay publishes by id.
+        "INSERT INTO outbox (event_id, event_type, topic, key, payload) "
+        "SELECT event_id, event_type, topic, key, payload FROM unnest("
+        "$1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY "
+        "AS decided (event_id, event_type, topic, key, payload, position) ORDER BY position",
+        [event.event_id for _, _, event in outgoing],
+        [event.event_type for _, _, event in outgoing],
+        [topic.name for topic, _, _ in outgoing],
+        [key for _, key, _ in outgoing],
+        [serialise_event(event) for _, _, event in outgoing],
+    )
+    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 class OutboxRelay:

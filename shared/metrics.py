@@ -9,8 +9,10 @@ EVENTS_HANDLED = Counter(
     "Events taken off a topic, by outcome (applied, duplicate, dead_lettered)",
     ["service", "topic", "outcome"],
 )
-HANDLE_SECONDS = Histogram(
-    "careplan_event_handle_seconds", "Time to handle one event", ["service", "topic"]
+BATCH_SECONDS = Histogram(
+    "careplan_batch_handle_seconds",
+    "Time to apply one batch of records, dead letters included",
+    ["service", "topic"],
 )
 OUTBOX_PUBLISHED = Counter(
     "careplan_outbox_published_total", "Events the outbox relay published", ["service"]

@@ -1,9 +1,10 @@
 """A service process: its broker, database pool, migrations, outbox relay and handlers.
 
-Handlers are thin: `async def handler(event, tx)`; the runtime wraps each one so that it runs in
-one transaction with the inbox and outbox (shared.messaging), and commits the Kafka offset only
-after that transaction committed (ack policy NACK_ON_ERROR: acknowledged when the handler returns,
-sought back for redelivery when it raises).
+Handlers are thin: `async def handler(event, tx)`; the runtime takes records in batches, runs the
+handler for each event of a batch in one transaction with the inbox and outbox
+(shared.messaging), and commits the batch's Kafka offsets only after that transaction committed
+(ack policy NACK_ON_ERROR: acknowledged when the batch is done, sought back to its first record
+for redelivery when it raises).
 """
 
 from __future__ import annotations
@@ -12,29 +13,29 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy, FastStream
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
 
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.dead_letters import install_dead_letters
+from shared.dead_letters import DeadLetters
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import OutboxRelay, Transaction, apply_once
-from shared.metrics import EVENTS_HANDLED, HANDLE_SECONDS, serve_metrics
+from shared.messaging import OutboxRelay, Transaction, apply_batch
+from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-E = TypeVar("E", bound=Envelope)
 Handler = Callable[[Any, Transaction], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
@@ -57,6 +58,7 @@ class Service:
         self._pool: asyncpg.Pool | None = None
         self._started_hooks: list[Hook] = []
         self._stopping_hooks: list[Hook] = []
+        self._consumed: list[tuple[Topic, Handler]] = []
         self.broker = KafkaBroker(
             self.settings.kafka_bootstrap_servers,
             client_id=f"careplan-{name}-{self.settings.instance}",
@@ -67,18 +69,8 @@ class Service:
             graceful_timeout=30.0,
             security=broker_security(self.settings),
             logger=None,
-            # The documented address is the local stack's, whatever this process connects to.
-            specification_url="127.0.0.1:19092",
         )
-        install_dead_letters(self.broker, name)
-        for topic in owns:
-            # Registered for the AsyncAPI document; the outbox relay does the publishing.
-            self.broker.publisher(
-                topic.name,
-                title=f"{topic.name}:publish",
-                description=f"Keyed by {topic.key}; published from the outbox.",
-                schema=topic.events,
-            )
+        self._dead_letters = DeadLetters(self.broker, name)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -97,51 +89,79 @@ class Service:
         return hook
 
     def consumes(self, topic: Topic) -> Callable[[Handler], Handler]:
-        """Register `handler(event, tx)` for `topic` in this service's consumer group."""
+        """Register `handler(event, tx)` for `topic` in this service's consumer group.
+
+        Records are taken in batches (what one poll returns, up to `consume_batch_size`) and a
+        batch is applied in one transaction (shared.messaging.apply_batch); the offsets of the
+        whole batch are committed once, after that transaction committed.
+        """
 
         def register(handler: Handler) -> Handler:
-            async def on_message(event: Any) -> None:
-                await self._handle(topic, event, handler)
+            async def on_batch(message: KafkaMessage) -> None:
+                await self._handle_batch(topic, message.raw_message, handler)
 
-            # FastStream reads the annotation to validate the body and to document the topic.
-            on_message.__annotations__ = {"event": topic.events, "return": None}
-            on_message.__name__ = handler.__name__
-            on_message.__doc__ = handler.__doc__
-
-            async def decode(message: StreamMessage[Any]) -> Envelope:
-                # The contract decides what is valid, byte for byte, for every service alike.
-                return topic.parse(message.body)
+            async def parsed_record_by_record(message: StreamMessage[Any]) -> None:
+                # Each record is parsed on its own, with the contract's parser, so that one bad
+                # record is dead-lettered alone and not its batch.
+                return None
 
             self.broker.subscriber(
                 topic.name,
-                decoder=decode,
-                group_id=f"careplan-{self.name}.{topic.name}",
+                batch=True,
+                max_records=self.settings.consume_batch_size,
+                batch_timeout_ms=self.settings.consume_poll_timeout_ms,
+                decoder=parsed_record_by_record,
+                group_id=self.group_id(topic),
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 max_poll_interval_ms=120_000,
-                title=f"{topic.name}:{self.name}",
-            )(on_message)
+            )(on_batch)
+            self._consumed.append((topic, handler))
             return handler
 
         return register
 
-    async def _handle(self, topic: Topic, event: Envelope, handler: Handler) -> None:
+    def group_id(self, topic: Topic) -> str:
+        return f"careplan-{self.name}.{topic.name}"
+
+    async def _handle_batch(
+        self, topic: Topic, records: tuple[ConsumerRecord[bytes, bytes], ...], handler: Handler
+    ) -> None:
         started = time.perf_counter()
-
-        async def apply(tx: Transaction) -> None:
-            await handler(event, tx)
-
-        applied = await apply_once(
+        events: list[Envelope] = []
+        sources: list[ConsumerRecord[bytes, bytes]] = []
+        unapplicable: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
+        for record in records:
+            try:
+                # The contract decides what is valid, byte for byte, for every service alike.
+                events.append(topic.parse(record.value or b""))
+            except Exception as error:
+                unapplicable.append((record, error))
+            else:
+                sources.append(record)
+        outcome = await apply_batch(
             self.pool,
             topic.name,
-            event,
-            apply,
+            events,
+            handler,
             attempts=self.settings.transient_retry_attempts,
         )
-        outcome = "applied" if applied else "duplicate"
-        EVENTS_HANDLED.labels(self.name, topic.name, outcome).inc()
-        HANDLE_SECONDS.labels(self.name, topic.name).observe(time.perf_counter() - started)
-        log.debug("event_handled", topic=topic.name, event_id=str(event.event_id), outcome=outcome)
+        unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
+        # After the commit and before the offsets: a crash in between sends them again, and a
+        # rejected event left no trace to skip it by.
+        for record, cause in unapplicable:
+            await self._dead_letters.send(record, cause)
+        EVENTS_HANDLED.labels(self.name, topic.name, "applied").inc(len(outcome.applied))
+        EVENTS_HANDLED.labels(self.name, topic.name, "duplicate").inc(len(outcome.duplicates))
+        BATCH_SECONDS.labels(self.name, topic.name).observe(time.perf_counter() - started)
+        log.debug(
+            "batch_handled",
+            topic=topic.name,
+            records=len(records),
+            applied=len(outcome.applied),
+            duplicates=len(outcome.duplicates),
+            dead_lettered=len(unapplicable),
+        )
 
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)
@@ -207,8 +227,33 @@ class Service:
         )
 
     def asyncapi(self) -> AsyncAPI:
+        """The service's AsyncAPI document, built by FastStream from the service's declarations.
+
+        It describes the wire, one event per record, so it is drawn from a broker of its own
+        where each consumed topic has a per-event subscriber annotated with the topic's events:
+        the running broker reads batches, which FastStream would document as arrays.
+        """
+        # The documented address is the local stack's, whatever this process connects to.
+        documented = KafkaBroker("127.0.0.1:19092", security=broker_security(self.settings))
+        for topic, handler in self._consumed:
+
+            async def consume(event: Any) -> None: ...
+
+            consume.__annotations__ = {"event": topic.events, "return": None}
+            consume.__name__ = handler.__name__
+            consume.__doc__ = handler.__doc__
+            documented.subscriber(
+                topic.name, group_id=self.group_id(topic), title=f"{topic.name}:{self.name}"
+            )(consume)
+        for topic in self.owns:
+            documented.publisher(
+                topic.name,
+                title=f"{topic.name}:publish",
+                description=f"Keyed by {topic.key}; published from the outbox.",
+                schema=topic.events,
+            )
         return AsyncAPI(
-            self.broker,
+            documented,
             title=f"careplan {self.name}",
             version="1.0.0",
             description=self.description,

@@ -29,7 +29,7 @@ from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, IncidentCause
 from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations, create_pool
 from shared.kafka_security import broker_security
-from shared.messaging import Apply, OutboxRelay, Transaction, apply_once
+from shared.messaging import Handle, OutboxRelay, Transaction, apply_batch
 from shared.retry import is_transient
 from shared.settings import ServiceSettings
 from simulation import factories
@@ -103,12 +103,10 @@ def an_event() -> AssessmentReported:
     return factories.assessment(factories.new_serial(), "mavic-3-pro", IncidentCause.COLLISION)
 
 
-def record_case(
-    event: AssessmentReported, publish: list[tuple[Topic, str, AssessmentReported]]
-) -> Apply:
-    """An `apply` that counts the event into `state` and publishes `publish`."""
+def record_case(publish: list[tuple[Topic, str, AssessmentReported]]) -> Handle:
+    """A handler that counts the event's case into `state` and publishes `publish`."""
 
-    async def apply(tx: Transaction) -> None:
+    async def handle(event: AssessmentReported, tx: Transaction) -> None:
         await tx.conn.execute(
             "INSERT INTO state (case_id, applied) VALUES ($1, 1) "
             "ON CONFLICT (case_id) DO UPDATE SET applied = state.applied + 1",
@@ -117,7 +115,17 @@ def record_case(
         for topic, key, outgoing_event in publish:
             tx.publish(topic, key, outgoing_event)
 
-    return apply
+    return handle
+
+
+async def apply_one(
+    pool: asyncpg.Pool, event: AssessmentReported, handle: Handle, *, attempts: int = 3
+) -> bool:
+    """`event` as a batch of one: True when applied, False when a duplicate; a rejection raises."""
+    outcome = await apply_batch(pool, INBOUND, [event], handle, attempts=attempts)
+    if outcome.rejected:
+        raise outcome.rejected[0]
+    return outcome.applied == [0]
 
 
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
@@ -129,14 +137,14 @@ async def counts(pool: asyncpg.Pool) -> dict[str, int]:
     return dict(row)
 
 
-async def test_apply_once_writes_state_inbox_and_outbox_in_one_transaction(
+async def test_apply_batch_writes_state_inbox_and_outbox_in_one_transaction(
     pool: asyncpg.Pool, outgoing: Topic
 ) -> None:
     event = an_event()
     decided = an_event()
 
-    applied = await apply_once(
-        pool, INBOUND, event, record_case(event, [(outgoing, "SN-KEY-1", decided)]), attempts=3
+    applied = await apply_one(
+        pool, event, record_case([(outgoing, "SN-KEY-1", decided)]), attempts=3
     )
 
     assert applied is True
@@ -167,16 +175,16 @@ async def test_the_same_event_twice_changes_nothing_the_second_time(
 ) -> None:
     event = an_event()
     calls = 0
-    inner = record_case(event, [(outgoing, "K", an_event())])
+    inner = record_case([(outgoing, "K", an_event())])
 
-    async def apply(tx: Transaction) -> None:
+    async def apply(event: AssessmentReported, tx: Transaction) -> None:
         nonlocal calls
         calls += 1
-        await inner(tx)
+        await inner(event, tx)
 
-    assert await apply_once(pool, INBOUND, event, apply, attempts=3) is True
+    assert await apply_one(pool, event, apply) is True
     redelivered = AssessmentReported.model_validate_json(serialise_event(event))
-    assert await apply_once(pool, INBOUND, redelivered, apply, attempts=3) is False
+    assert await apply_one(pool, redelivered, apply) is False
 
     assert calls == 1
     assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
@@ -187,18 +195,18 @@ async def test_an_exception_inside_apply_leaves_no_state_no_inbox_no_outbox(
     pool: asyncpg.Pool, outgoing: Topic
 ) -> None:
     event = an_event()
-    inner = record_case(event, [(outgoing, "K", an_event())])
+    inner = record_case([(outgoing, "K", an_event())])
 
-    async def apply_then_fail(tx: Transaction) -> None:
-        await inner(tx)
+    async def apply_then_fail(event: AssessmentReported, tx: Transaction) -> None:
+        await inner(event, tx)
         raise RuntimeError("the handler failed after writing")
 
     with pytest.raises(RuntimeError, match="after writing"):
-        await apply_once(pool, INBOUND, event, apply_then_fail, attempts=3)
+        await apply_one(pool, event, apply_then_fail)
 
     assert await counts(pool) == {"inbox": 0, "outbox": 0, "state": 0}
     # Nothing was remembered, so the redelivered event is applied in full once the fault is gone.
-    assert await apply_once(pool, INBOUND, event, inner, attempts=3) is True
+    assert await apply_one(pool, event, inner) is True
     assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
 
 
@@ -206,24 +214,95 @@ async def test_a_transient_failure_redoes_the_whole_transaction_once(
     pool: asyncpg.Pool, outgoing: Topic
 ) -> None:
     event = an_event()
-    inner = record_case(event, [(outgoing, "K", an_event())])
+    inner = record_case([(outgoing, "K", an_event())])
     calls = 0
 
-    async def apply(tx: Transaction) -> None:
+    async def apply(event: AssessmentReported, tx: Transaction) -> None:
         nonlocal calls
         calls += 1
-        await inner(tx)
+        await inner(event, tx)
         if calls == 1:  # a real serialization failure from the server, after the write
             await tx.conn.execute(
                 "DO $$ BEGIN RAISE EXCEPTION 'concurrent update' "
                 "USING ERRCODE = 'serialization_failure'; END $$"
             )
 
-    assert await apply_once(pool, INBOUND, event, apply, attempts=3) is True
+    assert await apply_one(pool, event, apply) is True
 
     assert calls == 2
     assert await pool.fetchval("SELECT applied FROM state") == 1  # the first write rolled back
     assert await counts(pool) == {"inbox": 1, "outbox": 1, "state": 1}
+
+
+async def test_a_batch_is_one_transaction_and_its_outbox_follows_the_order_of_decisions(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    events = [an_event() for _ in range(4)]
+    decided = {event.event_id: [an_event(), an_event()] for event in events}
+
+    async def handle(event: AssessmentReported, tx: Transaction) -> None:
+        await record_case([])(event, tx)
+        for number, outgoing_event in enumerate(decided[event.event_id]):
+            tx.publish(outgoing, f"{event.payload.case_id}-{number}", outgoing_event)
+
+    outcome = await apply_batch(pool, INBOUND, events, handle, attempts=3)
+
+    assert (outcome.applied, outcome.duplicates, outcome.rejected) == ([0, 1, 2, 3], [], {})
+    transactions = await pool.fetch(
+        "SELECT xmin::text AS tx FROM state UNION SELECT xmin::text FROM inbox "
+        "UNION SELECT xmin::text FROM outbox"
+    )
+    assert len(transactions) == 1
+    assert await pool.fetchval("SELECT array_agg(event_id ORDER BY id) FROM outbox") == [
+        outgoing_event.event_id for event in events for outgoing_event in decided[event.event_id]
+    ]
+
+
+async def test_a_rejected_event_leaves_no_trace_and_the_rest_of_its_batch_is_applied(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    events = [an_event() for _ in range(3)]
+    rejected = events[1]
+    inner = record_case([])
+    calls: list[int] = []
+
+    async def handle(event: AssessmentReported, tx: Transaction) -> None:
+        calls.append(events.index(event))
+        await inner(event, tx)
+        tx.publish(outgoing, "K", an_event())
+        if event is rejected:
+            raise ValueError("this event cannot be applied")
+
+    outcome = await apply_batch(pool, INBOUND, events, handle, attempts=3)
+
+    assert outcome.applied == [0, 2]
+    assert outcome.duplicates == []
+    assert list(outcome.rejected) == [1]
+    assert str(outcome.rejected[1]) == "this event cannot be applied"
+    # The first try was rolled back at the rejected event; the second left it out.
+    assert calls == [0, 1, 0, 2]
+    assert await counts(pool) == {"inbox": 2, "outbox": 2, "state": 2}
+    assert set(await pool.fetchval("SELECT array_agg(event_id) FROM inbox")) == {
+        events[0].event_id,
+        events[2].event_id,
+    }
+    # Nothing remembers it, so after a fix its replay is applied.
+    assert await apply_one(pool, rejected, record_case([])) is True
+
+
+async def test_duplicates_within_a_batch_and_across_batches_are_applied_once(
+    pool: asyncpg.Pool,
+) -> None:
+    earlier, fresh = an_event(), an_event()
+    handle = record_case([])
+    assert await apply_one(pool, earlier, handle) is True
+    again = AssessmentReported.model_validate_json(serialise_event(fresh))
+
+    outcome = await apply_batch(pool, INBOUND, [fresh, earlier, again], handle, attempts=3)
+
+    assert (outcome.applied, outcome.duplicates) == ([0], [1, 2])
+    assert await counts(pool) == {"inbox": 2, "outbox": 0, "state": 2}
+    assert await pool.fetchval("SELECT max(applied) FROM state") == 1
 
 
 @pytest.mark.parametrize("first_delivery", ["commits", "fails"])
@@ -232,24 +311,24 @@ async def test_two_concurrent_deliveries_of_one_event_apply_it_exactly_once(
 ) -> None:
     """The second delivery waits on the first one's inbox row, then skips it or takes over."""
     event = an_event()
-    inner = record_case(event, [(outgoing, "K", an_event())])
+    inner = record_case([(outgoing, "K", an_event())])
     entered = asyncio.Event()
     release = asyncio.Event()
     calls = 0
 
-    async def apply(tx: Transaction) -> None:
+    async def apply(event: AssessmentReported, tx: Transaction) -> None:
         nonlocal calls
         calls += 1
-        await inner(tx)
+        await inner(event, tx)
         if calls == 1:
             entered.set()
             await release.wait()
             if first_delivery == "fails":
                 raise RuntimeError("the first delivery failed")
 
-    first = asyncio.create_task(apply_once(pool, INBOUND, event, apply, attempts=1))
+    first = asyncio.create_task(apply_one(pool, event, apply, attempts=1))
     await asyncio.wait_for(entered.wait(), timeout=30)
-    second = asyncio.create_task(apply_once(pool, INBOUND, event, apply, attempts=1))
+    second = asyncio.create_task(apply_one(pool, event, apply, attempts=1))
 
     async def second_is_blocked() -> bool:
         waiting: int = await pool.fetchval(
@@ -280,7 +359,7 @@ async def test_drain_once_publishes_in_id_order_with_key_and_headers_and_marks_r
     second_batch = [(outgoing, f"KEY-{n}", an_event()) for n in range(3, 5)]
     for publish in (first_batch, second_batch):
         event = an_event()
-        await apply_once(pool, INBOUND, event, record_case(event, publish), attempts=3)
+        await apply_one(pool, event, record_case(publish))
     relay = OutboxRelay(
         pool, broker.publish, service="it", batch_size=2, fallback_poll_seconds=3600.0
     )
@@ -326,7 +405,7 @@ async def test_the_relay_woken_by_notify_publishes_a_row_written_after_it_starte
     topic = Topic(name, 1, "reported SN", "integration tests", AssessmentReported)
     before, after = an_event(), an_event()
     cause, trigger = an_event(), an_event()
-    await apply_once(pool, INBOUND, cause, record_case(cause, [(topic, "K1", before)]), attempts=3)
+    await apply_one(pool, cause, record_case([(topic, "K1", before)]))
     relay = ObservedRelay(
         pool, broker.publish, service="it", batch_size=100, fallback_poll_seconds=3600.0
     )
@@ -335,9 +414,7 @@ async def test_the_relay_woken_by_notify_publishes_a_row_written_after_it_starte
         # It listens, drains what was waiting (`before`), finds nothing more and goes to sleep.
         await asyncio.wait_for(relay.idle.wait(), timeout=30)
         assert len(await read_records(stack.kafka_bootstrap, name, count=1)) == 1
-        await apply_once(
-            pool, INBOUND, trigger, record_case(trigger, [(topic, "K2", after)]), attempts=3
-        )
+        await apply_one(pool, trigger, record_case([(topic, "K2", after)]), attempts=3)
         records = await read_records(stack.kafka_bootstrap, name, count=2)
 
         async def marked_sent() -> bool:
