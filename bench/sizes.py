@@ -38,7 +38,7 @@ def kind_of(value: bytes) -> str | None:
     """The bare chain's kind for one of the platform's messages, or None for others."""
     try:
         event = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # the bad-input tests' messages, when they share topics
         return None
     if not isinstance(event, dict):
         return None

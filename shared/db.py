@@ -33,11 +33,18 @@ class MigrationChangedError(RuntimeError):
     pass
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """The services leave no session state on a connection (no SET, no session-level advisory
+    locks, no cursors; the outbox relay UNLISTENs itself), so the pool's default reset query
+    would only cost a round trip on every release. asyncpg still rolls back an open
+    transaction before calling this."""
+
+
 async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
     async for attempt in transient_retries(attempts=20):
         with attempt:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size
+                dsn, min_size=min_size, max_size=max_size, reset=_nothing_to_reset
             )
             return pool
     raise AssertionError("unreachable: tenacity re-raises the last error")

@@ -27,7 +27,7 @@ class Grant:
 
 def service_grants(service: str) -> list[Grant]:
     app = importlib.import_module(f"services.{service}.app").service
-    consumed = sorted({name for sub in app.broker.subscribers for name in sub.topic_names})
+    consumed = sorted(app.consumed)
     written = sorted(
         {topic.name for topic in app.owns} | {c + DEAD_LETTER_SUFFIX for c in consumed}
     )

@@ -47,8 +47,17 @@ Handle = Callable[[Any, Transaction], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One event taken off `topic`, and the handler that applies it."""
+
+    topic: str
+    event: Envelope
+    handle: Handle
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
-    """What became of each event of a batch, by its position in the batch."""
+    """What became of each delivery of a batch, by its position in the batch."""
 
     applied: list[int]
     duplicates: list[int]
@@ -63,14 +72,9 @@ class _Rejected(Exception):
 
 
 async def apply_batch(
-    pool: asyncpg.Pool,
-    topic: str,
-    events: Sequence[Envelope],
-    handle: Handle,
-    *,
-    attempts: int,
+    pool: asyncpg.Pool, batch: Sequence[Delivery], *, attempts: int
 ) -> BatchOutcome:
-    """Apply every event of `events` this service has not applied yet, in ONE transaction.
+    """Apply every event of `batch` this service has not applied yet, in ONE transaction.
 
     One transaction per batch instead of per event: the inbox rows go in with one statement, the
     outbox rows with another, and BEGIN/COMMIT are paid once. An event whose handler fails for a
@@ -84,9 +88,7 @@ async def apply_batch(
         try:
             async for attempt in transient_retries(attempts):
                 with attempt:
-                    applied, duplicates = await _apply_in_one_transaction(
-                        pool, topic, events, rejected, handle
-                    )
+                    applied, duplicates = await _apply_in_one_transaction(pool, batch, rejected)
                     return BatchOutcome(applied, duplicates, rejected)
         except _Rejected as rejection:
             rejected[rejection.index] = rejection.error
@@ -94,38 +96,33 @@ async def apply_batch(
 
 
 async def _apply_in_one_transaction(
-    pool: asyncpg.Pool,
-    topic: str,
-    events: Sequence[Envelope],
-    rejected: dict[int, Exception],
-    handle: Handle,
+    pool: asyncpg.Pool, batch: Sequence[Delivery], rejected: dict[int, Exception]
 ) -> tuple[list[int], list[int]]:
-    candidates = [index for index in range(len(events)) if index not in rejected]
+    candidates = [index for index in range(len(batch)) if index not in rejected]
     async with pool.acquire() as conn, conn.transaction():
         first_seen = {
             row["event_id"]
             for row in await conn.fetch(
                 "INSERT INTO inbox (event_id, event_type, topic) "
-                "SELECT event_id, event_type, $3 FROM unnest($1::uuid[], $2::text[]) "
-                "AS batch (event_id, event_type) "
+                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) "
                 "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                [events[index].event_id for index in candidates],
-                [events[index].event_type for index in candidates],
-                topic,
+                [batch[index].event.event_id for index in candidates],
+                [batch[index].event.event_type for index in candidates],
+                [batch[index].topic for index in candidates],
             )
         }
         applied: list[int] = []
         duplicates: list[int] = []
         outgoing: list[tuple[Topic, str, Envelope]] = []
         for index in candidates:
-            event = events[index]
-            if event.event_id not in first_seen:
+            delivery = batch[index]
+            if delivery.event.event_id not in first_seen:
                 duplicates.append(index)
                 continue
-            first_seen.discard(event.event_id)  # the same id twice in one batch: once
+            first_seen.discard(delivery.event.event_id)  # the same id twice in one batch: once
             tx = Transaction(conn)
             try:
-                await handle(event, tx)
+                await delivery.handle(delivery.event, tx)
             except Exception as error:
                 if is_transient(error):
                     raise

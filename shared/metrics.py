@@ -12,7 +12,7 @@ EVENTS_HANDLED = Counter(
 BATCH_SECONDS = Histogram(
     "careplan_batch_handle_seconds",
     "Time to apply one batch of records, dead letters included",
-    ["service", "topic"],
+    ["service"],
 )
 OUTBOX_PUBLISHED = Counter(
     "careplan_outbox_published_total", "Events the outbox relay published", ["service"]

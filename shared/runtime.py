@@ -1,10 +1,9 @@
 """A service process: its broker, database pool, migrations, outbox relay and handlers.
 
-Handlers are thin: `async def handler(event, tx)`; the runtime takes records in batches, runs the
-handler for each event of a batch in one transaction with the inbox and outbox
-(shared.messaging), and commits the batch's Kafka offsets only after that transaction committed
-(ack policy NACK_ON_ERROR: acknowledged when the batch is done, sought back to its first record
-for redelivery when it raises).
+Handlers are thin: `async def handler(event, tx)`; the runtime takes records in batches from one
+consumer for all the service's topics, runs the handler of each event in one transaction per
+batch with the inbox and outbox (shared.messaging), and commits the batch's Kafka offsets only
+after that transaction committed.
 """
 
 from __future__ import annotations
@@ -23,14 +22,13 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
 
-from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import DeadLetters
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import OutboxRelay, Transaction, apply_batch
+from shared.messaging import Delivery, OutboxRelay, Transaction, apply_batch
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
 from shared.settings import ServiceSettings
 
@@ -58,7 +56,7 @@ class Service:
         self._pool: asyncpg.Pool | None = None
         self._started_hooks: list[Hook] = []
         self._stopping_hooks: list[Hook] = []
-        self._consumed: list[tuple[Topic, Handler]] = []
+        self.consumed: dict[str, tuple[Topic, Handler]] = {}
         self.broker = KafkaBroker(
             self.settings.kafka_bootstrap_servers,
             client_id=f"careplan-{name}-{self.settings.instance}",
@@ -89,74 +87,83 @@ class Service:
         return hook
 
     def consumes(self, topic: Topic) -> Callable[[Handler], Handler]:
-        """Register `handler(event, tx)` for `topic` in this service's consumer group.
-
-        Records are taken in batches (what one poll returns, up to `consume_batch_size`) and a
-        batch is applied in one transaction (shared.messaging.apply_batch); the offsets of the
-        whole batch are committed once, after that transaction committed.
-        """
+        """Register `handler(event, tx)` for the events of `topic`."""
 
         def register(handler: Handler) -> Handler:
-            async def on_batch(message: KafkaMessage) -> None:
-                await self._handle_batch(topic, message.raw_message, handler)
-
-            async def parsed_record_by_record(message: StreamMessage[Any]) -> None:
-                # Each record is parsed on its own, with the contract's parser, so that one bad
-                # record is dead-lettered alone and not its batch.
-                return None
-
-            self.broker.subscriber(
-                topic.name,
-                batch=True,
-                max_records=self.settings.consume_batch_size,
-                batch_timeout_ms=self.settings.consume_poll_timeout_ms,
-                decoder=parsed_record_by_record,
-                group_id=self.group_id(topic),
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                max_poll_interval_ms=120_000,
-            )(on_batch)
-            self._consumed.append((topic, handler))
+            if topic.name in self.consumed:
+                raise ValueError(f"{self.name} already has a handler for {topic.name}")
+            self.consumed[topic.name] = (topic, handler)
             return handler
 
         return register
 
-    def group_id(self, topic: Topic) -> str:
-        return f"careplan-{self.name}.{topic.name}"
+    @property
+    def group_id(self) -> str:
+        return f"careplan-{self.name}.inbound"
 
-    async def _handle_batch(
-        self, topic: Topic, records: tuple[ConsumerRecord[bytes, bytes], ...], handler: Handler
-    ) -> None:
+    def _subscribe(self) -> None:
+        """One consumer, in one group, for every topic the service reads.
+
+        Records come in batches (what one poll returns, up to `consume_batch_size`, across its
+        topics), and a batch is applied in one transaction (shared.messaging.apply_batch); the
+        batch's offsets are committed once, after that transaction committed (ack policy
+        NACK_ON_ERROR: sought back to the batch's first records when it raises). One consumer
+        instead of one per topic saves a fetch loop, a heartbeat and a transaction per topic,
+        and a service's batches never deadlock on each other's rows.
+        """
+
+        async def on_batch(message: KafkaMessage) -> None:
+            await self._handle_batch(message.raw_message)
+
+        async def parsed_record_by_record(message: StreamMessage[Any]) -> None:
+            # Each record is parsed on its own, with its topic's contract, so that one bad
+            # record is dead-lettered alone and not its batch.
+            return None
+
+        self.broker.subscriber(
+            *self.consumed,
+            batch=True,
+            max_records=self.settings.consume_batch_size,
+            batch_timeout_ms=self.settings.consume_poll_timeout_ms,
+            decoder=parsed_record_by_record,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            max_poll_interval_ms=120_000,
+        )(on_batch)
+
+    async def _handle_batch(self, records: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:
         started = time.perf_counter()
-        events: list[Envelope] = []
+        batch: list[Delivery] = []
         sources: list[ConsumerRecord[bytes, bytes]] = []
         unapplicable: list[tuple[ConsumerRecord[bytes, bytes], Exception]] = []
         for record in records:
+            topic, handler = self.consumed[record.topic]
             try:
                 # The contract decides what is valid, byte for byte, for every service alike.
-                events.append(topic.parse(record.value or b""))
+                event = topic.parse(record.value or b"")
             except Exception as error:
                 unapplicable.append((record, error))
             else:
+                batch.append(Delivery(topic.name, event, handler))
                 sources.append(record)
         outcome = await apply_batch(
-            self.pool,
-            topic.name,
-            events,
-            handler,
-            attempts=self.settings.transient_retry_attempts,
+            self.pool, batch, attempts=self.settings.transient_retry_attempts
         )
         unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
         # After the commit and before the offsets: a crash in between sends them again, and a
         # rejected event left no trace to skip it by.
         for record, cause in unapplicable:
             await self._dead_letters.send(record, cause)
-        EVENTS_HANDLED.labels(self.name, topic.name, "applied").inc(len(outcome.applied))
-        EVENTS_HANDLED.labels(self.name, topic.name, "duplicate").inc(len(outcome.duplicates))
-        BATCH_SECONDS.labels(self.name, topic.name).observe(time.perf_counter() - started)
+        for outcome_name, indexes in (
+            ("applied", outcome.applied),
+            ("duplicate", outcome.duplicates),
+        ):
+            for index in indexes:
+                EVENTS_HANDLED.labels(self.name, batch[index].topic, outcome_name).inc()
+        BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
         log.debug(
             "batch_handled",
-            topic=topic.name,
             records=len(records),
             applied=len(outcome.applied),
             duplicates=len(outcome.duplicates),
@@ -181,6 +188,7 @@ class Service:
         with `on_started` run after the relay starts and `on_stopping` hooks before it stops
         (register them before calling this).
         """
+        self._subscribe()
         relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
 
@@ -235,7 +243,7 @@ class Service:
         """
         # The documented address is the local stack's, whatever this process connects to.
         documented = KafkaBroker("127.0.0.1:19092", security=broker_security(self.settings))
-        for topic, handler in self._consumed:
+        for topic, handler in self.consumed.values():
 
             async def consume(event: Any) -> None: ...
 
@@ -243,7 +251,7 @@ class Service:
             consume.__name__ = handler.__name__
             consume.__doc__ = handler.__doc__
             documented.subscriber(
-                topic.name, group_id=self.group_id(topic), title=f"{topic.name}:{self.name}"
+                topic.name, group_id=self.group_id, title=f"{topic.name}:{self.name}"
             )(consume)
         for topic in self.owns:
             documented.publisher(

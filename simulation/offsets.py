@@ -25,9 +25,8 @@ def consumer_groups() -> dict[tuple[str, str], str]:
     groups: dict[tuple[str, str], str] = {}
     for name in SERVICES:
         service = importlib.import_module(f"services.{name}.app").service
-        for subscriber in service.broker.subscribers:
-            for topic in subscriber.topic_names:
-                groups[(name, topic)] = str(subscriber.group_id)
+        for topic in service.consumed:
+            groups[(name, topic)] = service.group_id
     return groups
 
 

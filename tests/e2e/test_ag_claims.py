@@ -39,6 +39,7 @@ from contracts.upstream import (
     ReviewConcludedPayload,
     ReviewVerdict,
 )
+from services.coverage.app import service as coverage_service
 from shared.kafka_security import client_options
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -373,7 +374,7 @@ async def test_p5_the_row_lock_lets_no_two_ledger_instances_spend_the_same_balan
     second.start()
     try:
         await second.wait_started()
-        group = f"careplan-coverage.{t.CLAIMS_EVENTS.name}"
+        group = coverage_service.group_id
 
         async def both_consume() -> bool:
             return await _group_members(stack, group) == 2

@@ -14,6 +14,7 @@ from contracts import serialise_event
 from contracts import topics as t
 from contracts.claims import ClaimDecided
 from contracts.coverage import DeductionApplied
+from services.claims.app import service as claims_service
 from shared.dead_letters import REASON_HEADER
 from shared.kafka_security import client_options
 from simulation import factories as f
@@ -24,7 +25,7 @@ from tests.e2e.journeys import activate_plan, claim, eventually, query
 
 pytestmark = pytest.mark.e2e
 
-CLAIMS_GROUP = f"careplan-claims.{t.REPAIR_ASSESSMENTS.name}"
+CLAIMS_GROUP = claims_service.group_id
 
 
 async def test_a_redelivered_event_and_an_upstream_retry_change_nothing(

@@ -29,7 +29,7 @@ from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, IncidentCause
 from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations, create_pool
 from shared.kafka_security import broker_security
-from shared.messaging import Handle, OutboxRelay, Transaction, apply_batch
+from shared.messaging import Delivery, Handle, OutboxRelay, Transaction, apply_batch
 from shared.retry import is_transient
 from shared.settings import ServiceSettings
 from simulation import factories
@@ -118,11 +118,15 @@ def record_case(publish: list[tuple[Topic, str, AssessmentReported]]) -> Handle:
     return handle
 
 
+def batch_of(events: list[AssessmentReported], handle: Handle) -> list[Delivery]:
+    return [Delivery(INBOUND, event, handle) for event in events]
+
+
 async def apply_one(
     pool: asyncpg.Pool, event: AssessmentReported, handle: Handle, *, attempts: int = 3
 ) -> bool:
     """`event` as a batch of one: True when applied, False when a duplicate; a rejection raises."""
-    outcome = await apply_batch(pool, INBOUND, [event], handle, attempts=attempts)
+    outcome = await apply_batch(pool, [Delivery(INBOUND, event, handle)], attempts=attempts)
     if outcome.rejected:
         raise outcome.rejected[0]
     return outcome.applied == [0]
@@ -245,7 +249,7 @@ async def test_a_batch_is_one_transaction_and_its_outbox_follows_the_order_of_de
         for number, outgoing_event in enumerate(decided[event.event_id]):
             tx.publish(outgoing, f"{event.payload.case_id}-{number}", outgoing_event)
 
-    outcome = await apply_batch(pool, INBOUND, events, handle, attempts=3)
+    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
 
     assert (outcome.applied, outcome.duplicates, outcome.rejected) == ([0, 1, 2, 3], [], {})
     transactions = await pool.fetch(
@@ -273,7 +277,7 @@ async def test_a_rejected_event_leaves_no_trace_and_the_rest_of_its_batch_is_app
         if event is rejected:
             raise ValueError("this event cannot be applied")
 
-    outcome = await apply_batch(pool, INBOUND, events, handle, attempts=3)
+    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
 
     assert outcome.applied == [0, 2]
     assert outcome.duplicates == []
@@ -298,7 +302,7 @@ async def test_duplicates_within_a_batch_and_across_batches_are_applied_once(
     assert await apply_one(pool, earlier, handle) is True
     again = AssessmentReported.model_validate_json(serialise_event(fresh))
 
-    outcome = await apply_batch(pool, INBOUND, [fresh, earlier, again], handle, attempts=3)
+    outcome = await apply_batch(pool, batch_of([fresh, earlier, again], handle), attempts=3)
 
     assert (outcome.applied, outcome.duplicates) == ([0], [1, 2])
     assert await counts(pool) == {"inbox": 2, "outbox": 0, "state": 2}

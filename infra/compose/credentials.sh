@@ -1,0 +1,36 @@
+#!/bin/sh
+# Writes the Kafka credentials docker-compose.yml takes from its --env-file: the administrator's
+# password and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
+# (git-ignored; another path as the first argument).
+#
+#   infra/compose/credentials.sh
+#   docker compose --env-file .local/compose.env up --build
+#
+# Passwords already in the file are kept: a new administrator's password would give the broker
+# a new container, and with it new, empty storage. Principals added to acls.txt since the last
+# run get theirs. Plain POSIX sh, like the scripts that run inside the containers.
+set -eu
+
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+out="${1:-$repo/.local/compose.env}"
+acl_file="$repo/infra/kafka/acls.txt"
+
+# URL-safe base64 without padding: nothing that the JAAS config or kafka-configs would parse.
+password() { head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+
+mkdir -p "$(dirname "$out")"
+umask 077
+touch "$out"
+
+add() {
+    if ! grep -q "^$1=" "$out"; then
+        printf '%s=%s\n' "$1" "$(password)" >>"$out"
+        echo "added $1"
+    fi
+}
+
+add CAREPLAN_KAFKA_ADMIN_PASSWORD
+grep -v -e '^#' -e '^[[:space:]]*$' "$acl_file" | cut -d' ' -f1 | sort -u | while read -r principal; do
+    add "CAREPLAN_KAFKA_PASSWORD_$(printf '%s' "$principal" | tr 'a-z-' 'A-Z_')"
+done
+echo "credentials in $out"

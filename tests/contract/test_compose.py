@@ -1,0 +1,280 @@
+"""docker-compose.yml runs Kafka as the local stack does: SASL/SCRAM on every client listener,
+nothing allowed that no ACL allows, each service its own principal with the ACLs of
+infra/kafka/acls.txt, and no credential written in the file.
+
+The file is read, not run: no Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.kafka_acls import ACL_FILE
+
+pytestmark = pytest.mark.contract
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+LOCAL_BROKER_CONFIG = ROOT / "infra/kafka/server.properties"
+CREDENTIALS_SCRIPT = ROOT / "infra/compose/credentials.sh"
+KAFKA_START_SCRIPT = ROOT / "infra/compose/kafka-start.sh"
+KAFKA_INIT_SCRIPT = ROOT / "infra/compose/kafka-init.sh"
+ACLS = ROOT / ACL_FILE
+
+# `${NAME:?message}`: compose refuses to start without NAME instead of passing an empty value.
+REQUIRED_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}")
+# Environment variables of the apache/kafka image that are not broker properties.
+IMAGE_SETTINGS = {
+    "KAFKA_VERSION",
+    "KAFKA_HEAP_OPTS",
+    "KAFKA_LOG4J_OPTS",
+    "KAFKA_OPTS",
+    "KAFKA_JMX_OPTS",
+    "KAFKA_JVM_PERFORMANCE_OPTS",
+    "KAFKA_GC_LOG_OPTS",
+    "KAFKA_LOG4J_ROOT_LOGLEVEL",
+    "KAFKA_LOG4J_LOGGERS",
+    "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+    "KAFKA_JMX_HOSTNAME",
+}
+
+
+# --- The compose file ---------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def services() -> dict[str, dict[str, Any]]:
+    found = compose()["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def environment(service: str) -> dict[str, str]:
+    env = services()[service].get("environment") or {}
+    assert isinstance(env, dict), f"{service}: environment as a mapping, not a list"
+    return {name: str(value) for name, value in env.items()}
+
+
+def application_services() -> dict[str, dict[str, Any]]:
+    """The services running `python -m services.<name>`, by name."""
+    found = {}
+    for name, service in services().items():
+        command = service.get("command") or []
+        if command[:2] == ["python", "-m"] and command[2].startswith("services."):
+            assert command[2] == f"services.{name}", f"{name} runs {command[2]}"
+            found[name] = service
+    return found
+
+
+def acl_principals() -> set[str]:
+    lines = ACLS.read_text().splitlines()
+    return {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
+
+
+def password_variable(principal: str) -> str:
+    """The variable infra/kafka/provision.sh and infra/compose/credentials.sh name."""
+    return "CAREPLAN_KAFKA_PASSWORD_" + principal.upper().replace("-", "_")
+
+
+def required_variable(value: str) -> str | None:
+    """The variable NAME when the value is exactly `${NAME:?message}`."""
+    match = REQUIRED_VARIABLE.fullmatch(value)
+    return match["name"] if match else None
+
+
+def broker_config() -> dict[str, str]:
+    """The broker's properties as the apache/kafka image renders them from KAFKA_* variables:
+    `_` is `.`, `__` is `_` and `___` is `-`."""
+    config = {}
+    for name, value in environment("kafka").items():
+        if name.startswith("KAFKA_") and name not in IMAGE_SETTINGS:
+            key = name.removeprefix("KAFKA_").lower().replace("_", ".")
+            config[key.replace("...", "-").replace("..", "_")] = value
+    return config
+
+
+def local_broker_config() -> dict[str, str]:
+    config = {}
+    for line in LOCAL_BROKER_CONFIG.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            config[key.strip()] = value.strip()
+    return config
+
+
+def listeners(config: dict[str, str]) -> Iterator[tuple[str, str, str]]:
+    """(name, host, port) of each listener the broker binds."""
+    for listener in config["listeners"].split(","):
+        name, _, address = listener.partition("://")
+        host, _, port = address.rpartition(":")
+        yield name, host, port
+
+
+def mounts(service: str) -> dict[str, str]:
+    """Container path -> host path of the service's bind mounts."""
+    found = {}
+    for volume in services()[service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = source
+    return found
+
+
+# --- Authentication ------------------------------------------------------------------------------
+
+
+def test_every_client_listener_authenticates_with_scram() -> None:
+    config = broker_config()
+    protocols = dict(
+        entry.split(":") for entry in config["listener.security.protocol.map"].split(",")
+    )
+    controller = set(config["controller.listener.names"].split(","))
+    assert config["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert config["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    for name, host, _ in listeners(config):
+        if name in controller:
+            # PLAINTEXT, and its ANONYMOUS principal is a super user: no other container may
+            # reach it.
+            assert protocols[name] == "PLAINTEXT"
+            assert host == "127.0.0.1", f"controller listener {name} bound to {host!r}"
+        else:
+            assert protocols[name] == "SASL_PLAINTEXT", f"listener {name} is {protocols[name]}"
+            jaas = config[f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config"]
+            assert jaas.startswith("org.apache.kafka.common.security.scram.ScramLoginModule ")
+            # The image's start script demands a JAAS file in KAFKA_OPTS for such names.
+            assert "SASL_" not in name
+    assert config["inter.broker.listener.name"] not in controller
+    for voter in config["controller.quorum.voters"].split(","):
+        assert voter.split("@")[1].startswith("127.0.0.1:"), voter
+
+
+def test_nothing_is_allowed_that_no_acl_allows() -> None:
+    config = broker_config()
+    assert config["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert config["allow.everyone.if.no.acl.found"] == "false"
+    assert set(config["super.users"].split(";")) == {"User:admin", "User:ANONYMOUS"}
+
+
+def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
+    compose_config, local_config = broker_config(), local_broker_config()
+    for key in (
+        "authorizer.class.name",
+        "allow.everyone.if.no.acl.found",
+        "super.users",
+        "sasl.enabled.mechanisms",
+        "sasl.mechanism.inter.broker.protocol",
+        "controller.listener.names",
+        "num.partitions",
+        "auto.create.topics.enable",
+    ):
+        assert compose_config.get(key) == local_config[key], key
+
+
+def test_the_broker_formats_its_storage_with_the_administrators_credential() -> None:
+    kafka = services()["kafka"]
+    script = mounts("kafka")[kafka["entrypoint"][-1]]
+    assert (ROOT / script).resolve() == KAFKA_START_SCRIPT
+    assert kafka["command"] == ["/etc/kafka/docker/run"], "the image's own start, after it"
+    env = environment("kafka")
+    assert required_variable(env["CAREPLAN_KAFKA_ADMIN_PASSWORD"]) == (
+        "CAREPLAN_KAFKA_ADMIN_PASSWORD"
+    )
+    needed = set(re.findall(r"\$\{([A-Z_]+):\?", KAFKA_START_SCRIPT.read_text()))
+    assert needed - env.keys() == set(), "variables kafka-start.sh requires"
+    # Its healthcheck is a client like any other.
+    assert "--command-config" in " ".join(kafka["healthcheck"]["test"])
+
+
+# --- Principals and credentials ----------------------------------------------------------------
+
+
+def test_each_service_is_its_own_principal_of_the_acl_file() -> None:
+    usernames = {}
+    for name in application_services():
+        env = environment(name)
+        usernames[name] = env.get("CAREPLAN_KAFKA_USERNAME")
+        assert usernames[name] == name, "named after the service, as in the local stack"
+        assert required_variable(env.get("CAREPLAN_KAFKA_PASSWORD", "")) == (
+            password_variable(name)
+        ), f"{name}: its own password, from the environment"
+    assert usernames, "no application service found"
+    assert len(set(usernames.values())) == len(usernames), "a principal shared by services"
+    assert set(usernames.values()) <= acl_principals(), "principals without any ACL"
+    assert acl_principals() <= set(usernames.values()), "principals no compose service uses"
+
+
+def test_no_kafka_credential_is_written_in_the_file() -> None:
+    for name, service in services().items():
+        for variable, value in environment(name).items():
+            if "KAFKA" not in variable:
+                continue
+            if "PASSWORD" in variable:
+                assert required_variable(value), f"{name}: {variable} is not ${{...:?...}}"
+            for password in re.findall(r'password="([^"]*)"', value):
+                assert required_variable(password), f"{name}: a password in {variable}"
+        assert "password" not in json.dumps(service.get("command", [])).lower()
+
+
+def test_kafka_init_gives_every_principal_its_credential_and_acls() -> None:
+    init = services()["kafka-init"]
+    env = environment("kafka-init")
+    mounted = mounts("kafka-init")
+    assert (ROOT / mounted[env["CAREPLAN_ACL_FILE"]]).resolve() == ACLS
+    script = mounted[init["entrypoint"][-1]]
+    assert (ROOT / script).resolve() == KAFKA_INIT_SCRIPT
+    assert init["image"] == services()["kafka"]["image"], "its tools match the broker"
+    for principal in acl_principals():
+        assert required_variable(env[password_variable(principal)]) == (
+            password_variable(principal)
+        )
+    assert required_variable(env["CAREPLAN_KAFKA_ADMIN_PASSWORD"]) == (
+        "CAREPLAN_KAFKA_ADMIN_PASSWORD"
+    )
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_topics_are_created_by_the_administrator() -> None:
+    env = environment("topics")
+    assert services()["topics"]["command"] == ["careplan", "topics"]
+    assert env["CAREPLAN_KAFKA_USERNAME"] == "admin"
+    assert required_variable(env["CAREPLAN_KAFKA_PASSWORD"]) == "CAREPLAN_KAFKA_ADMIN_PASSWORD"
+
+
+def test_services_start_once_credentials_acls_and_topics_exist() -> None:
+    for name, service in application_services().items():
+        depends_on = service["depends_on"]
+        for one_shot in ("kafka-init", "topics"):
+            assert depends_on[one_shot]["condition"] == "service_completed_successfully", name
+
+
+def test_the_credentials_script_sets_every_variable_the_file_requires(tmp_path: Path) -> None:
+    env_file = tmp_path / "compose.env"
+
+    def run() -> str:
+        command = ["sh", str(CREDENTIALS_SCRIPT), str(env_file)]
+        subprocess.run(command, check=True, capture_output=True)
+        return env_file.read_text()
+
+    first = run()
+    assert run() == first, "a second run keeps the passwords"
+    written = dict(line.split("=", 1) for line in first.splitlines())
+    required = {match["name"] for match in REQUIRED_VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    assert required <= written.keys()
+    for password in written.values():
+        assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", password)
+    assert env_file.stat().st_mode & 0o077 == 0, "readable by its owner only"
