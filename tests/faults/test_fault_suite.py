@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(2700)]
 
 CASES = int(os.environ.get("CAREPLAN_FAULT_CASES", "2000"))
 KILLS_PER_PROCESS = int(os.environ.get("CAREPLAN_FAULT_KILLS", "3"))
+CHUNK_SPACING_SECONDS = 3.0
 INVALID = [
     (t.REPAIR_ASSESSMENTS, b"not json at all"),
     (t.REPAIR_ASSESSMENTS, b'{"event_type": "repair.assessment-reported"}'),
@@ -35,9 +36,18 @@ INVALID = [
 ]
 
 
-async def _in_chunks(work: list[Coroutine[Any, Any, None]], size: int = 200) -> None:
+async def _while_the_chaos_runs(
+    work: list[Coroutine[Any, Any, None]], chaos: asyncio.Task[Any], size: int = 50
+) -> None:
+    """Send `work` a chunk every few seconds until the chaos is over, then the rest at once.
+
+    The services decide a case in milliseconds: sent all at once, the stream would be over
+    before most of the kills and restarts, which must land while cases are in flight.
+    """
     for start in range(0, len(work), size):
         await asyncio.gather(*work[start : start + size])
+        if not chaos.done():
+            await asyncio.wait({chaos}, timeout=CHUNK_SPACING_SECONDS)
 
 
 async def test_nothing_lost_nothing_applied_twice(
@@ -70,15 +80,19 @@ async def test_nothing_lost_nothing_applied_twice(
         )
         await offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=900)
 
-        phase("reporting assessments, duplicates and invalid messages")
+        phase("reporting assessments, duplicates and invalid messages while the chaos runs")
         reports = [(device, driver.assessment(device)) for device in devices]
-        await _in_chunks([driver.report(device, report) for device, report in reports])
         again = rng.sample(reports, k=max(1, CASES // 20))
-        await _in_chunks([driver.redeliver(report, new_id=False) for _, report in again])
         retried = rng.sample(reports, k=max(1, CASES // 20))
-        await _in_chunks([driver.redeliver(report, new_id=True) for _, report in retried])
-        for topic, value in INVALID:
-            await driver.inject_invalid(topic, value)
+        await _while_the_chaos_runs(
+            [
+                *(driver.report(device, report) for device, report in reports),
+                *(driver.redeliver(report, new_id=False) for _, report in again),
+                *(driver.redeliver(report, new_id=True) for _, report in retried),
+                *(driver.inject_invalid(topic, value) for topic, value in INVALID),
+            ],
+            chaos_run,
+        )
 
         phase("waiting for every case to end")
         await driver.wait_until(lambda: not driver.pending(), "every case to end", timeout=1800)
