@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
     # A batch is what one poll returns, up to this many records, applied in one transaction.
     consume_batch_size: int = 500
     # How long an idle poll waits for records.
-    consume_poll_timeout_ms: int = 20
+    consume_poll_timeout_ms: int = 5
     outbox_batch_size: int = 500
     outbox_fallback_poll_seconds: float = 2.0
     transient_retry_attempts: int = 5

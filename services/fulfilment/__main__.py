@@ -1,5 +1,3 @@
-import asyncio
-
 from services.fulfilment.app import service
 
-asyncio.run(service.app().run())
+service.main()
