@@ -148,7 +148,6 @@ async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envel
         [key for _, key, _ in outgoing],
         [serialise_event(event) for _, _, event in outgoing],
     )
-    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 class OutboxRelay:
@@ -197,7 +196,12 @@ class OutboxRelay:
             try:
                 while not self._stopping.is_set():
                     self._wake.clear()
-                    while not self._stopping.is_set() and await self.drain_once():
+                    # A short batch emptied the outbox as of its snapshot; anything committed
+                    # since has notified, and the wait below returns at once.
+                    while (
+                        not self._stopping.is_set()
+                        and await self.drain_once() == self._batch_size
+                    ):
                         pass
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self._fallback_poll)
@@ -215,13 +219,17 @@ class OutboxRelay:
         """Publish one batch of unpublished rows; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _RELAY_LOCK)
-            rows = await conn.fetch(
-                "SELECT id, event_id, event_type, topic, key, payload FROM outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            # Marked before they are sent, in the transaction that commits only once every send
+            # is acknowledged: a failed send rolls the marks back.
+            marked = await conn.fetch(
+                "UPDATE outbox SET published_at = now() WHERE id IN ("
+                "SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1) "
+                "RETURNING id, event_id, event_type, topic, key, payload",
                 self._batch_size,
             )
-            if not rows:
+            if not marked:
                 return 0
+            rows = sorted(marked, key=lambda row: row["id"])
             pending = [
                 await self._send(
                     bytes(row["payload"]),
@@ -237,9 +245,5 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*pending)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)

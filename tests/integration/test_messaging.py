@@ -385,8 +385,40 @@ async def test_drain_once_publishes_in_id_order_with_key_and_headers_and_marks_r
         assert AssessmentReported.model_validate_json(record.value) == event
 
 
+async def test_a_failed_send_leaves_the_batch_unpublished_and_the_next_drain_sends_it(
+    stack: Stack, pool: asyncpg.Pool, outgoing: Topic, broker: KafkaBroker
+) -> None:
+    """The rows are marked before they are sent, in a transaction that a failed send rolls back."""
+    publish = [(outgoing, f"KEY-{n}", an_event()) for n in range(3)]
+    event = an_event()
+    await apply_one(pool, event, record_case(publish))
+    attempts = 0
+
+    async def send_failing_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 2:
+            raise KafkaTimeoutError()
+        return await broker.publish(*args, **kwargs)
+
+    relay = OutboxRelay(
+        pool, send_failing_once, service="it", batch_size=10, fallback_poll_seconds=3600.0
+    )
+
+    with pytest.raises(KafkaTimeoutError):
+        await relay.drain_once()
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3
+
+    assert await relay.drain_once() == 3
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert await relay.drain_once() == 0
+
+
+RELAY_BATCH = 100
+
+
 class ObservedRelay(OutboxRelay):
-    """The relay as it is, telling the test when a drain found nothing left to publish."""
+    """The relay as it is, telling the test when a drain left the outbox empty."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -395,8 +427,8 @@ class ObservedRelay(OutboxRelay):
     async def drain_once(self) -> int:
         self.idle.clear()
         published = await super().drain_once()
-        if not published:
-            self.idle.set()  # from here the relay waits to be woken
+        if published < RELAY_BATCH:
+            self.idle.set()  # a short batch: from here the relay waits to be woken
         return published
 
 
@@ -411,7 +443,7 @@ async def test_the_relay_woken_by_notify_publishes_a_row_written_after_it_starte
     cause, trigger = an_event(), an_event()
     await apply_one(pool, cause, record_case([(topic, "K1", before)]))
     relay = ObservedRelay(
-        pool, broker.publish, service="it", batch_size=100, fallback_poll_seconds=3600.0
+        pool, broker.publish, service="it", batch_size=RELAY_BATCH, fallback_poll_seconds=3600.0
     )
     task = asyncio.create_task(relay.run())
     try:

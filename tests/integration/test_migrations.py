@@ -39,6 +39,7 @@ LEDGER_MIGRATIONS = {
 }
 EXPECTED_ORDER = [
     "messaging:0001_messaging",
+    "messaging:0002_outbox_notify",
     "ledger:0001_ledger",
     "ledger:0002_add_amount",
     "ledger:0010_amount_index",
@@ -87,9 +88,9 @@ async def test_applies_shared_then_service_migrations_in_name_order_with_checksu
     applied = await apply_migrations(conn, sources(ledger))
 
     assert applied == EXPECTED_ORDER
-    expected = {"messaging:0001_messaging": sha256(SHARED_MIGRATIONS / "0001_messaging.sql")} | {
-        f"ledger:{Path(name).stem}": sha256(ledger / name) for name in LEDGER_MIGRATIONS
-    }
+    expected = {
+        f"messaging:{path.stem}": sha256(path) for path in SHARED_MIGRATIONS.glob("*.sql")
+    } | {f"ledger:{Path(name).stem}": sha256(ledger / name) for name in LEDGER_MIGRATIONS}
     assert {version: checksum for version, (checksum, _) in (await recorded(conn)).items()} == (
         expected
     )
