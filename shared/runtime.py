@@ -131,6 +131,8 @@ class Service:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_poll_interval_ms=120_000,
+            fetch_min_bytes=self.settings.consume_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.consume_fetch_max_wait_ms,
         )(on_batch)
 
     async def _handle_batch(self, records: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:

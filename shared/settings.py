@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
     consume_batch_size: int = 500
     # How long an idle poll waits for records.
     consume_poll_timeout_ms: int = 5
+    # The broker answers a fetch once it has this many bytes or has waited this long: under
+    # load, fewer and fuller fetches; when quiet, at most this much added latency per hop.
+    consume_fetch_min_bytes: int = 65536
+    consume_fetch_max_wait_ms: int = 10
     outbox_batch_size: int = 500
     outbox_fallback_poll_seconds: float = 2.0
     transient_retry_attempts: int = 5
