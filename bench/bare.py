@@ -1,19 +1,19 @@
 """The Kafka ceiling: a bare aiokafka consume-and-produce chain shaped like the platform.
 
-Five stage processes stand in for the five services. Each subscribes, with one consumer group
-per (stage, topic) as the services do, to the same topics (copies named `bench.bare.<topic>`,
-with the same partition counts) and answers what the service would answer with a message of the
-size the service's event had in the platform run: an assessment becomes a decision, a decision
-a deduction, a payment a shipment request, a dispatch a replacement, a replacement the plan's
-inheritance, an AG decision a quota deduction and that a report to the insurer. No database, no
-parsing beyond a header, no validation; the same idempotent producer settings (acks=all,
-linger 5 ms).
+Five stage processes stand in for the five services. Each subscribes to the same topics
+(copies named `bench.bare.<topic>`, with the same partition counts) and answers what the
+service would answer with a message of the size the service's event had in the platform run:
+an assessment becomes a decision, a decision a deduction, a payment a shipment request, a
+dispatch a replacement, a replacement the plan's inheritance, an AG decision a quota deduction
+and that a report to the insurer. No database, no parsing beyond a header, no validation; the
+same idempotent producer settings (acks=all, linger 5 ms).
 
-Two modes: `message` handles records one at a time and commits each one's offset before the
-next (the services' pattern: FastStream acknowledges record by record), handing its answer to
-the producer without waiting for the broker's acknowledgement (the services publish from the
-outbox apart from the handler too); `batch` takes what a poll returns, sends it all, waits for
-every acknowledgement and commits once (the upper bound of this chain).
+Two modes: `batch` is the services' pattern: one consumer per stage for all its topics, in one
+group, takes what a poll returns, sends it all, waits for every acknowledgement and commits
+once. `message` is the pattern the services had before they consumed in batches, kept for
+comparison: a consumer group per (stage, topic), records one at a time, each one's offset
+committed before the next, its answer handed to the producer without waiting for the broker's
+acknowledgement. Stages run on uvloop, as the services do.
 
 The load side is `BareDriver`: the same case mix, window and schedules as the platform phases,
 with payments and the warehouse played the same way.
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
@@ -141,27 +142,35 @@ async def run_stage(role: str, bootstrap: str, mode: str, sizes: dict[str, int])
         **client_options(),
     )
     await producer.start()
-    consumers = [
-        AIOKafkaConsumer(
-            bare(topic),
-            bootstrap_servers=bootstrap,
-            group_id=f"bench-bare-{role}.{topic.name}",
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            max_poll_interval_ms=120_000,
-            **client_options(),
-        )
-        for topic in SUBSCRIPTIONS[role]
-    ]
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "latest",
+        "max_poll_interval_ms": 120_000,
+        **client_options(),
+    }
+    topics = SUBSCRIPTIONS[role]
+    consumers = (
+        [
+            AIOKafkaConsumer(bare(topic), group_id=f"bench-bare-{role}.{topic.name}", **options)
+            for topic in topics
+        ]
+        if mode == "message"
+        else [
+            AIOKafkaConsumer(
+                *(bare(topic) for topic in topics), group_id=f"bench-bare-{role}", **options
+            )
+        ]
+    )
     for consumer in consumers:
         await consumer.start()
     while any(not consumer.assignment() for consumer in consumers):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     print("ready", flush=True)
 
-    def answer(topic_name: str, record: Any) -> Awaitable[Any] | None:
+    def answer(record: Any) -> Awaitable[Any] | None:
         kind = dict(record.headers).get("k", b"").decode()
-        target = ANSWERS.get((role, topic_name, kind))
+        target = ANSWERS.get((role, record.topic.removeprefix(PREFIX), kind))
         if target is None:
             return None
         topic, out_kind = target
@@ -174,18 +183,18 @@ async def run_stage(role: str, bootstrap: str, mode: str, sizes: dict[str, int])
         )
         return sending
 
-    async def per_message(consumer: AIOKafkaConsumer, topic: t.Topic) -> None:
+    async def per_message(consumer: AIOKafkaConsumer) -> None:
         while True:
             record = await consumer.getone()
-            sending = answer(topic.name, record)
+            sending = answer(record)
             if sending is not None:
-                # Handed to the producer (batched, acknowledged later), as the services' relay
-                # publishes apart from the handler; the offset is committed record by record.
+                # Handed to the producer (batched, acknowledged later); the offset is committed
+                # record by record.
                 await sending
             tp = TopicPartition(record.topic, record.partition)
             await consumer.commit({tp: record.offset + 1})
 
-    async def batched(consumer: AIOKafkaConsumer, topic: t.Topic) -> None:
+    async def batched(consumer: AIOKafkaConsumer) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=100, max_records=500)
             if not batches:
@@ -194,7 +203,7 @@ async def run_stage(role: str, bootstrap: str, mode: str, sizes: dict[str, int])
                 s
                 for records in batches.values()
                 for record in records
-                if (s := answer(topic.name, record)) is not None
+                if (s := answer(record)) is not None
             ]
             acks = await asyncio.gather(*sending)
             await asyncio.gather(*acks)
@@ -203,10 +212,7 @@ async def run_stage(role: str, bootstrap: str, mode: str, sizes: dict[str, int])
             )
 
     loop = per_message if mode == "message" else batched
-    tasks = [
-        asyncio.create_task(loop(consumer, topic))
-        for consumer, topic in zip(consumers, SUBSCRIPTIONS[role], strict=True)
-    ]
+    tasks = [asyncio.create_task(loop(consumer)) for consumer in consumers]
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -442,7 +448,7 @@ async def _discard(work: Awaitable[Any]) -> None:
 
 def main() -> None:
     role, bootstrap, mode, sizes = sys.argv[1:5]
-    asyncio.run(run_stage(role, bootstrap, mode, json.loads(sizes)))
+    uvloop.run(run_stage(role, bootstrap, mode, json.loads(sizes)))
 
 
 if __name__ == "__main__":

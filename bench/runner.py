@@ -264,8 +264,8 @@ async def run(scale: Scale, command: str, docs: Path) -> Results:
             seed_=len(results.phases),
         )
 
-    await bare_phases(target, scale, results, "message", rates)
-    await bare_phases(target, scale, results, "batch", [])
+    await bare_phases(target, scale, results, "batch", rates)
+    await bare_phases(target, scale, results, "message", [])
 
     for plans in (scale.small_plans, scale.large_plans):
         say(f"pgbench: the services' statements on {plans:,} plans, {scale.pgbench_seconds} s")
