@@ -157,6 +157,94 @@ def summary_table(results: Results) -> str:
     return "\n".join(rows)
 
 
+# The targets set for the platform on the 2-core machine, everything on it.
+TARGET_THROUGHPUT = 2000.0  # cases/s sustained end to end
+TARGET_P99_RATE = 1000.0  # cases/s offered ...
+TARGET_P99 = 0.250  # ... with assessment -> decision p99 under this many seconds
+TARGET_SHARE_OF_BARE = 0.5  # end-to-end throughput as a share of the bare chain's
+TARGET_PLANS_LOSS = 0.10  # throughput lost from the small to the large plans table
+
+
+def target_rows(
+    *,
+    throughput: float | None,
+    bare_throughput: float | None,
+    large_plans_throughput: float | None,
+    decision_p99_by_rate: list[tuple[float, float]],
+) -> list[str]:
+    """One row per target: what was required, what was measured, met or by how much missed."""
+
+    def verdict(met: bool, shortfall: str) -> str:
+        return "met" if met else f"missed: {shortfall}"
+
+    rows = ["| target | measured | verdict |", "|---|---|---|"]
+    if throughput:
+        rows.append(
+            f"| at least {TARGET_THROUGHPUT:,.0f} cases/s sustained end to end |"
+            f" {format_rate(throughput)} cases/s |"
+            + verdict(
+                throughput >= TARGET_THROUGHPUT,
+                f"{TARGET_THROUGHPUT / throughput:.1f} times short",
+            )
+            + " |"
+        )
+    reached = [(rate, p99) for rate, p99 in decision_p99_by_rate if rate >= TARGET_P99_RATE]
+    if reached:
+        rate, p99 = reached[0]
+        rows.append(
+            f"| assessment -> decision p99 under {format_seconds(TARGET_P99)} at"
+            f" {TARGET_P99_RATE:,.0f} cases/s | {format_seconds(p99)} at {format_rate(rate)}"
+            f" cases/s | {verdict(p99 < TARGET_P99, f'{p99 / TARGET_P99:.1f} times over')} |"
+        )
+    elif decision_p99_by_rate:
+        rate, p99 = decision_p99_by_rate[-1]
+        rows.append(
+            f"| assessment -> decision p99 under {format_seconds(TARGET_P99)} at"
+            f" {TARGET_P99_RATE:,.0f} cases/s | {format_seconds(p99)} at {format_rate(rate)}"
+            " cases/s, the highest rate offered | missed: that rate is beyond the maximum |"
+        )
+    share = ratio(throughput, bare_throughput)
+    if share is not None:
+        rows.append(
+            f"| end to end at least {TARGET_SHARE_OF_BARE:.0%} of the bare chain's throughput |"
+            f" {share:.0%} | {verdict(share >= TARGET_SHARE_OF_BARE, f'{share:.0%} of it')} |"
+        )
+    if throughput and large_plans_throughput:
+        loss = 1 - large_plans_throughput / throughput
+        rows.append(
+            f"| at most {TARGET_PLANS_LOSS:.0%} of throughput lost with the large plans table |"
+            f" {loss:.0%} lost |"
+            f" {verdict(loss <= TARGET_PLANS_LOSS, f'{loss - TARGET_PLANS_LOSS:.0%} over')} |"
+        )
+    return rows
+
+
+def _targets(results: Results) -> list[str]:
+    setups = _setups(results)
+    if not setups:
+        return []
+    baseline = _open(results, setups[0])
+    large = next(
+        (
+            _open(results, label)
+            for label in setups[1:]
+            if label.endswith(" x1") and label != setups[0]
+        ),
+        None,
+    )
+    bare = _open(results, CEILING)
+    return target_rows(
+        throughput=baseline.throughput if baseline else None,
+        bare_throughput=bare.throughput if bare else None,
+        large_plans_throughput=large.throughput if large else None,
+        decision_p99_by_rate=[
+            (phase.offered_rate or 0.0, phase.decision.p99)
+            for phase in _rates(results, setups[0])
+            if phase.decision is not None
+        ],
+    )
+
+
 def _latency_rows(phases: list[PhaseResult]) -> list[str]:
     rows = [
         "| setup | offered (cases/s) | achieved | decision p50 | p95 | p99 | max |"
@@ -551,6 +639,13 @@ def render(results: Results, plot_name: str | None, previous: dict[str, Any] | N
         " one case costs the services, the broker and PostgreSQL together: what the platform"
         " would sustain with the whole machine to itself. On a shared machine it moves much"
         " less than throughput does, so it is the figure to compare between runs.",
+        "",
+        "## Against the targets",
+        "",
+        *_targets(results),
+        "",
+        "What the time goes to, what each change to the platform bought, and what would close"
+        " the gaps: [performance.md](performance.md).",
         "",
     ]
     if plot_name:
