@@ -120,6 +120,11 @@ def bare(topic: t.Topic) -> str:
     return PREFIX + topic.name
 
 
+def group_of(role: str, topic: t.Topic, mode: str) -> str:
+    """The consumer group in which `role` reads `topic`: one per stage in batch mode."""
+    return f"bench-bare-{role}.{topic.name}" if mode == "message" else f"bench-bare-{role}"
+
+
 def body(case_id: str, size: int) -> bytes:
     head = case_id.encode() + b"|"
     return head + b"x" * max(0, size - len(head))
@@ -152,13 +157,15 @@ async def run_stage(role: str, bootstrap: str, mode: str, sizes: dict[str, int])
     topics = SUBSCRIPTIONS[role]
     consumers = (
         [
-            AIOKafkaConsumer(bare(topic), group_id=f"bench-bare-{role}.{topic.name}", **options)
+            AIOKafkaConsumer(bare(topic), group_id=group_of(role, topic, mode), **options)
             for topic in topics
         ]
         if mode == "message"
         else [
             AIOKafkaConsumer(
-                *(bare(topic) for topic in topics), group_id=f"bench-bare-{role}", **options
+                *(bare(topic) for topic in topics),
+                group_id=group_of(role, topics[0], mode),
+                **options,
             )
         ]
     )

@@ -18,7 +18,7 @@ from bench.stats import middle_rate, rate, summarise
 from shared.kafka_security import client_options
 
 
-async def caught_up(bootstrap: str, timeout: float) -> None:
+async def caught_up(bootstrap: str, mode: str, timeout: float) -> None:
     """Until every stage's group has committed the end of each topic it reads."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     ends_reader = AIOKafkaConsumer(
@@ -30,7 +30,7 @@ async def caught_up(bootstrap: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for role, topics in bare.SUBSCRIPTIONS.items():
             for topic in topics:
-                group = f"bench-bare-{role}.{topic.name}"
+                group = bare.group_of(role, topic, mode)
                 partitions = [TopicPartition(bare.bare(topic), p) for p in range(topic.partitions)]
                 ends = await ends_reader.end_offsets(partitions)
                 while True:
@@ -61,7 +61,7 @@ async def phase(
         for _ in range(scale.warmup_cases):
             driver.send_case()
         await driver.wait_done(scale.drain_timeout)
-        await caught_up(target.kafka_bootstrap, scale.drain_timeout)
+        await caught_up(target.kafka_bootstrap, stages.mode, scale.drain_timeout)
         driver.cases.clear()
         processes, trees = infrastructure(target.kafka_port, target.pg_port)
         pids = stages.pids()
@@ -87,7 +87,7 @@ async def phase(
                 driver.send_case()
         sending = time.monotonic() - started
         await driver.wait_done(scale.drain_timeout)
-        await caught_up(target.kafka_bootstrap, scale.drain_timeout)
+        await caught_up(target.kafka_bootstrap, stages.mode, scale.drain_timeout)
         elapsed = time.monotonic() - started
         usage = await meter.stop()
     cases = list(driver.cases.values())

@@ -29,13 +29,12 @@ from shared.dead_letters import DeadLetters
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import Delivery, OutboxRelay, Transaction, apply_batch
+from shared.messaging import Delivery, Handle, OutboxRelay, apply_batch
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Any, Transaction], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -57,7 +56,7 @@ class Service:
         self._pool: asyncpg.Pool | None = None
         self._started_hooks: list[Hook] = []
         self._stopping_hooks: list[Hook] = []
-        self.consumed: dict[str, tuple[Topic, Handler]] = {}
+        self.consumed: dict[str, tuple[Topic, Handle]] = {}
         self.broker = KafkaBroker(
             self.settings.kafka_bootstrap_servers,
             client_id=f"careplan-{name}-{self.settings.instance}",
@@ -87,10 +86,10 @@ class Service:
         self._stopping_hooks.append(hook)
         return hook
 
-    def consumes(self, topic: Topic) -> Callable[[Handler], Handler]:
+    def consumes(self, topic: Topic) -> Callable[[Handle], Handle]:
         """Register `handler(event, tx)` for the events of `topic`."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: Handle) -> Handle:
             if topic.name in self.consumed:
                 raise ValueError(f"{self.name} already has a handler for {topic.name}")
             self.consumed[topic.name] = (topic, handler)
