@@ -78,26 +78,38 @@ async def apply_batch(
 
     One transaction per batch instead of per event: the inbox rows go in with one statement, the
     outbox rows with another, and BEGIN/COMMIT are paid once. An event whose handler fails for a
-    reason of its own (not a transient one) is `rejected`: the transaction is rolled back and the
-    batch applied again without it, so nothing of it remains, its inbox row included, and a
-    replay after a fix applies it. Transient database failures redo the whole transaction with
-    backoff; a retry never half-applies.
+    reason of its own (not a transient one) is `rejected`, and nothing of it remains, its inbox
+    row included, so a replay after a fix applies it. The first try runs without savepoints,
+    which cost a round trip per event; the first rejection rolls the batch back, and the batch
+    is applied again with a savepoint around each event, so that further rejections cost only
+    themselves. Transient database failures redo the whole transaction with backoff; a retry
+    never half-applies.
     """
     rejected: dict[int, Exception] = {}
+    isolated = False
     while True:
         try:
             async for attempt in transient_retries(attempts):
                 with attempt:
-                    applied, duplicates = await _apply_in_one_transaction(pool, batch, rejected)
-                    return BatchOutcome(applied, duplicates, rejected)
+                    applied, duplicates, also_rejected = await _apply_in_one_transaction(
+                        pool, batch, rejected, isolated=isolated
+                    )
+                    return BatchOutcome(applied, duplicates, rejected | also_rejected)
         except _Rejected as rejection:
             rejected[rejection.index] = rejection.error
+            isolated = True
     raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
 async def _apply_in_one_transaction(
-    pool: asyncpg.Pool, batch: Sequence[Delivery], rejected: dict[int, Exception]
-) -> tuple[list[int], list[int]]:
+    pool: asyncpg.Pool,
+    batch: Sequence[Delivery],
+    rejected: dict[int, Exception],
+    *,
+    isolated: bool,
+) -> tuple[list[int], list[int], dict[int, Exception]]:
+    """Not `isolated`: the first rejection raises `_Rejected`, rolling everything back.
+    `isolated`: each event runs in a savepoint, and its rejection is returned instead."""
     candidates = [index for index in range(len(batch)) if index not in rejected]
     async with pool.acquire() as conn, conn.transaction():
         first_seen = {
@@ -113,6 +125,7 @@ async def _apply_in_one_transaction(
         }
         applied: list[int] = []
         duplicates: list[int] = []
+        also_rejected: dict[int, Exception] = {}
         outgoing: list[tuple[Topic, str, Envelope]] = []
         for index in candidates:
             delivery = batch[index]
@@ -122,15 +135,23 @@ async def _apply_in_one_transaction(
             first_seen.discard(delivery.event.event_id)  # the same id twice in one batch: once
             tx = Transaction(conn)
             try:
-                await delivery.handle(delivery.event, tx)
+                if isolated:
+                    async with conn.transaction():
+                        await delivery.handle(delivery.event, tx)
+                else:
+                    await delivery.handle(delivery.event, tx)
             except Exception as error:
                 if is_transient(error):
                     raise
-                raise _Rejected(index, error) from error
+                if not isolated:
+                    raise _Rejected(index, error) from error
+                also_rejected[index] = error
+                await conn.execute("DELETE FROM inbox WHERE event_id = $1", delivery.event.event_id)
+                continue
             applied.append(index)
             outgoing.extend(tx.outgoing)
         await _write_outbox(conn, outgoing)
-    return applied, duplicates
+    return applied, duplicates, also_rejected
 
 
 async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:
@@ -199,8 +220,7 @@ class OutboxRelay:
                     # A short batch emptied the outbox as of its snapshot; anything committed
                     # since has notified, and the wait below returns at once.
                     while (
-                        not self._stopping.is_set()
-                        and await self.drain_once() == self._batch_size
+                        not self._stopping.is_set() and await self.drain_once() == self._batch_size
                     ):
                         pass
                     try:

@@ -155,8 +155,9 @@ class Service:
         unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
         # After the commit and before the offsets: a crash in between sends them again, and a
         # rejected event left no trace to skip it by.
-        for record, cause in unapplicable:
-            await self._dead_letters.send(record, cause)
+        await asyncio.gather(
+            *(self._dead_letters.send(record, cause) for record, cause in unapplicable)
+        )
         for outcome_name, indexes in (
             ("applied", outcome.applied),
             ("duplicate", outcome.duplicates),

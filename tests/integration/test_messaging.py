@@ -294,6 +294,33 @@ async def test_a_rejected_event_leaves_no_trace_and_the_rest_of_its_batch_is_app
     assert await apply_one(pool, rejected, record_case([])) is True
 
 
+async def test_many_rejections_in_a_batch_cost_one_more_pass_not_one_per_rejection(
+    pool: asyncpg.Pool, outgoing: Topic
+) -> None:
+    """After the first rejection each event runs in a savepoint: the others' rejections are
+    rolled back alone, and every handler runs at most twice."""
+    events = [an_event() for _ in range(10)]
+    refused = {event.event_id for event in events[1::2]}
+    calls: list[int] = []
+
+    async def handle(event: AssessmentReported, tx: Transaction) -> None:
+        calls.append(events.index(event))
+        await record_case([])(event, tx)
+        tx.publish(outgoing, "K", an_event())
+        if event.event_id in refused:
+            raise ValueError("refused by the test")
+
+    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
+
+    assert outcome.applied == [0, 2, 4, 6, 8]
+    assert sorted(outcome.rejected) == [1, 3, 5, 7, 9]
+    assert calls == [0, 1, 0, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert await counts(pool) == {"inbox": 5, "outbox": 5, "state": 5}
+    assert set(await pool.fetchval("SELECT array_agg(event_id) FROM inbox")) == {
+        event.event_id for event in events[0::2]
+    }
+
+
 async def test_duplicates_within_a_batch_and_across_batches_are_applied_once(
     pool: asyncpg.Pool,
 ) -> None:
