@@ -191,7 +191,8 @@ class Service:
         with `on_started` run after the relay starts and `on_stopping` hooks before it stops
         (register them before calling this).
         """
-        self._subscribe()
+        if self.consumed:
+            self._subscribe()
         relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
 
