@@ -181,7 +181,7 @@ def target_rows(
     if throughput:
         rows.append(
             f"| at least {TARGET_THROUGHPUT:,.0f} cases/s sustained end to end |"
-            f" {format_rate(throughput)} cases/s |"
+            f" {format_rate(throughput)} cases/s | "
             + verdict(
                 throughput >= TARGET_THROUGHPUT,
                 f"{TARGET_THROUGHPUT / throughput:.1f} times short",
@@ -463,34 +463,44 @@ def plot(results: Results, path: Path) -> bool:
     return True
 
 
-def key_figures(raw: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    """The figures worth comparing between runs, from a run's raw results:
-    name -> (value, kind) where kind is 'rate' (higher is better) or 'time' (lower is)."""
-    figures: dict[str, tuple[float, str]] = {}
+def key_figures(raw: dict[str, Any]) -> dict[str, tuple[float, str, float | None]]:
+    """The figures worth comparing between runs, from a run's raw results: name -> (value, kind,
+    offered rate) where kind is 'rate' (higher is better) or 'time' (lower is), and the offered
+    rate is given for a latency measured at a fixed rate."""
+    figures: dict[str, tuple[float, str, float | None]] = {}
     for phase in raw.get("phases", []):
         name = phase["name"]
         if phase["mode"] == "open":
-            figures[f"{name}: throughput (cases/s)"] = (phase["throughput"], "rate")
+            figures[f"{name}: throughput (cases/s)"] = (phase["throughput"], "rate", None)
             if phase.get("capacity"):
-                figures[f"{name}: capacity (cases/s)"] = (phase["capacity"], "rate")
+                figures[f"{name}: capacity (cases/s)"] = (phase["capacity"], "rate", None)
             if phase.get("platform_cpu_per_case"):
                 figures[f"{name}: CPU per case, services + broker + PostgreSQL"] = (
                     phase["platform_cpu_per_case"],
                     "time",
+                    None,
                 )
             if not name.startswith("bare"):
                 for service in SERVICES:
                     value = phase.get("cpu_per_case", {}).get(service)
                     if value:
-                        figures[f"{name}: CPU per case, {service}"] = (value, "time")
+                        figures[f"{name}: CPU per case, {service}"] = (value, "time", None)
         else:
             for what in ("decision", "final"):
                 summary = phase.get(what) or {}
                 for field in ("p50", "p99"):
                     if field in summary:
-                        figures[f"{name}: {what} {field}"] = (summary[field], "time")
+                        figures[f"{name}: {what} {field}"] = (
+                            summary[field],
+                            "time",
+                            phase.get("offered_rate"),
+                        )
     for run in raw.get("pgbench", []):
-        figures[f"pgbench {run['plans']:,} plans: ceiling (cases/s)"] = (run["ceiling"], "rate")
+        figures[f"pgbench {run['plans']:,} plans: ceiling (cases/s)"] = (
+            run["ceiling"],
+            "rate",
+            None,
+        )
     return figures
 
 
@@ -500,23 +510,29 @@ def comparison_rows(previous: dict[str, Any], current: dict[str, Any]) -> list[s
     rows = [
         f"Against the previous full run ({previous.get('started_at', '?')}, commit"
         f" {previous.get('machine', {}).get('commit', '?')}). 'better' is higher for a rate and"
-        " lower for a time.",
+        " lower for a time. A latency is measured at a share of each run's own maximum: when"
+        " the maximum moved, the offered rates differ (shown), and the latency rows compare"
+        " different loads.",
         "",
         "| figure | before | now | now / before | |",
         "|---|---|---|---|---|",
     ]
-    for name, (value, kind) in after.items():
+
+    def shown(value: float, kind: str, offered: float | None) -> str:
+        text = format_rate(value) if kind == "rate" else format_seconds(value)
+        return text + (f" at {format_rate(offered)}/s" if offered else "")
+
+    for name, (value, kind, offered) in after.items():
         if name not in before:
             continue
-        old = before[name][0]
-        shown = format_rate if kind == "rate" else format_seconds
+        old, _, old_offered = before[name]
         change = value / old if old else None
         verdict = ""
         if change is not None and abs(change - 1.0) >= 0.1:
             better = change > 1.0 if kind == "rate" else change < 1.0
             verdict = "better" if better else "worse"
         rows.append(
-            f"| {name} | {shown(old)} | {shown(value)} |"
+            f"| {name} | {shown(old, kind, old_offered)} | {shown(value, kind, offered)} |"
             f" {f'{change:.2f}' if change is not None else 'n/a'} | {verdict} |"
         )
     return rows

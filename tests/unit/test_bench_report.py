@@ -1,10 +1,10 @@
-"""The benchmark report's verdicts against the platform's speed targets (pure: no run needed)."""
+"""The benchmark report's verdicts and comparisons (pure: no run needed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.report import target_rows
+from bench.report import comparison_rows, target_rows
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +51,25 @@ def test_a_p99_over_the_limit_at_the_target_rate_is_missed() -> None:
     )
 
     assert verdicts(rows) == ["missed: 2.0 times over"]
+
+
+def test_a_latency_compared_with_the_previous_run_shows_each_runs_offered_rate() -> None:
+    def run(offered: float, p99: float, throughput: float) -> dict[str, object]:
+        return {
+            "phases": [
+                {"name": "10k x1 open", "mode": "open", "throughput": throughput},
+                {
+                    "name": "10k x1 25%",
+                    "mode": "rate",
+                    "offered_rate": offered,
+                    "decision": {"p50": p99 / 2, "p99": p99},
+                },
+            ]
+        }
+
+    rows = comparison_rows(run(8.7, 0.048, 34.9), run(62.9, 0.105, 252.0))
+
+    assert "| 10k x1 open: throughput (cases/s) | 34.9 | 252 | 7.22 | better |" in rows
+    assert (
+        "| 10k x1 25%: decision p99 | 48.0 ms at 8.7/s | 105 ms at 62.9/s | 2.19 | worse |" in rows
+    )
