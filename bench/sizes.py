@@ -9,18 +9,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bench import bare
-from contracts import topics as t
 from shared.kafka_security import client_options
 
-SAMPLED = (
-    t.REPAIR_ASSESSMENTS,
-    t.PAYMENT_SETTLEMENTS,
-    t.WAREHOUSE_DISPATCHES,
-    t.CLAIMS_EVENTS,
-    t.COVERAGE_EVENTS,
-    t.FULFILMENT_EVENTS,
-    t.INSURER_CLAIMS,
-)
 _BY_TYPE = {
     "claims.claim-decided": bare.DECIDED,
     "coverage.deduction-applied": bare.DEDUCTED,
@@ -63,7 +53,9 @@ async def measure(bootstrap: str, per_partition: int = 400) -> dict[str, int]:
     totals: defaultdict[str, list[int]] = defaultdict(list)
     try:
         partitions = [
-            TopicPartition(topic.name, p) for topic in SAMPLED for p in range(topic.partitions)
+            TopicPartition(topic.name, p)
+            for topic in bare.CHAIN_TOPICS
+            for p in range(topic.partitions)
         ]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)

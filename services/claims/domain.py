@@ -130,6 +130,33 @@ class Decision:
     flyaway: bool = False
 
 
+def _part_refusals(parts: Sequence[PartCheck]) -> list[ClaimRefusal]:
+    """C4: every part's SN present, readable and matching the body's record."""
+    reasons: list[ClaimRefusal] = []
+    if any(not part.sn_present_and_readable for part in parts):
+        reasons.append(ClaimRefusal.SN_UNREADABLE_OR_MISSING)
+    if any(not part.matches_body_record for part in parts):
+        reasons.append(ClaimRefusal.PART_SN_MISMATCH)
+    return reasons
+
+
+def _term_refusals(
+    plan: PlanView | AgPlanView, incident_at: datetime, assessed_at: datetime
+) -> tuple[list[str], list[ClaimRefusal]]:
+    """C1 (the incident within the term, the claim filed before its end) and C10 (a plan
+    terminated on review covers nothing): the rules applied and the refusals found."""
+    rules = ["C1"]
+    reasons: list[ClaimRefusal] = []
+    if plan.terminated:
+        rules.append("C10")
+        reasons.append(ClaimRefusal.PLAN_TERMINATED)
+    if not plan.term_start <= incident_at < plan.term_end:
+        reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
+    if assessed_at >= plan.term_end:
+        reasons.append(ClaimRefusal.CLAIM_FILED_AFTER_TERM)
+    return rules, reasons
+
+
 def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
     """Decide one consumer-plan case. Every refusal reason found is reported, not only the first."""
     if plan is None:
@@ -145,19 +172,11 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
     elif assessment.unit_sn != assessment.reported_sn:
         reasons.append(ClaimRefusal.SN_MISMATCH)
-    if any(not part.sn_present_and_readable for part in assessment.parts):
-        reasons.append(ClaimRefusal.SN_UNREADABLE_OR_MISSING)
-    if any(not part.matches_body_record for part in assessment.parts):
-        reasons.append(ClaimRefusal.PART_SN_MISMATCH)
+    reasons += _part_refusals(assessment.parts)
 
-    rules.append("C1")
-    if plan.terminated:
-        rules.append("C10")
-        reasons.append(ClaimRefusal.PLAN_TERMINATED)
-    if not plan.term_start <= assessment.incident_at < plan.term_end:
-        reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
-    if assessment.assessed_at >= plan.term_end:
-        reasons.append(ClaimRefusal.CLAIM_FILED_AFTER_TERM)
+    term_rules, term_reasons = _term_refusals(plan, assessment.incident_at, assessment.assessed_at)
+    rules += term_rules
+    reasons += term_reasons
 
     if assessment.cause is IncidentCause.MANUFACTURING_DEFECT:
         rules.append("X4")
@@ -436,21 +455,13 @@ def adjudicate_agricultural(
         reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
     elif assessment.unit_sn != assessment.reported_sn:
         reasons.append(ClaimRefusal.SN_MISMATCH)
-    if any(not part.sn_present_and_readable for part in assessment.parts):
-        reasons.append(ClaimRefusal.SN_UNREADABLE_OR_MISSING)
-    if any(not part.matches_body_record for part in assessment.parts):
-        reasons.append(ClaimRefusal.PART_SN_MISMATCH)
+    reasons += _part_refusals(assessment.parts)
     if assessment.unit_sn is not None and not assessment.unit_complete:
         reasons.append(ClaimRefusal.EXCLUDED_UNIT_NOT_COMPLETE)  # C3 AG
 
-    rules_applied.append("C1")
-    if plan.terminated:
-        rules_applied.append("C10")
-        reasons.append(ClaimRefusal.PLAN_TERMINATED)
-    if not plan.term_start <= assessment.incident_at < plan.term_end:
-        reasons.append(ClaimRefusal.INCIDENT_OUTSIDE_TERM)
-    if assessment.assessed_at >= plan.term_end:
-        reasons.append(ClaimRefusal.CLAIM_FILED_AFTER_TERM)
+    term_rules, term_reasons = _term_refusals(plan, assessment.incident_at, assessment.assessed_at)
+    rules_applied += term_rules
+    reasons += term_reasons
 
     if assessment.cause is IncidentCause.MANUFACTURING_DEFECT:
         rules_applied.append("X4")  # the ordinary warranty repairs it; no quota is used
