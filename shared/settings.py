@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,16 +16,16 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore", populate_by_name=True)
 
-    kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:19092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
+    # The local stack's ports (infra/lib.sh reads the same variables): the addresses below
+    # follow them unless set explicitly, so a checkout whose stack moved never dials another's.
+    kafka_port: int = 19092
+    pg_port: int = 55432
+    kafka_bootstrap_servers: str = Field(default="", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_username: str | None = Field(
         default=None, description="SASL/SCRAM principal; unset means a PLAINTEXT cluster"
     )
     kafka_password: SecretStr | None = None
-    database_url: str = Field(
-        default="postgresql://careplan:careplan@127.0.0.1:55432", validation_alias="DATABASE_URL"
-    )
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
     database_name: str | None = None
     pool_min_size: int = 1
     pool_max_size: int = 5
@@ -46,6 +46,14 @@ class ServiceSettings(BaseSettings):
     # The lookup service's HTTP API (X5); 127.0.0.1 unless a container must publish it.
     lookup_http_host: str = "127.0.0.1"
     lookup_http_port: int = 8080
+
+    @model_validator(mode="after")
+    def _local_stack_addresses(self) -> ServiceSettings:
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = f"127.0.0.1:{self.kafka_port}"
+        if not self.database_url:
+            self.database_url = f"postgresql://careplan:careplan@127.0.0.1:{self.pg_port}"
+        return self
 
     def dsn_for(self, service: str) -> str:
         name = self.database_name or f"careplan_{service}"
