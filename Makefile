@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
-        test-integration test-e2e test-faults lint typecheck ci asyncapi schemas
+        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi schemas
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test: install stack-up ## Run every test against the real Kafka and PostgreSQL
 
 test-unit: install ## Pure domain rules only
 	$(PYTEST) tests/unit
+
+test-handlers: install stack-up ## Each service's batch handlers on a real database, no broker
+	$(PYTEST) tests/handlers
 
 test-integration: install stack-up ## Each runtime piece against the real infrastructure
 	$(PYTEST) tests/integration tests/contract

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -12,7 +13,7 @@ from contracts.accessories import AccessoryActivated
 from contracts.activation import ActivationEvent
 from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
-from contracts.envelope import MAX_EVENT_BYTES, Envelope
+from contracts.envelope import MAX_EVENT_BYTES, Envelope, Payload
 from contracts.fulfilment import FulfilmentEvent
 from contracts.insurer import InsurerClaimsEvent, InsurerResponseEvent
 from contracts.liability import LiabilityIncidentReported
@@ -51,12 +52,23 @@ class Topic:
     def adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.events)
 
+    @cached_property
+    def event_classes(self) -> tuple[type[Envelope], ...]:
+        """Every event type the topic carries."""
+        return _event_classes(self.events)
+
     def parse(self, raw: bytes) -> Envelope:
         """Validate raw bytes into this topic's typed event, or raise a ValueError saying why."""
         if len(raw) > MAX_EVENT_BYTES:
             raise EventTooLargeError(f"event of {len(raw)} bytes exceeds {MAX_EVENT_BYTES} bytes")
         event: Envelope = self.adapter.validate_json(raw)
         return event
+
+
+def _event_classes(events: Any) -> tuple[type[Envelope], ...]:
+    if isinstance(events, type):
+        return (events,)
+    return tuple(found for member in typing.get_args(events) for found in _event_classes(member))
 
 
 PLAN_ORDERS = Topic("commerce.plan-orders.v1", 3, "plan code", "commerce", PlanOrderPlaced)
@@ -114,3 +126,31 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INSURER_CLAIMS,
 )
 BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
+
+_TOPIC_OF = {event: topic for topic in ALL_TOPICS for event in topic.event_classes}
+_ENVELOPES_OF: dict[type[Payload], list[type[Envelope]]] = {}
+for _event in _TOPIC_OF:
+    _ENVELOPES_OF.setdefault(_event.model_fields["payload"].annotation, []).append(_event)  # type: ignore[arg-type]
+
+
+class UnknownEventError(LookupError):
+    pass
+
+
+def topic_of(event: type[Envelope]) -> Topic:
+    """The one topic that carries `event`."""
+    try:
+        return _TOPIC_OF[event]
+    except KeyError:
+        raise UnknownEventError(f"no topic carries {event.__name__}") from None
+
+
+def envelope_for(payload: Payload) -> type[Envelope]:
+    """The event type whose payload `payload` is, where only one has that payload."""
+    found = _ENVELOPES_OF.get(type(payload), [])
+    if len(found) != 1:
+        names = ", ".join(event.__name__ for event in found) or "none"
+        raise UnknownEventError(
+            f"{type(payload).__name__} is the payload of {names}: name the event type"
+        )
+    return found[0]

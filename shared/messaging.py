@@ -17,8 +17,8 @@ import asyncpg
 import structlog
 
 from contracts import serialise_event
-from contracts.envelope import Envelope
-from contracts.topics import Topic
+from contracts.envelope import Envelope, Payload
+from contracts.topics import Topic, envelope_for, topic_of
 from shared.metrics import OUTBOX_PUBLISHED
 from shared.retry import is_transient, transient_retries
 
@@ -36,23 +36,76 @@ class Transaction:
     """What a handler may touch: the connection inside the transaction, and the outbox."""
 
     conn: Connection
+    producer: str
     outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
 
+    def emit(
+        self,
+        payload: Payload,
+        *,
+        key: str,
+        cause: Envelope,
+        correlation_id: str | None = None,
+        envelope: type[Envelope] | None = None,
+    ) -> Envelope:
+        """Queue the event carrying `payload`, caused by `cause`, for the outbox.
+
+        The envelope, its topic, the producer and the causation come from the contracts and the
+        service; the correlation is the cause's unless the event starts a thread of its own (a
+        case, a plan). `envelope` is needed only where one payload travels in two event types.
+        """
+        event_class = envelope or envelope_for(payload)
+        event = event_class.new(
+            payload,
+            producer=self.producer,
+            correlation_id=correlation_id or cause.correlation_id,
+            cause=cause,
+        )
+        self.outgoing.append((topic_of(event_class), key, event))
+        return event
+
     def publish(self, topic: Topic, key: str, event: Envelope) -> None:
-        """Queue `event` for `topic`; it is written to the outbox when the transaction commits."""
+        """Queue an event built by hand for `topic`."""
         self.outgoing.append((topic, key, event))
 
 
-Handle = Callable[[Any, Transaction], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Any], Transaction], Awaitable[None]]
+EventHandler = Callable[[Any, Transaction], Awaitable[None]]
+
+
+def each_event(handle: EventHandler) -> BatchHandler:
+    """A handler that still takes one event at a time, as a batch handler."""
+
+    async def handle_batch(events: Sequence[Any], tx: Transaction) -> None:
+        for event in events:
+            try:
+                await handle(event, tx)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                raise EventRejectedError(event, error) from error
+
+    handle_batch.__name__ = handle.__name__
+    handle_batch.__doc__ = handle.__doc__
+    return handle_batch
+
+
+class EventRejectedError(Exception):
+    """A batch handler names the event it cannot apply, and why."""
+
+    def __init__(self, event: Envelope, error: Exception) -> None:
+        super().__init__(event.event_id, error)
+        self.event = event
+        self.error = error
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event taken off `topic`, and the handler that applies it."""
+    """One event taken off `topic`, and the batch handler of that topic."""
 
     topic: str
     event: Envelope
-    handle: Handle
+    handle: BatchHandler
 
 
 @dataclass(frozen=True)
@@ -65,25 +118,29 @@ class BatchOutcome:
 
 
 class _Rejected(Exception):
-    def __init__(self, index: int, error: Exception) -> None:
+    """The batch was rolled back for a rejection: of the event at `index` when its handler named
+    it, else of an event still to be found by applying the batch one event at a time."""
+
+    def __init__(self, index: int | None, error: Exception) -> None:
         super().__init__(index, error)
         self.index = index
         self.error = error
 
 
 async def apply_batch(
-    pool: asyncpg.Pool, batch: Sequence[Delivery], *, attempts: int
+    pool: asyncpg.Pool, batch: Sequence[Delivery], *, producer: str, attempts: int
 ) -> BatchOutcome:
     """Apply every event of `batch` this service has not applied yet, in ONE transaction.
 
-    One transaction per batch instead of per event: the inbox rows go in with one statement, the
-    outbox rows with another, and BEGIN/COMMIT are paid once. An event whose handler fails for a
-    reason of its own (not a transient one) is `rejected`, and nothing of it remains, its inbox
-    row included, so a replay after a fix applies it. The first try runs without savepoints,
-    which cost a round trip per event; the first rejection rolls the batch back, and the batch
-    is applied again with a savepoint around each event, so that further rejections cost only
-    themselves. Transient database failures redo the whole transaction with backoff; a retry
-    never half-applies.
+    The new events of each topic go to that topic's batch handler in one call, in the order they
+    came, so a handler loads their context and writes their results with a statement per table
+    instead of per event. An event whose handler fails for a reason of its own (not a transient
+    one) is `rejected`, and nothing of it remains, its inbox row included, so a replay after a
+    fix applies it. The first try runs the whole batch without savepoints; a rejection rolls it
+    back, and the batch is applied again without the event its handler named (or, when it named
+    none, with every event), one event at a time, each in a savepoint, so that further
+    rejections cost only themselves. Transient database failures redo the whole transaction with
+    backoff; a retry never half-applies.
     """
     rejected: dict[int, Exception] = {}
     isolated = False
@@ -91,12 +148,13 @@ async def apply_batch(
         try:
             async for attempt in transient_retries(attempts):
                 with attempt:
-                    applied, duplicates, also_rejected = await _apply_in_one_transaction(
-                        pool, batch, rejected, isolated=isolated
+                    outcome = await _apply_in_one_transaction(
+                        pool, batch, rejected, producer=producer, isolated=isolated
                     )
-                    return BatchOutcome(applied, duplicates, rejected | also_rejected)
+                    return outcome
         except _Rejected as rejection:
-            rejected[rejection.index] = rejection.error
+            if rejection.index is not None:
+                rejected[rejection.index] = rejection.error
             isolated = True
     raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -106,10 +164,12 @@ async def _apply_in_one_transaction(
     batch: Sequence[Delivery],
     rejected: dict[int, Exception],
     *,
+    producer: str,
     isolated: bool,
-) -> tuple[list[int], list[int], dict[int, Exception]]:
-    """Not `isolated`: the first rejection raises `_Rejected`, rolling everything back.
-    `isolated`: each event runs in a savepoint, and its rejection is returned instead."""
+) -> BatchOutcome:
+    """Not `isolated`: one handler call per topic, and a rejection raises `_Rejected`, rolling
+    everything back. `isolated`: one call per event, each in a savepoint, and its rejection is
+    returned instead."""
     candidates = [index for index in range(len(batch)) if index not in rejected]
     async with pool.acquire() as conn, conn.transaction():
         first_seen = {
@@ -123,35 +183,69 @@ async def _apply_in_one_transaction(
                 [batch[index].topic for index in candidates],
             )
         }
-        applied: list[int] = []
+        new: list[int] = []
         duplicates: list[int] = []
-        also_rejected: dict[int, Exception] = {}
-        outgoing: list[tuple[Topic, str, Envelope]] = []
         for index in candidates:
-            delivery = batch[index]
-            if delivery.event.event_id not in first_seen:
+            if batch[index].event.event_id in first_seen:
+                first_seen.discard(batch[index].event.event_id)  # twice in one batch: once
+                new.append(index)
+            else:
                 duplicates.append(index)
-                continue
-            first_seen.discard(delivery.event.event_id)  # the same id twice in one batch: once
-            tx = Transaction(conn)
-            try:
-                if isolated:
-                    async with conn.transaction():
-                        await delivery.handle(delivery.event, tx)
-                else:
-                    await delivery.handle(delivery.event, tx)
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                if not isolated:
-                    raise _Rejected(index, error) from error
-                also_rejected[index] = error
-                await conn.execute("DELETE FROM inbox WHERE event_id = $1", delivery.event.event_id)
-                continue
-            applied.append(index)
-            outgoing.extend(tx.outgoing)
-        await _write_outbox(conn, outgoing)
-    return applied, duplicates, also_rejected
+        tx = Transaction(conn, producer)
+        if isolated:
+            applied, also_rejected = await _apply_one_by_one(tx, batch, new)
+        else:
+            applied, also_rejected = new, {}
+            for handle, indexes in _by_topic(batch, new):
+                try:
+                    await handle([batch[index].event for index in indexes], tx)
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    raise _named_rejection(batch, indexes, error) from error
+        await _write_outbox(conn, tx.outgoing)
+    return BatchOutcome(applied, duplicates, rejected | also_rejected)
+
+
+def _by_topic(
+    batch: Sequence[Delivery], indexes: list[int]
+) -> list[tuple[BatchHandler, list[int]]]:
+    """The events of each topic, in the order they came; topics in order of first appearance
+    (across topics Kafka promises no order, so none is implied here either)."""
+    grouped: dict[str, tuple[BatchHandler, list[int]]] = {}
+    for index in indexes:
+        grouped.setdefault(batch[index].topic, (batch[index].handle, []))[1].append(index)
+    return list(grouped.values())
+
+
+def _named_rejection(batch: Sequence[Delivery], indexes: list[int], error: Exception) -> _Rejected:
+    if isinstance(error, EventRejectedError):
+        for index in indexes:
+            if batch[index].event is error.event:
+                return _Rejected(index, error.error)
+    return _Rejected(None, error)
+
+
+async def _apply_one_by_one(
+    tx: Transaction, batch: Sequence[Delivery], indexes: list[int]
+) -> tuple[list[int], dict[int, Exception]]:
+    applied: list[int] = []
+    rejected: dict[int, Exception] = {}
+    for index in indexes:
+        delivery = batch[index]
+        queued = len(tx.outgoing)
+        try:
+            async with tx.conn.transaction():
+                await delivery.handle([delivery.event], tx)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            del tx.outgoing[queued:]
+            rejected[index] = error.error if isinstance(error, EventRejectedError) else error
+            await tx.conn.execute("DELETE FROM inbox WHERE event_id = $1", delivery.event.event_id)
+            continue
+        applied.append(index)
+    return applied, rejected
 
 
 async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:

@@ -1,9 +1,9 @@
 """A service process: its broker, database pool, migrations, outbox relay and handlers.
 
-Handlers are thin: `async def handler(event, tx)`; the runtime takes records in batches from one
-consumer for all the service's topics, runs the handler of each event in one transaction per
-batch with the inbox and outbox (shared.messaging), and commits the batch's Kafka offsets only
-after that transaction committed.
+Handlers are batch handlers, one per topic: `async def handler(events, tx)`. The runtime takes
+records in batches from one consumer for all the service's topics, hands each topic's new events
+to its handler in one transaction per batch with the inbox and outbox (shared.messaging), and
+commits the batch's Kafka offsets only after that transaction committed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from shared.dead_letters import DeadLetters
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import Delivery, Handle, OutboxRelay, apply_batch
+from shared.messaging import BatchHandler, Delivery, OutboxRelay, apply_batch
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
 from shared.settings import ServiceSettings
 
@@ -56,7 +56,7 @@ class Service:
         self._pool: asyncpg.Pool | None = None
         self._started_hooks: list[Hook] = []
         self._stopping_hooks: list[Hook] = []
-        self.consumed: dict[str, tuple[Topic, Handle]] = {}
+        self.consumed: dict[str, tuple[Topic, BatchHandler]] = {}
         self.broker = KafkaBroker(
             self.settings.kafka_bootstrap_servers,
             client_id=f"careplan-{name}-{self.settings.instance}",
@@ -86,10 +86,11 @@ class Service:
         self._stopping_hooks.append(hook)
         return hook
 
-    def consumes(self, topic: Topic) -> Callable[[Handle], Handle]:
-        """Register `handler(event, tx)` for the events of `topic`."""
+    def consumes(self, topic: Topic) -> Callable[[BatchHandler], BatchHandler]:
+        """Register `handler(events, tx)` for the events of `topic`: each batch's new events
+        of that topic, in the order they came."""
 
-        def register(handler: Handle) -> Handle:
+        def register(handler: BatchHandler) -> BatchHandler:
             if topic.name in self.consumed:
                 raise ValueError(f"{self.name} already has a handler for {topic.name}")
             self.consumed[topic.name] = (topic, handler)
@@ -150,7 +151,10 @@ class Service:
                 batch.append(Delivery(topic.name, event, handler))
                 sources.append(record)
         outcome = await apply_batch(
-            self.pool, batch, attempts=self.settings.transient_retry_attempts
+            self.pool,
+            batch,
+            producer=self.name,
+            attempts=self.settings.transient_retry_attempts,
         )
         unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
         # After the commit and before the offsets: a crash in between sends them again, and a
@@ -173,15 +177,18 @@ class Service:
             dead_lettered=len(unapplicable),
         )
 
+    @property
+    def migrations(self) -> dict[str, Path]:
+        """The schema of the service's database: the runtime's tables, then its own."""
+        return {"messaging": SHARED_MIGRATIONS, self.name: self._migrations}
+
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)
         self._pool = await create_pool(
             dsn, min_size=self.settings.pool_min_size, max_size=self.settings.pool_max_size
         )
         async with self._pool.acquire() as conn:
-            await apply_migrations(
-                conn, {"messaging": SHARED_MIGRATIONS, self.name: self._migrations}
-            )
+            await apply_migrations(conn, self.migrations)
 
     def app(self) -> FastStream:
         """The process: database and migrations first, then the broker, then the outbox relay.

@@ -25,7 +25,7 @@ from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, PaymentSettled
 from shared.dead_letters import REASON_HEADER
 from shared.kafka_security import client_options
-from shared.messaging import Transaction
+from shared.messaging import Transaction, each_event
 from shared.replay import replay
 from shared.runtime import Service
 from shared.settings import ServiceSettings
@@ -123,7 +123,7 @@ async def service(stack: Stack, tmp_path: Path) -> AsyncIterator[RunningService]
         if event.payload.case_id in harness.refused_cases:
             raise ValueError(f"case {event.payload.case_id} is refused by the test handler")
 
-    running.consumes(topic)(record)
+    running.consumes(topic)(each_event(record))
     app = running.app()
     await producer.start()
     await app.start()

@@ -7,7 +7,8 @@ redelivered event changes nothing; the relay publishes the outbox in order and m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,14 @@ from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, IncidentCause
 from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations, create_pool
 from shared.kafka_security import broker_security
-from shared.messaging import Delivery, Handle, OutboxRelay, Transaction, apply_batch
+from shared.messaging import (
+    Delivery,
+    EventHandler,
+    OutboxRelay,
+    Transaction,
+    apply_batch,
+    each_event,
+)
 from shared.retry import is_transient
 from shared.settings import ServiceSettings
 from simulation import factories
@@ -48,6 +56,7 @@ pytestmark = pytest.mark.integration
 
 DATABASE = "it_messaging"
 INBOUND = "it.inbound.v1"  # the topic name recorded in the inbox; nothing is sent to it
+PRODUCER = "integration-test"
 STATE_SQL = """
 CREATE TABLE state (
     case_id  text PRIMARY KEY,
@@ -103,7 +112,7 @@ def an_event() -> AssessmentReported:
     return factories.assessment(factories.new_serial(), "mavic-3-pro", IncidentCause.COLLISION)
 
 
-def record_case(publish: list[tuple[Topic, str, AssessmentReported]]) -> Handle:
+def record_case(publish: list[tuple[Topic, str, AssessmentReported]]) -> EventHandler:
     """A handler that counts the event's case into `state` and publishes `publish`."""
 
     async def handle(event: AssessmentReported, tx: Transaction) -> None:
@@ -118,15 +127,17 @@ def record_case(publish: list[tuple[Topic, str, AssessmentReported]]) -> Handle:
     return handle
 
 
-def batch_of(events: list[AssessmentReported], handle: Handle) -> list[Delivery]:
-    return [Delivery(INBOUND, event, handle) for event in events]
+def batch_of(events: list[AssessmentReported], handle: EventHandler) -> list[Delivery]:
+    return [Delivery(INBOUND, event, each_event(handle)) for event in events]
 
 
 async def apply_one(
-    pool: asyncpg.Pool, event: AssessmentReported, handle: Handle, *, attempts: int = 3
+    pool: asyncpg.Pool, event: AssessmentReported, handle: EventHandler, *, attempts: int = 3
 ) -> bool:
     """`event` as a batch of one: True when applied, False when a duplicate; a rejection raises."""
-    outcome = await apply_batch(pool, [Delivery(INBOUND, event, handle)], attempts=attempts)
+    outcome = await apply_batch(
+        pool, batch_of([event], handle), producer=PRODUCER, attempts=attempts
+    )
     if outcome.rejected:
         raise outcome.rejected[0]
     return outcome.applied == [0]
@@ -249,7 +260,7 @@ async def test_a_batch_is_one_transaction_and_its_outbox_follows_the_order_of_de
         for number, outgoing_event in enumerate(decided[event.event_id]):
             tx.publish(outgoing, f"{event.payload.case_id}-{number}", outgoing_event)
 
-    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
+    outcome = await apply_batch(pool, batch_of(events, handle), producer=PRODUCER, attempts=3)
 
     assert (outcome.applied, outcome.duplicates, outcome.rejected) == ([0, 1, 2, 3], [], {})
     transactions = await pool.fetch(
@@ -277,7 +288,7 @@ async def test_a_rejected_event_leaves_no_trace_and_the_rest_of_its_batch_is_app
         if event is rejected:
             raise ValueError("this event cannot be applied")
 
-    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
+    outcome = await apply_batch(pool, batch_of(events, handle), producer=PRODUCER, attempts=3)
 
     assert outcome.applied == [0, 2]
     assert outcome.duplicates == []
@@ -310,7 +321,7 @@ async def test_many_rejections_in_a_batch_cost_one_more_pass_not_one_per_rejecti
         if event.event_id in refused:
             raise ValueError("refused by the test")
 
-    outcome = await apply_batch(pool, batch_of(events, handle), attempts=3)
+    outcome = await apply_batch(pool, batch_of(events, handle), producer=PRODUCER, attempts=3)
 
     assert outcome.applied == [0, 2, 4, 6, 8]
     assert sorted(outcome.rejected) == [1, 3, 5, 7, 9]
@@ -321,6 +332,55 @@ async def test_many_rejections_in_a_batch_cost_one_more_pass_not_one_per_rejecti
     }
 
 
+async def test_each_topic_s_new_events_reach_its_batch_handler_in_one_call_in_order(
+    pool: asyncpg.Pool,
+) -> None:
+    events = [an_event() for _ in range(5)]
+    seen_before = events[2]
+    assert await apply_one(pool, seen_before, record_case([])) is True
+    calls: list[list[uuid.UUID]] = []
+
+    async def handle(batch: Sequence[AssessmentReported], tx: Transaction) -> None:
+        calls.append([event.event_id for event in batch])
+
+    deliveries = [Delivery(INBOUND, event, handle) for event in events[:3]] + [
+        Delivery("it.other.v1", event, handle) for event in events[3:]
+    ]
+    outcome = await apply_batch(pool, deliveries, producer=PRODUCER, attempts=3)
+
+    assert (outcome.applied, outcome.duplicates) == ([0, 1, 3, 4], [2])
+    assert calls == [
+        [events[0].event_id, events[1].event_id],
+        [events[3].event_id, events[4].event_id],
+    ]
+
+
+async def test_a_batch_handler_failing_without_naming_its_event_is_searched_one_by_one(
+    pool: asyncpg.Pool,
+) -> None:
+    events = [an_event() for _ in range(4)]
+    refused = events[2]
+    calls: list[int] = []
+
+    async def handle(batch: Sequence[AssessmentReported], tx: Transaction) -> None:
+        calls.append(len(batch))
+        for event in batch:
+            await record_case([])(event, tx)
+        if refused in batch:
+            raise ValueError("refused by the test")
+
+    outcome = await apply_batch(
+        pool, [Delivery(INBOUND, event, handle) for event in events], producer=PRODUCER, attempts=3
+    )
+
+    assert outcome.applied == [0, 1, 3]
+    assert list(outcome.rejected) == [2]
+    assert str(outcome.rejected[2]) == "refused by the test"
+    # One call with the batch, then one per event once the batch was rolled back.
+    assert calls == [4, 1, 1, 1, 1]
+    assert await counts(pool) == {"inbox": 3, "outbox": 0, "state": 3}
+
+
 async def test_duplicates_within_a_batch_and_across_batches_are_applied_once(
     pool: asyncpg.Pool,
 ) -> None:
@@ -329,7 +389,9 @@ async def test_duplicates_within_a_batch_and_across_batches_are_applied_once(
     assert await apply_one(pool, earlier, handle) is True
     again = AssessmentReported.model_validate_json(serialise_event(fresh))
 
-    outcome = await apply_batch(pool, batch_of([fresh, earlier, again], handle), attempts=3)
+    outcome = await apply_batch(
+        pool, batch_of([fresh, earlier, again], handle), producer=PRODUCER, attempts=3
+    )
 
     assert (outcome.applied, outcome.duplicates) == ([0], [1, 2])
     assert await counts(pool) == {"inbox": 2, "outbox": 0, "state": 2}

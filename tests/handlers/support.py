@@ -1,0 +1,83 @@
+"""A service's batch handlers run as the runtime runs them, on a real PostgreSQL database and
+without a broker: one `apply_batch` per delivered batch, and what it wrote to the outbox read
+back as the events it emitted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from contracts import parse_event
+from contracts.envelope import Envelope
+from contracts.topics import Topic
+from shared.db import apply_migrations, create_pool
+from shared.messaging import Delivery, apply_batch
+from shared.runtime import Service
+from simulation.processes import recreate_databases
+
+
+@dataclass(frozen=True)
+class Emitted:
+    topic: str
+    key: str
+    event: Envelope
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What one batch did: the events it emitted, in order, and the ones it refused."""
+
+    emitted: list[Emitted]
+    rejected: dict[int, Exception]
+    duplicates: list[int]
+
+    def events(self, kind: type[Envelope] | None = None) -> list[Any]:
+        return [out.event for out in self.emitted if kind is None or isinstance(out.event, kind)]
+
+
+class ServiceHarness:
+    def __init__(self, service: Service, pool: asyncpg.Pool) -> None:
+        self.service = service
+        self.pool = pool
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, service: Service, server_url: str) -> AsyncIterator[ServiceHarness]:
+        """A fresh database with the service's schema, for one test."""
+        name = f"handlers_{service.name}"
+        await recreate_databases(server_url, [name])
+        pool = await create_pool(f"{server_url.rstrip('/')}/{name}", min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn, service.migrations)
+            yield cls(service, pool)
+        finally:
+            await pool.close()
+
+    async def deliver(self, *deliveries: tuple[Topic, Envelope]) -> Handled:
+        """Apply one batch of `(topic, event)` deliveries, in that order."""
+        batch = [
+            Delivery(topic.name, event, self.service.consumed[topic.name][1])
+            for topic, event in deliveries
+        ]
+        before = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+        outcome = await apply_batch(self.pool, batch, producer=self.service.name, attempts=1)
+        rows = await self.pool.fetch(
+            "SELECT topic, key, payload FROM outbox WHERE id > $1 ORDER BY id", before
+        )
+        emitted = [
+            Emitted(row["topic"], row["key"], parse_event(row["topic"], bytes(row["payload"])))
+            for row in rows
+        ]
+        return Handled(emitted, outcome.rejected, outcome.duplicates)
+
+    async def deliver_each(self, topic: Topic, events: Sequence[Envelope]) -> Handled:
+        """Apply `events` of one topic as one batch."""
+        return await self.deliver(*((topic, event) for event in events))
+
+    async def rows(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(query, *args))
