@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
-from contracts.claims import ClaimOutcome, LineCoverage, RepairLineSplit, RepairSplit
+from contracts.claims import ClaimOutcome, LineCoverage, RepairSplit
 from contracts.money import Money
+from contracts.repair_pricing import ClassifiedLine, price_repair
 from contracts.upstream import (
     AgriculturalActivity,
     CustomerChoice,
@@ -258,7 +259,6 @@ AG_COVERED_CAUSES = frozenset(
 # C3 AG: the consumer exclusions, and a drone lost in flight cannot be returned: a loss.
 AG_EXCLUSIONS = {**EXCLUSIONS, IncidentCause.FLYAWAY: ClaimRefusal.EXCLUDED_LOSS}
 AG_COVERED_ACTIVITIES = frozenset({AgriculturalActivity.SPRAYING, AgriculturalActivity.SPREADING})
-CENT = Decimal("0.01")
 
 
 class LineRefusal(StrEnum):
@@ -359,69 +359,27 @@ def quote_repair(
     deductible_rate: Decimal,
     logistics_fee: Money | None,
 ) -> RepairSplit:
-    """C7, P5: split every line between the quotas and the customer, in the order quoted.
-
-    A base-quota line pays its cost less the deductible (rounded half up to the cent, per line);
-    a consumables line pays in full; what a balance cannot pay is the customer's shortfall; a
-    line not covered is the customer's. Customer share = deductible + shortfall + not covered +
-    logistics. Exact decimals in one currency (M1).
-    """
-    zero = Money.zero(base_quota_left.currency)
-    base, consumables = base_quota_left, consumables_quota_left
-    split_lines: list[RepairLineSplit] = []
+    """C7, P5: classify every line (C4, C7), then price the case against the plan as claims
+    sees it, with the ledger's own pricing."""
+    classified = []
     for line in lines:
         coverage, refusals = classify_line(line, rules)
-        cost = line.cost
-        from_base = from_consumables = deductible = shortfall = not_covered = zero
-        if coverage is LineCoverage.BASE_QUOTA:
-            deductible = Money(
-                amount=(cost.amount * deductible_rate).quantize(CENT, rounding=ROUND_HALF_UP),
-                currency=cost.currency,
-            )
-            insured = cost - deductible
-            from_base = insured if insured.amount <= base.amount else base
-            shortfall = insured - from_base
-            base = base - from_base
-        elif coverage is LineCoverage.CONSUMABLES_QUOTA:
-            from_consumables = cost if cost.amount <= consumables.amount else consumables
-            shortfall = cost - from_consumables
-            consumables = consumables - from_consumables
-        else:
-            not_covered = cost
-        split_lines.append(
-            RepairLineSplit(
+        classified.append(
+            ClassifiedLine(
                 line_id=line.line_id,
                 part_code=line.part_code,
                 part_class=line.part_class,
                 coverage=coverage,
-                reason_codes=[refusal.value for refusal in refusals],
-                cost=cost,
-                from_base_quota=from_base,
-                from_consumables_quota=from_consumables,
-                deductible=deductible,
-                shortfall=shortfall,
-                not_covered=not_covered,
+                cost=line.cost,
+                reason_codes=tuple(refusal.value for refusal in refusals),
             )
         )
-
-    def total(amounts: Sequence[Money]) -> Money:
-        return sum(amounts, zero)
-
-    logistics = logistics_fee or zero
-    owed = [line.deductible + line.shortfall + line.not_covered for line in split_lines]
-    return RepairSplit(
+    return price_repair(
+        classified,
         deductible_rate=deductible_rate,
-        lines=split_lines,
-        repair_cost=total([line.cost for line in split_lines]),
-        from_base_quota=total([line.from_base_quota for line in split_lines]),
-        from_consumables_quota=total([line.from_consumables_quota for line in split_lines]),
-        deductible=total([line.deductible for line in split_lines]),
-        shortfall=total([line.shortfall for line in split_lines]),
-        not_covered=total([line.not_covered for line in split_lines]),
-        logistics_fee=logistics,
-        customer_share=total(owed) + logistics,
-        base_quota_before=base_quota_left,
-        consumables_quota_before=consumables_quota_left,
+        base_quota_left=base_quota_left,
+        consumables_quota_left=consumables_quota_left,
+        logistics_fee=logistics_fee,
     )
 
 

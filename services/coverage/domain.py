@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
-from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
+from contracts.claims import RepairSplit
 from contracts.money import Money
+from contracts.repair_pricing import ClassifiedLine, price_repair
 
 
 class PlanState(StrEnum):
@@ -95,7 +96,6 @@ def inherit(ledger: Ledger, *, old_sn: str, new_sn: str) -> Ledger | None:
 
 # C9 (AG): "repair costs reached the quota" ends the plan.
 BASE_QUOTA_REACHED = "BASE_QUOTA_REACHED"
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,6 @@ class QuotaDeducted:
         return self.ledger.state is PlanState.EXHAUSTED
 
 
-def deductible_on(cost: Money, rate: Decimal) -> Money:
-    """C7: the customer's share of a base-quota line, rounded half up to the cent, per line."""
-    return Money(
-        amount=(cost.amount * rate).quantize(CENT, rounding=ROUND_HALF_UP), currency=cost.currency
-    )
-
-
-def _min(left: Money, right: Money) -> Money:
-    return left if left.amount <= right.amount else right
-
-
 def take_from_quotas(
     ledger: QuotaLedger, *, sn: str, incident_at: datetime, quote: RepairSplit
 ) -> QuotaDeducted | DeductionRefused:
@@ -140,10 +129,9 @@ def take_from_quotas(
 
     Claims quotes against a read model that may lag; the ledger keeps claims' classification of
     each line (base quota, consumables quota, not covered) and its cost, and re-prices it here
-    under the plan's row lock with its own deductible rate and balances. A base-quota line pays
-    its cost less the deductible; a consumables line pays in full; what a balance cannot pay is
-    the customer's shortfall. Balances never go below zero and never mix. When the base quota
-    reaches zero the plan ends (C9).
+    under the plan's row lock with its own deductible rate and balances, with the one pricing
+    function claims quoted with (contracts.repair_pricing). When the base quota reaches zero the
+    plan ends (C9).
     """
     reasons: list[DeductionRefusal] = []
     if ledger.terminated:
@@ -157,82 +145,22 @@ def take_from_quotas(
     if reasons:
         return DeductionRefused(tuple(reasons))
 
-    base, consumables = ledger.base_quota_left, ledger.consumables_quota_left
-    zero = Money.zero(base.currency)
-    lines: list[RepairLineSplit] = []
-    for line in quote.lines:
-        from_base = from_consumables = deductible = shortfall = not_covered = zero
-        if line.coverage is LineCoverage.BASE_QUOTA:
-            deductible = deductible_on(line.cost, ledger.deductible_rate)
-            insured = line.cost - deductible
-            from_base = _min(insured, base)
-            shortfall = insured - from_base
-            base = base - from_base
-        elif line.coverage is LineCoverage.CONSUMABLES_QUOTA:
-            from_consumables = _min(line.cost, consumables)
-            shortfall = line.cost - from_consumables
-            consumables = consumables - from_consumables
-        else:
-            not_covered = line.cost
-        lines.append(
-            line.model_copy(
-                update={
-                    "from_base_quota": from_base,
-                    "from_consumables_quota": from_consumables,
-                    "deductible": deductible,
-                    "shortfall": shortfall,
-                    "not_covered": not_covered,
-                }
-            )
-        )
-    split = build_split(
-        lines,
-        rate=ledger.deductible_rate,
+    split = price_repair(
+        [ClassifiedLine.of(line) for line in quote.lines],
+        deductible_rate=ledger.deductible_rate,
+        base_quota_left=ledger.base_quota_left,
+        consumables_quota_left=ledger.consumables_quota_left,
         logistics_fee=quote.logistics_fee,
-        base_quota_before=ledger.base_quota_left,
-        consumables_quota_before=ledger.consumables_quota_left,
     )
+    base = ledger.base_quota_left - split.from_base_quota
     return QuotaDeducted(
         replace(
             ledger,
             base_quota_left=base,
-            consumables_quota_left=consumables,
+            consumables_quota_left=ledger.consumables_quota_left - split.from_consumables_quota,
             state=PlanState.EXHAUSTED if base.amount == 0 else ledger.state,
         ),
         split,
-    )
-
-
-def build_split(
-    lines: Sequence[RepairLineSplit],
-    *,
-    rate: Decimal,
-    logistics_fee: Money,
-    base_quota_before: Money,
-    consumables_quota_before: Money,
-) -> RepairSplit:
-    """The case's totals from its lines; the contract re-checks that every sum adds up."""
-    zero = Money.zero(base_quota_before.currency)
-
-    def total(amounts: Sequence[Money]) -> Money:
-        return sum(amounts, zero)
-
-    deductible = total([line.deductible for line in lines])
-    shortfall = total([line.shortfall for line in lines])
-    not_covered = total([line.not_covered for line in lines])
-    return RepairSplit(
-        deductible_rate=rate,
-        lines=list(lines),
-        repair_cost=total([line.cost for line in lines]),
-        from_base_quota=total([line.from_base_quota for line in lines]),
-        from_consumables_quota=total([line.from_consumables_quota for line in lines]),
-        deductible=deductible,
-        shortfall=shortfall,
-        not_covered=not_covered,
-        logistics_fee=logistics_fee,
-        customer_share=deductible + shortfall + not_covered + logistics_fee,
-        base_quota_before=base_quota_before,
-        consumables_quota_before=consumables_quota_before,
     )
 
 

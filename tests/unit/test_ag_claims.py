@@ -47,6 +47,7 @@ from services.claims.insurers import (
     answer_claim,
     route_liability,
 )
+from services.coverage.domain import PlanState, QuotaDeducted, QuotaLedger, take_from_quotas
 from simulation.factories import repair_line
 
 pytestmark = pytest.mark.unit
@@ -173,6 +174,37 @@ def test_c7_the_customer_pays_the_deductible_the_shortfall_what_is_not_covered_a
     assert (blade.from_consumables_quota, blade.shortfall) == (cny("200.00"), cny("300.00"))
     assert battery.not_covered == cny("1800.00")
     assert split.customer_share == cny("3145.00")  # 300 + 700 + 300 + 1800 + 45
+
+
+def test_c7_the_ledger_prices_claims_quote_to_the_cent_against_the_same_balances() -> None:
+    """Claims quotes and the ledger re-prices with one function: same balances, same split."""
+    quote = quote_repair(
+        [
+            repair_line("frame", "3000.00"),
+            repair_line("blade", "500.00"),
+            repair_line("arm", "10.10"),
+            repair_line("battery", "1800.00", part_class=PartClass.BATTERY),
+        ],
+        RULES,
+        base_quota_left=cny("2000.00"),
+        consumables_quota_left=cny("200.00"),
+        deductible_rate=Decimal("0.05"),
+        logistics_fee=cny("45.00"),
+    )
+    book = QuotaLedger(
+        sn=SN,
+        term_start=START,
+        term_end=END,
+        base_quota_left=cny("2000.00"),
+        consumables_quota_left=cny("200.00"),
+        deductible_rate=Decimal("0.05"),
+        state=PlanState.ACTIVE,
+    )
+
+    taken = take_from_quotas(book, sn=SN, incident_at=START + timedelta(days=30), quote=quote)
+
+    assert isinstance(taken, QuotaDeducted)
+    assert taken.split == quote
 
 
 @pytest.mark.parametrize(

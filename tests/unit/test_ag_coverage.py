@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
 from contracts.money import Money
+from contracts.repair_pricing import ClassifiedLine, deductible_on, price_repair
 from contracts.upstream import PartClass
 from services.coverage.domain import (
     DeductionRefusal,
@@ -20,9 +21,7 @@ from services.coverage.domain import (
     QuotaDeducted,
     QuotaLedger,
     TermDates,
-    build_split,
     confirm_policy,
-    deductible_on,
     end_for_renewal,
     take_from_quotas,
     term_for_policy,
@@ -72,12 +71,12 @@ def line(line_id: str, coverage: LineCoverage, cost: str, part: str = "arm") -> 
 
 
 def quote(*lines: RepairLineSplit, logistics: str = "0") -> RepairSplit:
-    return build_split(
-        lines,
-        rate=Decimal("0"),
+    return price_repair(
+        [ClassifiedLine.of(line) for line in lines],
+        deductible_rate=Decimal("0"),
+        base_quota_left=cny("0"),
+        consumables_quota_left=cny("0"),
         logistics_fee=cny(logistics),
-        base_quota_before=cny("0"),
-        consumables_quota_before=cny("0"),
     )
 
 
