@@ -8,28 +8,30 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.activation.domain import (
-    AccessoryRecord,
-    AccessoryRefusal,
-    AccessoryState,
     ActivateAgricultural,
     ActivationRefusal,
     AgriculturalTermHeld,
-    AlreadyAssociated,
-    Associate,
     CodeState,
     PlanCode,
     Refuse,
-    RefuseAssociation,
     RenewAgricultural,
     agricultural_term_end,
     day_after_expiry,
-    decide_accessory_activation,
     decide_agricultural_activation,
     decide_agricultural_renewal,
     follow_policy,
     liability_cover,
     order_problems,
     refuse_other_family,
+)
+from services.activation.domain_accessories import (
+    AccessoryRecord,
+    AccessoryRefusal,
+    AccessoryState,
+    AlreadyAssociated,
+    Associate,
+    RefuseAssociation,
+    decide_accessory_activation,
 )
 from shared.catalogue.agricultural import agricultural_catalogue
 
