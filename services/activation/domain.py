@@ -82,9 +82,14 @@ class Refuse:
 
 
 @dataclass(frozen=True)
-class Renew:
+class NewTerm:
+    """The term a rule allows: when it runs and, for AG, its plan year (P4) and the new end of
+    the current term when the renewal cuts it short (A4)."""
+
     term_start: datetime
     term_end: datetime
+    plan_year: int | None = None
+    previous_term_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ def decide_renewal(
     terms: list[Term],
     requested_at: datetime,
     barred: bool = False,
-) -> Renew | Refuse:
+) -> NewTerm | Refuse:
     """A3, X1: a 1-Year plan bought during the term or up to 15 days after it; 3 years at most.
 
     Bought during the term, the new term starts when the current one ends; bought after the
@@ -198,29 +203,10 @@ def decide_renewal(
     if reasons:
         return Refuse(tuple(reasons))
     start = max(latest.end, requested_at)
-    return Renew(term_start=start, term_end=add_months(start, sku_months))
+    return NewTerm(term_start=start, term_end=add_months(start, sku_months))
 
 
 # The agricultural plan (P4, P6, A4, M2) -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActivateAgricultural:
-    """P4: bind a first-year AG plan; its term and the year it is."""
-
-    term_start: datetime
-    term_end: datetime
-    plan_year: int
-
-
-@dataclass(frozen=True)
-class RenewAgricultural:
-    """A4: the next plan year's term; `previous_term_ends_at` when it cuts the current one short."""
-
-    term_start: datetime
-    term_end: datetime
-    plan_year: int
-    previous_term_ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -313,7 +299,7 @@ def decide_agricultural_activation(
     requested_at: datetime,
     term_months: int,
     zone: ZoneInfo,
-) -> ActivateAgricultural | Refuse:
+) -> NewTerm | Refuse:
     """P4, A2: a device without a plan binds a first-year AG plan (gifted or bought) at once.
 
     The 48-hour binding window and the video review are the consumer plan's (A1, X1); the AG
@@ -328,7 +314,7 @@ def decide_agricultural_activation(
         reasons.append(ActivationRefusal.FIRST_YEAR_PLAN_REQUIRED)  # a renewal needs a plan
     if reasons:
         return Refuse(tuple(reasons))
-    return ActivateAgricultural(
+    return NewTerm(
         term_start=requested_at,
         term_end=agricultural_term_end(requested_at, term_months, zone),
         plan_year=1,
@@ -346,7 +332,7 @@ def decide_agricultural_renewal(
     term_months: int,
     zone: ZoneInfo,
     barred: bool = False,
-) -> RenewAgricultural | Refuse:
+) -> NewTerm | Refuse:
     """A4: the next plan year, bought from 15 days before the current term expires to 15 after.
 
     Bought before expiry, the new term starts at the purchase and the current one ends then;
@@ -374,7 +360,7 @@ def decide_agricultural_renewal(
         start, previous_ends = purchased_at, purchased_at
     else:
         start, previous_ends = day_after_expiry(current.end, zone), None
-    return RenewAgricultural(
+    return NewTerm(
         term_start=start,
         term_end=agricultural_term_end(start, term_months, zone),
         plan_year=plan_year,
@@ -590,17 +576,6 @@ def first_activations(activations: list[DeviceActivatedPayload]) -> list[Device]
 # Binding a term, for both families (A1-A4, A6, P4-P6, X1, C10) -----------------------------------
 
 
-@dataclass(frozen=True)
-class TermDates:
-    """When the term a rule allows runs; for AG, its plan year and the previous term's new end
-    when the renewal cuts it short (A4)."""
-
-    start: datetime
-    end: datetime
-    plan_year: int | None = None
-    previous_term_ends_at: datetime | None = None
-
-
 def decide_request(
     asked: ActivationRequestedPayload,
     owner_id: uuid.UUID,
@@ -622,7 +597,7 @@ def decide_request(
     plan = binding.plans.get(request.sn)
     if plan is not None and plan.family is not code.family:
         return _refused(request, refuse_other_family(code))
-    allowed: TermDates | AwaitVideoReview | Refuse
+    allowed: NewTerm | AwaitVideoReview | Refuse
     if plan is None:
         device = binding.devices.get(request.sn)
         allowed = _first_term(code, device, asked.requested_at, asked.repair_invitation_at, books)
@@ -643,10 +618,10 @@ def _first_term(
     requested_at: datetime,
     repair_invitation_at: datetime | None,
     books: Catalogues,
-) -> TermDates | AwaitVideoReview | Refuse:
+) -> NewTerm | AwaitVideoReview | Refuse:
     if code.family is PlanFamily.AGRICULTURAL:
         ag = books.agricultural
-        first = decide_agricultural_activation(
+        return decide_agricultural_activation(
             code=code,
             plan_year=code.plan_year,
             device_model=device.model if device else None,
@@ -654,9 +629,6 @@ def _first_term(
             term_months=ag.term_months,
             zone=ag.zone,
         )
-        if isinstance(first, Refuse):
-            return first
-        return TermDates(first.term_start, first.term_end, first.plan_year)
     catalogue = books.consumer
     decision = decide_activation(
         code=code,
@@ -672,20 +644,20 @@ def _first_term(
     return decision
 
 
-def consumer_term(code: PlanCode, activate: Activate, catalogue: ConsumerCatalogue) -> TermDates:
+def consumer_term(code: PlanCode, activate: Activate, catalogue: ConsumerCatalogue) -> NewTerm:
     """P1: a consumer term runs the SKU's months from the binding."""
-    return TermDates(
+    return NewTerm(
         activate.term_start, add_months(activate.term_start, catalogue.plan(code.sku).months)
     )
 
 
 def _next_term(
     code: SoldCode, plan: Plan, requested_at: datetime, barred: bool, books: Catalogues
-) -> TermDates | Refuse:
+) -> NewTerm | Refuse:
     if code.family is PlanFamily.AGRICULTURAL:
         ag = books.agricultural
         latest = plan.latest
-        renewal = decide_agricultural_renewal(
+        return decide_agricultural_renewal(
             code=code,
             plan_year=code.plan_year,
             device_model=plan.model,
@@ -696,14 +668,9 @@ def _next_term(
             zone=ag.zone,
             barred=barred,
         )
-        if isinstance(renewal, Refuse):
-            return renewal
-        return TermDates(
-            renewal.term_start, renewal.term_end, renewal.plan_year, renewal.previous_term_ends_at
-        )
     catalogue = books.consumer
     sku = catalogue.plan(code.sku)
-    consumer = decide_renewal(
+    return decide_renewal(
         code=code,
         sku_is_renewal=sku.renewal,
         sku_months=sku.months,
@@ -712,9 +679,6 @@ def _next_term(
         requested_at=requested_at,
         barred=barred,
     )
-    if isinstance(consumer, Refuse):
-        return consumer
-    return TermDates(consumer.term_start, consumer.term_end)
 
 
 @dataclass(frozen=True)
@@ -753,7 +717,7 @@ def bind_term(
     request: RequestRecord,
     code: SoldCode,
     plan: Plan | None,
-    dates: TermDates,
+    dates: NewTerm,
     new_plan_id: uuid.UUID,
     books: Catalogues,
 ) -> Decided:
@@ -774,8 +738,8 @@ def bind_term(
             request.sn,
             request.owner_id,
             code.sku,
-            dates.start,
-            dates.end,
+            dates.term_start,
+            dates.term_end,
             dates.plan_year,
         )
         payload = PlanActivatedPayload(
@@ -803,8 +767,8 @@ def bind_term(
             request.sn,
             plan.terms[0].owner_id,
             code.sku,
-            dates.start,
-            dates.end,
+            dates.term_start,
+            dates.term_end,
             dates.plan_year,
         )
         if dates.previous_term_ends_at is not None:

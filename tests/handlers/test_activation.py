@@ -123,6 +123,15 @@ async def as_one_and_as_two_batches(
     return outcome(together), outcome(apart[0]) + outcome(apart[1])
 
 
+async def first_and_second_terms(activation: ServiceHarness) -> list[Any]:
+    """Each plan's first term and its renewal, side by side."""
+    return await activation.rows(
+        "SELECT t1.term_end AS first_end, t1.scheduled_end AS first_scheduled_end,"
+        " t2.term_start AS second_start, t2.plan_year AS second_plan_year FROM plan_terms t1"
+        " JOIN plan_terms t2 ON t2.plan_id = t1.plan_id AND t2.term_no = 2 WHERE t1.term_no = 1"
+    )
+
+
 async def sold_consumer_code(
     activation: ServiceHarness, sku: str = "care-refresh-1y", model: str = "mini-3"
 ) -> str:
@@ -329,12 +338,9 @@ async def test_a3_a_plan_and_its_renewal_in_one_batch_give_what_they_give_one_by
             ("activation.plan-renewed", 2, 2),
         ]
     )
-    renewed = await activation.rows(
-        "SELECT t1.term_end AS first_end, t2.term_start AS renewal_start FROM plan_terms t1"
-        " JOIN plan_terms t2 ON t2.plan_id = t1.plan_id AND t2.term_no = 2 WHERE t1.term_no = 1"
-    )
+    renewed = await first_and_second_terms(activation)
     assert len(renewed) == 2
-    assert all(row["first_end"] == row["renewal_start"] for row in renewed)  # A3
+    assert all(row["first_end"] == row["second_start"] for row in renewed)  # A3
 
 
 async def test_a4_an_ag_first_year_and_its_early_renewal_in_one_batch_cut_the_term_as_one_by_one(
@@ -366,15 +372,12 @@ async def test_a4_an_ag_first_year_and_its_early_renewal_in_one_batch_cut_the_te
             ("activation.plan-renewed", 2, 0),
         ]
     )
-    terms = await activation.rows(
-        "SELECT t1.term_end, t1.scheduled_end, t2.term_start, t2.plan_year FROM plan_terms t1"
-        " JOIN plan_terms t2 ON t2.plan_id = t1.plan_id AND t2.term_no = 2 WHERE t1.term_no = 1"
-    )
+    terms = await first_and_second_terms(activation)
     assert len(terms) == 2
     for term in terms:  # A4: bought before expiry, the first year ends at the purchase
-        assert term["term_end"] == term["term_start"]
-        assert term["scheduled_end"] > term["term_end"]
-        assert term["plan_year"] == 2
+        assert term["first_end"] == term["second_start"]
+        assert term["first_scheduled_end"] > term["first_end"]
+        assert term["second_plan_year"] == 2
 
 
 async def test_p4_p6_an_ag_bundle_binds_its_first_year_with_quotas_and_liability_cover(
