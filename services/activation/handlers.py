@@ -14,12 +14,19 @@ from contracts.coverage import CoverageEvent, PlanInherited, TermConfirmed
 from contracts.envelope import Envelope
 from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
 from services.activation import store
-from services.activation.domain import (
+from services.activation.domain import Outgoing
+from services.activation.domain_accessories import (
+    Accessory,
+    AccessoryActivationRecord,
+    Fittings,
+    activate_accessory,
+    move_with_plan,
+)
+from services.activation.domain_binding import (
     Binding,
     BoundTerm,
     Decided,
     InconsistentPlanOrderError,
-    Outgoing,
     SoldCode,
     bars_after_fraud,
     catalogues,
@@ -29,13 +36,6 @@ from services.activation.domain import (
     first_activations,
     move_plan,
     sell_code,
-)
-from services.activation.domain_accessories import (
-    Accessory,
-    AccessoryActivationRecord,
-    Fittings,
-    activate_accessory,
-    move_with_plan,
 )
 from shared.messaging import EventRejectedError, Transaction
 

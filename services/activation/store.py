@@ -13,22 +13,21 @@ import asyncpg
 from contracts.agricultural import PlanFamily
 from contracts.money import Money
 from contracts.upstream import Owner
-from services.activation.domain import (
-    ActivationRefusal,
+from services.activation.domain import ActivationRefusal, CodeState
+from services.activation.domain_accessories import (
+    Accessory,
+    AccessoryActivationRecord,
+    AccessoryState,
+)
+from services.activation.domain_binding import (
     Bar,
     BoundTerm,
-    CodeState,
     Device,
     Plan,
     PlanHolder,
     RequestRecord,
     RequestState,
     SoldCode,
-)
-from services.activation.domain_accessories import (
-    Accessory,
-    AccessoryActivationRecord,
-    AccessoryState,
 )
 
 if TYPE_CHECKING:
