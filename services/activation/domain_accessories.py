@@ -154,19 +154,37 @@ class Fittings:
     drone_models: dict[str, str]
     seen: set[tuple[str, str, datetime]] = field(default_factory=set)
 
-    def associated_on(self, drone_sn: str, accessory_type: str) -> Accessory | None:
+    _on_drone: dict[str, set[str]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
         for accessory in self.accessories.values():
-            if (accessory.drone_sn, accessory.accessory_type, accessory.state) == (
-                drone_sn,
-                accessory_type,
-                AccessoryState.ASSOCIATED,
-            ):
-                return accessory
-        return None
+            self._on_drone.setdefault(accessory.drone_sn, set()).add(accessory.accessory_sn)
+
+    def on_drone(self, drone_sn: str) -> list[Accessory]:
+        """The accessories tied to the drone, released ones included, by serial number."""
+        return sorted(
+            (self.accessories[sn] for sn in self._on_drone.get(drone_sn, ())),
+            key=lambda accessory: accessory.accessory_sn,
+        )
+
+    def associated_on(self, drone_sn: str, accessory_type: str) -> Accessory | None:
+        return next(
+            (
+                accessory
+                for accessory in self.on_drone(drone_sn)
+                if accessory.accessory_type == accessory_type
+                and accessory.state is AccessoryState.ASSOCIATED
+            ),
+            None,
+        )
 
     def record(self, changed: AccessoriesChanged) -> None:
         for accessory in changed.accessories:
+            held = self.accessories.get(accessory.accessory_sn)
+            if held is not None:
+                self._on_drone[held.drone_sn].discard(accessory.accessory_sn)
             self.accessories[accessory.accessory_sn] = accessory
+            self._on_drone.setdefault(accessory.drone_sn, set()).add(accessory.accessory_sn)
         if changed.activation is not None:
             self.seen.add(changed.activation.key)
 
@@ -297,15 +315,13 @@ def move_with_plan(
     accessory of a type the replacement already has associated stays behind (G2)."""
     taken = {
         accessory.accessory_type
-        for accessory in fittings.accessories.values()
-        if accessory.drone_sn == inherited.new_sn and accessory.state is AccessoryState.ASSOCIATED
+        for accessory in fittings.on_drone(inherited.new_sn)
+        if accessory.state is AccessoryState.ASSOCIATED
     }
     moved = tuple(
         replace(accessory, drone_sn=inherited.new_sn)
-        for accessory in sorted(fittings.accessories.values(), key=lambda a: a.accessory_sn)
-        if accessory.drone_sn == inherited.old_sn
-        and accessory.state is not AccessoryState.RELEASED
-        and accessory.accessory_type not in taken
+        for accessory in fittings.on_drone(inherited.old_sn)
+        if accessory.state is not AccessoryState.RELEASED and accessory.accessory_type not in taken
     )
     events = tuple(
         Outgoing(
