@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from contracts.accessories import AccessoryActivated
 from contracts.claims import ClaimReversed, ClaimsEvent
-from contracts.coverage import CoverageEvent, PlanInherited, TermConfirmed
+from contracts.coverage import CoverageEvent, PlanInherited, TermConfirmed, TermConfirmedPayload
 from contracts.envelope import Envelope
 from contracts.upstream import ActivationRequested, DeviceActivated, PlanOrderPlaced, VideoReviewed
 from services.activation import store
@@ -72,6 +72,8 @@ async def on_activation_requests(events: Sequence[ActivationRequested], tx: Tran
     """A1-A4, P4, C10: bind each request's term, or wait for its video, or refuse it."""
     known = await store.known_requests(tx.conn, (event.payload.request_id for event in events))
     requests = _first_asked(events, known)  # a request retried upstream under a new event id
+    if not requests:
+        return
     owners = await store.save_owners(tx.conn, [event.payload.owner for event in requests])
     binding = await _binding(tx.conn, requests, owners.values())
     books = catalogues()
@@ -160,6 +162,8 @@ async def on_coverage_events(events: Sequence[CoverageEvent], tx: Transaction) -
     replacement's SN, so its renewals are bound to that SN, and so do the accessories it covers."""
     confirmed = [event.payload for event in events if isinstance(event, TermConfirmed)]
     inherited = [event for event in events if isinstance(event, PlanInherited)]
+    if not confirmed and not inherited:
+        return  # most coverage events are the ledger's own business
     drones = {sn for event in inherited for sn in (event.payload.old_sn, event.payload.new_sn)}
     await store.lock(tx.conn, (f"drone:{sn}" for sn in drones))
     plan_ids = {policy.plan_id for policy in confirmed} | {e.payload.plan_id for e in inherited}
@@ -167,12 +171,7 @@ async def on_coverage_events(events: Sequence[CoverageEvent], tx: Transaction) -
     fittings = Fittings(
         await store.lock_accessories(tx.conn, accessory_sns=(), drone_sns=drones), {}
     )
-    touched: dict[tuple[uuid.UUID, int], BoundTerm] = {}
-    for policy in confirmed:
-        held = terms.get((policy.plan_id, policy.term_no))
-        if held is not None:  # else not a plan bound here
-            term = confirm_term(held, start=policy.term_start, end=policy.term_end)
-            terms[(term.plan_id, term.term_no)] = touched[(term.plan_id, term.term_no)] = term
+    touched = _follow_policies(confirmed, terms)
     moved: dict[str, Accessory] = {}
     for event in inherited:
         of_plan = [term for term in terms.values() if term.plan_id == event.payload.plan_id]
@@ -186,9 +185,24 @@ async def on_coverage_events(events: Sequence[CoverageEvent], tx: Transaction) -
     await store.save_accessories(tx.conn, moved.values())
 
 
+def _follow_policies(
+    confirmed: Sequence[TermConfirmedPayload], terms: dict[tuple[uuid.UUID, int], BoundTerm]
+) -> dict[tuple[uuid.UUID, int], BoundTerm]:
+    """A5: the confirmed terms, in `terms` too; a policy of a plan not bound here is ignored."""
+    touched: dict[tuple[uuid.UUID, int], BoundTerm] = {}
+    for policy in confirmed:
+        held = terms.get((policy.plan_id, policy.term_no))
+        if held is not None:
+            term = confirm_term(held, start=policy.term_start, end=policy.term_end)
+            terms[(term.plan_id, term.term_no)] = touched[(term.plan_id, term.term_no)] = term
+    return touched
+
+
 async def on_claims_events(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
     """C10: a reversed case bars the device, its account and the person from renewals."""
     reversals = [event for event in events if isinstance(event, ClaimReversed)]
+    if not reversals:
+        return
     holders = await store.plan_holders(tx.conn, (event.payload.plan_id for event in reversals))
     bars = []
     for event in reversals:
