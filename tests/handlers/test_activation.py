@@ -147,12 +147,17 @@ async def device(activation: ServiceHarness, model: str, at: datetime | None = N
     return sn
 
 
-async def bound_consumer_plan(activation: ServiceHarness) -> PlanActivated:
-    code, sn = await sold_consumer_code(activation), await device(activation, "mini-3")
+async def bind(activation: ServiceHarness, code: str, sn: str) -> PlanActivated:
     handled = await activation.deliver((topics.ACTIVATION_REQUESTS, f.activation_request(code, sn)))
     [activated] = handled.events(PlanActivated)
     assert isinstance(activated, PlanActivated)
     return activated
+
+
+async def bound_consumer_plan(activation: ServiceHarness) -> PlanActivated:
+    return await bind(
+        activation, await sold_consumer_code(activation), await device(activation, "mini-3")
+    )
 
 
 # Plan codes and devices (D2, P3, P4, P6, A1) -----------------------------------------------------
@@ -498,10 +503,7 @@ async def test_a5_f3_the_policy_sets_the_terms_dates_and_the_plan_follows_the_re
 async def ag_drone(activation: ServiceHarness, model: str = "T100") -> PlanActivated:
     code, sn = f.new_ag_plan_code(), await device(activation, model)
     await activation.deliver((topics.PLAN_ORDERS, f.ag_plan_order(code, "ag-care-year-1", model)))
-    handled = await activation.deliver((topics.ACTIVATION_REQUESTS, f.activation_request(code, sn)))
-    [activated] = handled.events(PlanActivated)
-    assert isinstance(activated, PlanActivated)
-    return activated
+    return await bind(activation, code, sn)
 
 
 async def test_g1_g3_a_new_spray_system_replaces_the_drones_one_in_one_batch_as_one_by_one(
