@@ -7,7 +7,6 @@ from pathlib import Path
 
 from contracts import topics
 from services.activation import handlers
-from shared.messaging import each_event
 from shared.runtime import Service
 
 service = Service(
@@ -19,10 +18,10 @@ service = Service(
         " accessories with drones (G1-G3) and owns the owners' personal data."
     ),
 )
-service.consumes(topics.PLAN_ORDERS)(each_event(handlers.record_plan_order))
-service.consumes(topics.DEVICE_ACTIVATIONS)(each_event(handlers.record_device_activation))
-service.consumes(topics.ACTIVATION_REQUESTS)(each_event(handlers.request_activation))
-service.consumes(topics.VIDEO_REVIEWS)(each_event(handlers.review_video))
-service.consumes(topics.COVERAGE_EVENTS)(each_event(handlers.follow_coverage))
-service.consumes(topics.CLAIMS_EVENTS)(each_event(handlers.bar_after_fraud))
-service.consumes(topics.ACCESSORY_ACTIVATIONS)(each_event(handlers.activate_accessory))
+service.consumes(topics.PLAN_ORDERS)(handlers.on_plan_orders)
+service.consumes(topics.DEVICE_ACTIVATIONS)(handlers.on_device_activations)
+service.consumes(topics.ACTIVATION_REQUESTS)(handlers.on_activation_requests)
+service.consumes(topics.VIDEO_REVIEWS)(handlers.on_video_reviews)
+service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_events)
+service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_events)
+service.consumes(topics.ACCESSORY_ACTIVATIONS)(handlers.on_accessory_activations)

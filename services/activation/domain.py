@@ -1,4 +1,5 @@
-"""Activation rules (A1-A4, P4, X1, G1-G3): pure functions over plain values, no I/O."""
+"""Activation's rules (A1-A5, P3-P6, X1, D2, C10): who may bind which term, consumer (CR) and
+agricultural (AG) side by side. Pure functions over plain values, no I/O."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from contracts.envelope import Payload
 from contracts.money import Money
 from shared.catalogue import BindingWindows, ProductKind
 
@@ -61,9 +63,14 @@ class Refuse:
 
 
 @dataclass(frozen=True)
-class Renew:
+class NewTerm:
+    """The term a rule allows: when it runs and, for AG, its plan year (P4) and the new end of
+    the current term when the renewal cuts it short (A4)."""
+
     term_start: datetime
     term_end: datetime
+    plan_year: int | None = None
+    previous_term_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,7 @@ def decide_renewal(
     terms: list[Term],
     requested_at: datetime,
     barred: bool = False,
-) -> Renew | Refuse:
+) -> NewTerm | Refuse:
     """A3, X1: a 1-Year plan bought during the term or up to 15 days after it; 3 years at most.
 
     Bought during the term, the new term starts when the current one ends; bought after the
@@ -177,29 +184,10 @@ def decide_renewal(
     if reasons:
         return Refuse(tuple(reasons))
     start = max(latest.end, requested_at)
-    return Renew(term_start=start, term_end=add_months(start, sku_months))
+    return NewTerm(term_start=start, term_end=add_months(start, sku_months))
 
 
 # The agricultural plan (P4, P6, A4, M2) -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActivateAgricultural:
-    """P4: bind a first-year AG plan; its term and the year it is."""
-
-    term_start: datetime
-    term_end: datetime
-    plan_year: int
-
-
-@dataclass(frozen=True)
-class RenewAgricultural:
-    """A4: the next plan year's term; `previous_term_ends_at` when it cuts the current one short."""
-
-    term_start: datetime
-    term_end: datetime
-    plan_year: int
-    previous_term_ends_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -265,10 +253,6 @@ def refuse_other_family(code: PlanCode) -> Refuse:
     return Refuse(tuple(reasons))
 
 
-RequestDecision = ActivationDecision | Renew | ActivateAgricultural | RenewAgricultural
-"""Every answer to an activation request, consumer or agricultural."""
-
-
 def agricultural_term_end(start: datetime, months: int, zone: ZoneInfo) -> datetime:
     """P4, M2: `months` later, running to the end (24:00 in `zone`) of the day they end.
 
@@ -291,12 +275,12 @@ def day_after_expiry(term_end: datetime, zone: ZoneInfo) -> datetime:
 def decide_agricultural_activation(
     *,
     code: PlanCode,
-    plan_year: int,
+    plan_year: int | None,
     device_model: str | None,
     requested_at: datetime,
     term_months: int,
     zone: ZoneInfo,
-) -> ActivateAgricultural | Refuse:
+) -> NewTerm | Refuse:
     """P4, A2: a device without a plan binds a first-year AG plan (gifted or bought) at once.
 
     The 48-hour binding window and the video review are the consumer plan's (A1, X1); the AG
@@ -311,7 +295,7 @@ def decide_agricultural_activation(
         reasons.append(ActivationRefusal.FIRST_YEAR_PLAN_REQUIRED)  # a renewal needs a plan
     if reasons:
         return Refuse(tuple(reasons))
-    return ActivateAgricultural(
+    return NewTerm(
         term_start=requested_at,
         term_end=agricultural_term_end(requested_at, term_months, zone),
         plan_year=1,
@@ -321,7 +305,7 @@ def decide_agricultural_activation(
 def decide_agricultural_renewal(
     *,
     code: PlanCode,
-    plan_year: int,
+    plan_year: int | None,
     device_model: str,
     current: AgriculturalTermHeld,
     purchased_at: datetime,
@@ -329,7 +313,7 @@ def decide_agricultural_renewal(
     term_months: int,
     zone: ZoneInfo,
     barred: bool = False,
-) -> RenewAgricultural | Refuse:
+) -> NewTerm | Refuse:
     """A4: the next plan year, bought from 15 days before the current term expires to 15 after.
 
     Bought before expiry, the new term starts at the purchase and the current one ends then;
@@ -351,13 +335,13 @@ def decide_agricultural_renewal(
         reasons.append(ActivationRefusal.RENEWAL_WINDOW_NOT_OPEN)
     if purchased_at >= current.end + window:
         reasons.append(ActivationRefusal.RENEWAL_WINDOW_CLOSED)
-    if reasons:
+    if reasons or plan_year is None:  # a code without a year is a mismatch, reported above
         return Refuse(tuple(reasons))
     if purchased_at < current.end:
         start, previous_ends = purchased_at, purchased_at
     else:
         start, previous_ends = day_after_expiry(current.end, zone), None
-    return RenewAgricultural(
+    return NewTerm(
         term_start=start,
         term_end=agricultural_term_end(start, term_months, zone),
         plan_year=plan_year,
@@ -375,90 +359,10 @@ def follow_policy(
     return start, end
 
 
-# AG accessories (D3, G1-G3) -----------------------------------------------------------------------
-
-
-class AccessoryRefusal(StrEnum):
-    DRONE_UNKNOWN = "DRONE_UNKNOWN"
-    ACCESSORY_TYPE_NOT_SUPPORTED = "ACCESSORY_TYPE_NOT_SUPPORTED"
-    ACCESSORY_TYPE_MISMATCH = "ACCESSORY_TYPE_MISMATCH"
-    ACCESSORY_ON_ANOTHER_DRONE = "ACCESSORY_ON_ANOTHER_DRONE"
-    ACCESSORY_RELEASED = "ACCESSORY_RELEASED"
-    ACCESSORY_NOT_NEW = "ACCESSORY_NOT_NEW"
-
-
-class AccessoryState(StrEnum):
-    ACTIVATED = "activated"  # seen activated on its drone, never associated
-    ASSOCIATED = "associated"  # G1: covered by its drone's plan
-    RELEASED = "released"  # G3: replaced; never covered again
-
-
 @dataclass(frozen=True)
-class AccessoryRecord:
-    """What activation knows of an accessory: the one drone it may ever be associated with."""
+class Outgoing:
+    """An event a decision emits: its payload, the key it is published under, its thread."""
 
-    accessory_type: str
-    drone_sn: str
-    state: AccessoryState
-
-
-@dataclass(frozen=True)
-class Associate:
-    """G1: associate the accessory; G3: `replaces` is the drone's previous one, to release."""
-
-    replaces: str | None = None
-
-
-@dataclass(frozen=True)
-class AlreadyAssociated:
-    """Activated again on its own drone: nothing changes."""
-
-
-@dataclass(frozen=True)
-class RefuseAssociation:
-    reasons: tuple[AccessoryRefusal, ...]
-
-
-AccessoryDecision = Associate | AlreadyAssociated | RefuseAssociation
-
-
-def decide_accessory_activation(
-    *,
-    accessory_sn: str,
-    accessory_type: str,
-    drone_sn: str,
-    drone_model: str | None,
-    supported_types: tuple[str, ...],
-    record: AccessoryRecord | None,
-    current_of_type: str | None,
-) -> AccessoryDecision:
-    """G1-G3: an accessory activated on a drone is associated with it, unless the rules say no.
-
-    `supported_types` are the drone model's accessory types (G2; none for a model outside the
-    AG catalogue); `record` is what is known of the accessory; `current_of_type` the drone's
-    associated accessory of that type, if any.
-    """
-    if (
-        record is not None
-        and record.state is AccessoryState.ASSOCIATED
-        and record.drone_sn == drone_sn
-        and record.accessory_type == accessory_type
-    ):
-        return AlreadyAssociated()
-    reasons: list[AccessoryRefusal] = []
-    if drone_model is None:
-        reasons.append(AccessoryRefusal.DRONE_UNKNOWN)
-    elif accessory_type not in supported_types:
-        reasons.append(AccessoryRefusal.ACCESSORY_TYPE_NOT_SUPPORTED)  # G2
-    if record is not None:
-        if record.accessory_type != accessory_type:
-            reasons.append(AccessoryRefusal.ACCESSORY_TYPE_MISMATCH)
-        if record.state is AccessoryState.RELEASED:
-            reasons.append(AccessoryRefusal.ACCESSORY_RELEASED)  # G3: never covered again
-        elif record.drone_sn != drone_sn:
-            reasons.append(AccessoryRefusal.ACCESSORY_ON_ANOTHER_DRONE)  # G2, G3: cannot move
-        elif current_of_type not in (None, accessory_sn):
-            reasons.append(AccessoryRefusal.ACCESSORY_NOT_NEW)  # G3: only a new one replaces
-    if reasons:
-        return RefuseAssociation(tuple(reasons))
-    return Associate(replaces=current_of_type)
+    payload: Payload
+    key: str
+    correlation_id: str

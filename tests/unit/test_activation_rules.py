@@ -8,9 +8,9 @@ from services.activation.domain import (
     ActivationRefusal,
     AwaitVideoReview,
     CodeState,
+    NewTerm,
     PlanCode,
     Refuse,
-    Renew,
     Term,
     add_months,
     decide_activation,
@@ -98,12 +98,12 @@ def _renew(terms: list[Term], at: datetime, sku_months: int = 12, renewal: bool 
 
 def test_a3_renewal_during_the_term_starts_when_it_ends() -> None:
     during = T0 + timedelta(days=200)
-    assert _renew([YEAR_1], during) == Renew(YEAR_1.end, add_months(YEAR_1.end, 12))
+    assert _renew([YEAR_1], during) == NewTerm(YEAR_1.end, add_months(YEAR_1.end, 12))
 
 
 def test_a3_renewal_up_to_15_days_after_expiry_starts_at_binding() -> None:
     at = YEAR_1.end + timedelta(days=15)
-    assert _renew([YEAR_1], at) == Renew(at, add_months(at, 12))
+    assert _renew([YEAR_1], at) == NewTerm(at, add_months(at, 12))
     late = _renew([YEAR_1], YEAR_1.end + timedelta(days=16))
     assert late == Refuse((ActivationRefusal.RENEWAL_WINDOW_CLOSED,))
 
@@ -116,7 +116,7 @@ def test_a3_only_a_one_year_plan_renews() -> None:
 def test_a3_three_years_at_most_two_year_plus_one_year_is_the_end() -> None:
     two_years = Term(T0, add_months(T0, 24), 24)
     renewed = _renew([two_years], T0 + timedelta(days=600))
-    assert isinstance(renewed, Renew)
+    assert isinstance(renewed, NewTerm)
     third = Term(renewed.term_start, renewed.term_end, 12)
     refused = _renew([two_years, third], third.start + timedelta(days=100))
     assert isinstance(refused, Refuse)
@@ -128,7 +128,7 @@ def test_a3_x1_one_renewal_per_year_and_a_care_refresh_plus_renews_once_more() -
     refused = _renew([YEAR_1, queued], T0 + timedelta(days=300))
     assert refused == Refuse((ActivationRefusal.RENEWAL_ALREADY_BOUGHT,))
     plus = Term(T0, add_months(T0, 12), 12)  # Care Refresh+ is a 12-month term too
-    assert isinstance(_renew([plus], T0 + timedelta(days=100)), Renew)
+    assert isinstance(_renew([plus], T0 + timedelta(days=100)), NewTerm)
 
 
 def test_c10_a_barred_device_account_or_person_cannot_renew() -> None:

@@ -8,28 +8,29 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.activation.domain import (
-    AccessoryRecord,
-    AccessoryRefusal,
-    AccessoryState,
-    ActivateAgricultural,
     ActivationRefusal,
     AgriculturalTermHeld,
-    AlreadyAssociated,
-    Associate,
     CodeState,
+    NewTerm,
     PlanCode,
     Refuse,
-    RefuseAssociation,
-    RenewAgricultural,
     agricultural_term_end,
     day_after_expiry,
-    decide_accessory_activation,
     decide_agricultural_activation,
     decide_agricultural_renewal,
     follow_policy,
     liability_cover,
     order_problems,
     refuse_other_family,
+)
+from services.activation.domain_accessories import (
+    AccessoryRecord,
+    AccessoryRefusal,
+    AccessoryState,
+    AlreadyAssociated,
+    Associate,
+    RefuseAssociation,
+    decide_accessory_activation,
 )
 from shared.catalogue.agricultural import agricultural_catalogue
 
@@ -142,10 +143,10 @@ def _activate(**overrides: object) -> object:
 
 def test_p4_a_first_year_plan_binds_at_once_whatever_the_device_age() -> None:
     # No 48-hour window and no video review: those are the consumer plan's (A1, X1).
-    assert _activate() == ActivateAgricultural(
+    assert _activate() == NewTerm(
         term_start=shanghai(2026, 3, 1, 10, 30), term_end=shanghai(2027, 3, 2), plan_year=1
     )
-    assert isinstance(_activate(device_model=None), ActivateAgricultural)
+    assert isinstance(_activate(device_model=None), NewTerm)
 
 
 def test_p4_a_renewal_code_cannot_start_a_plan() -> None:
@@ -187,7 +188,7 @@ def _renew(**overrides: object) -> object:
 
 def test_a4_bought_before_expiry_starts_at_purchase_and_ends_the_previous_term_then() -> None:
     bought = shanghai(2027, 2, 20, 15, 45)
-    assert _renew(purchased_at=bought) == RenewAgricultural(
+    assert _renew(purchased_at=bought) == NewTerm(
         term_start=bought,
         term_end=shanghai(2028, 2, 21),
         plan_year=2,
@@ -197,7 +198,7 @@ def test_a4_bought_before_expiry_starts_at_purchase_and_ends_the_previous_term_t
 
 def test_a4_bought_after_expiry_starts_at_00_00_shanghai_the_day_after_the_expiry_date() -> None:
     bought = shanghai(2027, 3, 10, 9)
-    assert _renew(purchased_at=bought) == RenewAgricultural(
+    assert _renew(purchased_at=bought) == NewTerm(
         term_start=shanghai(2027, 3, 2),
         term_end=shanghai(2028, 3, 2),
         plan_year=2,
@@ -206,20 +207,20 @@ def test_a4_bought_after_expiry_starts_at_00_00_shanghai_the_day_after_the_expir
     # A term the insurer ended during the day: the renewal starts at the next midnight.
     adjusted = AgriculturalTermHeld(1, CURRENT.start, shanghai(2027, 3, 1, 10, 30))
     renewal = _renew(current=adjusted, purchased_at=bought)
-    assert isinstance(renewal, RenewAgricultural)
+    assert isinstance(renewal, NewTerm)
     assert renewal.term_start == shanghai(2027, 3, 2)
 
 
 def test_a4_the_window_is_15_days_before_expiry_to_15_days_after() -> None:
     opens, closes = EXPIRY - timedelta(days=15), EXPIRY + timedelta(days=15)
-    assert isinstance(_renew(purchased_at=opens), RenewAgricultural)
+    assert isinstance(_renew(purchased_at=opens), NewTerm)
     assert _renew(purchased_at=opens - timedelta(seconds=1)) == Refuse(
         (ActivationRefusal.RENEWAL_WINDOW_NOT_OPEN,)
     )
-    assert isinstance(_renew(purchased_at=closes - timedelta(seconds=1)), RenewAgricultural)
+    assert isinstance(_renew(purchased_at=closes - timedelta(seconds=1)), NewTerm)
     assert _renew(purchased_at=closes) == Refuse((ActivationRefusal.RENEWAL_WINDOW_CLOSED,))
     # Bought at the very moment of expiry: after it, so from the next midnight, which is now.
-    assert _renew(purchased_at=EXPIRY) == RenewAgricultural(
+    assert _renew(purchased_at=EXPIRY) == NewTerm(
         term_start=EXPIRY, term_end=shanghai(2028, 3, 2), plan_year=2, previous_term_ends_at=None
     )
 
@@ -233,7 +234,7 @@ def test_a4_p4_a_renewal_is_the_next_plan_year() -> None:
         (ActivationRefusal.RENEWAL_YEAR_MISMATCH,)
     )
     assert isinstance(
-        _renew(code=year_3, plan_year=3, current=second, purchased_at=in_window), RenewAgricultural
+        _renew(code=year_3, plan_year=3, current=second, purchased_at=in_window), NewTerm
     )
     third = AgriculturalTermHeld(3, shanghai(2028, 3, 2), shanghai(2029, 3, 2))
     assert _renew(code=year_3, plan_year=3, current=third, purchased_at=shanghai(2029, 3, 1)) == (
@@ -255,7 +256,7 @@ def test_a5_a4_the_window_follows_the_term_end_the_policy_set() -> None:
     bought = shanghai(2027, 2, 10)  # 20 days before the end activation bound
     assert _renew(purchased_at=bought) == Refuse((ActivationRefusal.RENEWAL_WINDOW_NOT_OPEN,))
     policy = AgriculturalTermHeld(1, shanghai(2026, 2, 20), shanghai(2027, 2, 20))
-    assert isinstance(_renew(current=policy, purchased_at=bought), RenewAgricultural)
+    assert isinstance(_renew(current=policy, purchased_at=bought), NewTerm)
 
 
 def test_c10_a4_a_barred_device_account_or_person_cannot_renew() -> None:
