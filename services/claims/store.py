@@ -6,7 +6,7 @@ order, so two instances never wait on each other in a circle."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,8 @@ def _term(row: Any) -> TermRecord:
 
 async def plans_on(conn: Connection, sns: Collection[str]) -> dict[str, list[PlanTerm]]:
     """The plan on each SN, once per term: what cases and incidents are judged against."""
+    if not sns:
+        return {}
     rows = await conn.fetch(
         "SELECT p.plan_id, p.sn, p.model, p.sku, p.region, p.family, p.state AS plan_state, t.*"
         " FROM plan_view p JOIN plan_view_terms t USING (plan_id) WHERE p.sn = ANY($1::text[])",
@@ -105,6 +107,8 @@ async def plans_on(conn: Connection, sns: Collection[str]) -> dict[str, list[Pla
 async def lock_plans(
     conn: Connection, plan_ids: Collection[uuid.UUID]
 ) -> Rows[uuid.UUID, PlanRecord]:
+    if not plan_ids:
+        return Rows({})
     rows = await conn.fetch(
         f"SELECT {_PLAN_COLUMNS} FROM plan_view WHERE plan_id = ANY($1::uuid[])"
         " ORDER BY plan_id FOR UPDATE",
@@ -117,6 +121,8 @@ async def plan_terms(
     conn: Connection, plan_ids: Collection[uuid.UUID]
 ) -> Rows[TermKey, TermRecord]:
     """Every term of the plans; callers hold the plans' locks (`lock_plans`)."""
+    if not plan_ids:
+        return Rows({})
     rows = await conn.fetch(
         "SELECT * FROM plan_view_terms WHERE plan_id = ANY($1::uuid[])", list(plan_ids)
     )
@@ -231,6 +237,8 @@ def _case(row: Any) -> Case:
 
 
 async def lock_cases(conn: Connection, case_ids: Collection[str]) -> Rows[str, Case]:
+    if not case_ids:
+        return Rows({})
     rows = await conn.fetch(
         "SELECT *, assessment->>'activity' AS activity FROM cases"
         " WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE",
@@ -341,6 +349,8 @@ async def save_cases(conn: Connection, cases: Rows[str, Case]) -> None:
 
 
 async def accessories(conn: Connection, accessory_sns: Collection[str]) -> dict[str, AccessoryView]:
+    if not accessory_sns:
+        return {}
     rows = await conn.fetch(
         "SELECT accessory_sn, drone_sn, state FROM accessory_associations"
         " WHERE accessory_sn = ANY($1::text[])",
@@ -401,6 +411,8 @@ async def save_accessories(conn: Connection, found: Rows[str, AccessoryRecord]) 
 
 
 async def known_incidents(conn: Connection, incident_ids: Collection[str]) -> set[str]:
+    if not incident_ids:
+        return set()
     rows = await conn.fetch(
         "SELECT incident_id FROM liability_incidents WHERE incident_id = ANY($1::text[])",
         list(incident_ids),
@@ -410,6 +422,8 @@ async def known_incidents(conn: Connection, incident_ids: Collection[str]) -> se
 
 async def liability_paid(conn: Connection, sns: Collection[str]) -> PaidOut:
     """L2: what the insurers already paid out, per term of the plans on the SNs and per kind."""
+    if not sns:
+        return {}
     rows = await conn.fetch(
         "SELECT plan_id, term_no, kind, currency, sum(settled_amount) AS paid"
         " FROM liability_incidents WHERE plan_id IN ("
@@ -426,7 +440,9 @@ async def liability_paid(conn: Connection, sns: Collection[str]) -> PaidOut:
     return paid
 
 
-async def record_incidents(conn: Connection, incidents: Iterable[RecordedIncident]) -> None:
+async def record_incidents(conn: Connection, incidents: Sequence[RecordedIncident]) -> None:
+    if not incidents:
+        return
     await conn.executemany(
         "INSERT INTO liability_incidents (incident_id, drone_sn, plan_id, term_no, kind,"
         " location_region, occurred_at, currency, claimed_amount, medical_amount, outcome,"
@@ -461,6 +477,8 @@ async def record_incidents(conn: Connection, incidents: Iterable[RecordedInciden
 async def lock_liability_claims(
     conn: Connection, incident_ids: Collection[str]
 ) -> Rows[str, LiabilityClaim]:
+    if not incident_ids:
+        return Rows({})
     rows = await conn.fetch(
         "SELECT incident_id, insurer, state, currency, settled_amount, insurer_reason,"
         " answered_at FROM liability_incidents WHERE incident_id = ANY($1::text[])"
