@@ -69,9 +69,10 @@ from services.claims.domain_agricultural import (
     quota_paid,
 )
 from services.claims.domain_insurers import (
+    InsurerClaim,
     InsurerClaimState,
     UnknownClaimError,
-    answer_claim,
+    follow_answer,
     shanghai_date,
 )
 from services.claims.domain_plans import PlanTerm, TermKey, TermRecord, term_at
@@ -104,18 +105,6 @@ class UnitState(StrEnum):
 class PreAuthorisation(StrEnum):
     CAPTURE_REQUESTED = "capture_requested"
     RELEASE_REQUESTED = "release_requested"
-
-
-@dataclass(frozen=True)
-class InsurerClaim:
-    """C8: the base-quota part of an AG repair as reported to the insurer, and its answer."""
-
-    insurer: str | None = None
-    state: InsurerClaimState = InsurerClaimState.NONE
-    amount: Money | None = None
-    paid: Money | None = None
-    reason: str | None = None
-    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -591,20 +580,16 @@ def answer_insurer_claim(
     """C8, L4: the insurer's answer moves the case's claim forward, or changes nothing."""
     if case is None:
         raise UnknownClaimError(f"no case {answer.case_id} for the insurer's answer")
-    claim = case.insurer_claim
-    if claim.insurer is not None and claim.insurer != answer.insurer:
-        raise UnknownClaimError(f"case {answer.case_id} was not reported to {answer.insurer}")
-    state = answer_claim(claim.state, answer.answer)
-    if state is None:
-        return None
-    answered = replace(
-        claim,
-        state=state,
-        paid=answer.amount or claim.paid,
-        reason=claim.reason if answer.reason is None else answer.reason,
-        answered_at=answer.answered_at,
+    answered = follow_answer(
+        case.insurer_claim,
+        f"case {answer.case_id}",
+        insurer=answer.insurer,
+        answer=answer.answer,
+        paid=answer.amount,
+        reason=answer.reason,
+        at=answer.answered_at,
     )
-    return CaseDecided(replace(case, insurer_claim=answered))
+    return None if answered is None else CaseDecided(replace(case, insurer_claim=answered))
 
 
 # C10: a person's review ----------------------------------------------------------------------

@@ -221,15 +221,50 @@ PaidOut = Mapping[tuple[uuid.UUID, int], dict[LiabilityKind, Money]]
 
 
 @dataclass(frozen=True)
+class InsurerClaim:
+    """C8, L4: a claim reported to an insurer (a case's base-quota part, or a liability
+    incident), and the insurer's answer."""
+
+    insurer: str | None = None
+    state: InsurerClaimState = InsurerClaimState.NONE
+    amount: Money | None = None  # C8: what was claimed from the base quota
+    paid: Money | None = None
+    reason: str | None = None
+    answered_at: datetime | None = None
+
+
+def follow_answer(
+    claim: InsurerClaim,
+    claimed: str,
+    *,
+    insurer: str,
+    answer: InsurerAnswer,
+    paid: Money | None,
+    reason: str | None,
+    at: datetime,
+) -> InsurerClaim | None:
+    """C8, L4: the claim after its insurer's answer, or None when the answer changes nothing
+    (answer_claim); an answer from an insurer the claim was not reported to is an error."""
+    if claim.insurer is not None and claim.insurer != insurer:
+        raise UnknownClaimError(f"{claimed} was not reported to {insurer}")
+    state = answer_claim(claim.state, answer)
+    if state is None:
+        return None
+    return replace(
+        claim,
+        state=state,
+        paid=paid or claim.paid,
+        reason=claim.reason if reason is None else reason,
+        answered_at=at,
+    )
+
+
+@dataclass(frozen=True)
 class LiabilityClaim:
     """L4: a liability incident as claims follows it: routed to an insurer, or refused."""
 
     incident_id: str
-    insurer: str | None
-    state: InsurerClaimState
-    settled: Money | None = None
-    insurer_reason: str | None = None
-    answered_at: datetime | None = None
+    claim: InsurerClaim
 
     @property
     def key(self) -> str:
@@ -292,7 +327,9 @@ def decide_liability_incident(
         cover.term_no,
         routed,
         (),
-        LiabilityClaim(report.incident_id, routed.insurer, InsurerClaimState.REPORTED),
+        LiabilityClaim(
+            report.incident_id, InsurerClaim(routed.insurer, InsurerClaimState.REPORTED)
+        ),
     )
     claim = LiabilityClaimReportedPayload(
         incident_id=report.incident_id,
@@ -331,7 +368,7 @@ def _refused(
         cover.term_no if cover else None,
         None,
         codes,
-        LiabilityClaim(report.incident_id, None, InsurerClaimState.NONE),
+        LiabilityClaim(report.incident_id, InsurerClaim()),
     )
     refusal = LiabilityIncidentRefusedPayload(
         incident_id=report.incident_id,
@@ -347,20 +384,18 @@ class UnknownClaimError(LookupError):
 
 
 def answer_liability_claim(
-    claim: LiabilityClaim | None, answer: LiabilityClaimAnsweredPayload
+    followed: LiabilityClaim | None, answer: LiabilityClaimAnsweredPayload
 ) -> LiabilityClaim | None:
     """L4: the incident after the insurer's answer, or None when the answer changes nothing."""
-    if claim is None:
+    if followed is None:
         raise UnknownClaimError(f"no liability incident {answer.incident_id} for the answer")
-    if claim.insurer != answer.insurer:
-        raise UnknownClaimError(f"incident {answer.incident_id} was not routed to {answer.insurer}")
-    state = answer_claim(claim.state, answer.answer)
-    if state is None:
-        return None
-    return replace(
-        claim,
-        state=state,
-        settled=answer.settled_amount or claim.settled,
-        insurer_reason=claim.insurer_reason if answer.reason is None else answer.reason,
-        answered_at=answer.answered_at,
+    answered = follow_answer(
+        followed.claim,
+        f"incident {answer.incident_id}",
+        insurer=answer.insurer,
+        answer=answer.answer,
+        paid=answer.settled_amount,
+        reason=answer.reason,
+        at=answer.answered_at,
     )
+    return None if answered is None else replace(followed, claim=answered)

@@ -19,12 +19,12 @@ from services.claims.domain import Rows
 from services.claims.domain_agricultural import AccessoryRecord, AccessoryView
 from services.claims.domain_cases import (
     Case,
-    InsurerClaim,
     LedgerState,
     PreAuthorisation,
     UnitState,
 )
 from services.claims.domain_insurers import (
+    InsurerClaim,
     InsurerClaimState,
     LiabilityClaim,
     PaidOut,
@@ -462,11 +462,11 @@ async def record_incidents(conn: Connection, incidents: Sequence[RecordedInciden
                 _amount(incident.report.medical_amount),
                 "routed" if incident.routing else "refused",
                 list(incident.reasons),
-                incident.claim.insurer,
+                incident.claim.claim.insurer,
                 incident.routing.limit_left.amount if incident.routing else None,
                 incident.routing.deductible.amount if incident.routing else None,
                 incident.routing.indicative_payable.amount if incident.routing else None,
-                incident.claim.state.value,
+                incident.claim.claim.state.value,
                 incident.report.model_dump_json(),
             )
             for incident in incidents
@@ -487,12 +487,14 @@ async def lock_liability_claims(
     )
     return Rows.of(
         LiabilityClaim(
-            incident_id=row["incident_id"],
-            insurer=row["insurer"],
-            state=InsurerClaimState(row["state"]),
-            settled=_money(row["settled_amount"], row["currency"]),
-            insurer_reason=row["insurer_reason"],
-            answered_at=row["answered_at"],
+            row["incident_id"],
+            InsurerClaim(
+                insurer=row["insurer"],
+                state=InsurerClaimState(row["state"]),
+                paid=_money(row["settled_amount"], row["currency"]),
+                reason=row["insurer_reason"],
+                answered_at=row["answered_at"],
+            ),
         )
         for row in rows
     )
@@ -508,9 +510,9 @@ async def save_liability_claims(conn: Connection, claims: Rows[str, LiabilityCla
         " FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::timestamptz[])"
         " AS a (incident_id, state, settled, reason, answered_at)"
         " WHERE i.incident_id = a.incident_id",
-        [claim.incident_id for claim in changed],
-        [claim.state.value for claim in changed],
-        [_amount(claim.settled) for claim in changed],
-        [claim.insurer_reason for claim in changed],
-        [claim.answered_at for claim in changed],
+        [followed.incident_id for followed in changed],
+        [followed.claim.state.value for followed in changed],
+        [_amount(followed.claim.paid) for followed in changed],
+        [followed.claim.reason for followed in changed],
+        [followed.claim.answered_at for followed in changed],
     )
