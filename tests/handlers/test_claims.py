@@ -564,6 +564,24 @@ async def test_c10_fraud_on_an_ag_case_reverses_it_and_withdraws_the_insurer_cla
     assert list(refused.rejected) == [0]
 
 
+async def test_c8_c10_a_case_reversed_before_the_ledger_answered_claims_nothing_from_the_insurer(
+    claims: ServiceHarness,
+) -> None:
+    sn = f"T40SN{uuid.uuid4().hex[:8].upper()}"
+    plan = opened(sn, model=AG_MODEL)
+    assessed = factories.ag_assessment(sn, AG_MODEL, crash_lines())
+    [decided] = (await claims.deliver(coverage(plan), repair(assessed))).events(ClaimDecided)
+    case_id = assessed.payload.case_id
+
+    reviewed = await claims.deliver((topics.CLAIM_REVIEWS, review(case_id, ReviewVerdict.FRAUD)))
+    answered = await claims.deliver(coverage(quota_deduction(plan, decided)))
+
+    assert [type(event) for event in reviewed.events()] == [ClaimReversed]
+    assert answered.emitted == []
+    [case] = await claims.rows("SELECT ledger_state, insurer_state FROM cases")
+    assert (case["ledger_state"], case["insurer_state"]) == ("applied", "none")
+
+
 async def test_c10_fraud_on_a_consumer_case_and_a_fraud_verdict_without_a_cost_is_refused(
     claims: ServiceHarness,
 ) -> None:
