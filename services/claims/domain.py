@@ -1,23 +1,20 @@
-"""Adjudication of an assessment: consumer plans (C1-C6, X4) and agricultural plans (C1-C4,
-C7-C9, G4); pure functions over plain values."""
+"""Adjudication of a consumer-plan case (C1-C6, X2-X4) and the checks both plan families share
+(C1, C4, C10); pure functions over plain values. The agricultural plan's rules are in
+domain_agricultural.py, the insurers' in domain_insurers.py, the case's steps in domain_cases.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
 
-from contracts.claims import ClaimOutcome, LineCoverage, RepairSplit
-from contracts.money import Money
-from contracts.repair_pricing import ClassifiedLine, price_repair
+from contracts.claims import ClaimOutcome
+from contracts.envelope import Envelope, Payload
 from contracts.upstream import (
-    AgriculturalActivity,
     CustomerChoice,
     IncidentCause,
-    PartClass,
-    RepairLine,
     ServiceMode,
 )
 
@@ -131,7 +128,7 @@ class Decision:
     flyaway: bool = False
 
 
-def _part_refusals(parts: Sequence[PartCheck]) -> list[ClaimRefusal]:
+def part_refusals(parts: Sequence[PartCheck]) -> list[ClaimRefusal]:
     """C4: every part's SN present, readable and matching the body's record."""
     reasons: list[ClaimRefusal] = []
     if any(not part.sn_present_and_readable for part in parts):
@@ -141,8 +138,17 @@ def _part_refusals(parts: Sequence[PartCheck]) -> list[ClaimRefusal]:
     return reasons
 
 
-def _term_refusals(
-    plan: PlanView | AgPlanView, incident_at: datetime, assessed_at: datetime
+class TermInForce(Protocol):
+    @property
+    def term_start(self) -> datetime: ...
+    @property
+    def term_end(self) -> datetime: ...
+    @property
+    def terminated(self) -> bool: ...
+
+
+def term_refusals(
+    plan: TermInForce, incident_at: datetime, assessed_at: datetime
 ) -> tuple[list[str], list[ClaimRefusal]]:
     """C1 (the incident within the term, the claim filed before its end) and C10 (a plan
     terminated on review covers nothing): the rules applied and the refusals found."""
@@ -173,9 +179,9 @@ def adjudicate(assessment: Assessment, plan: PlanView | None) -> Decision:
         reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
     elif assessment.unit_sn != assessment.reported_sn:
         reasons.append(ClaimRefusal.SN_MISMATCH)
-    reasons += _part_refusals(assessment.parts)
+    reasons += part_refusals(assessment.parts)
 
-    term_rules, term_reasons = _term_refusals(plan, assessment.incident_at, assessment.assessed_at)
+    term_rules, term_reasons = term_refusals(plan, assessment.incident_at, assessment.assessed_at)
     rules += term_rules
     reasons += term_reasons
 
@@ -243,240 +249,61 @@ def check_express_unit(
     return tuple(reasons)
 
 
-# ---------------------------------------------------------------------------------------------
-# The agricultural plan (AG): a covered repair priced line by line (C7).
-
-# C2 AG: a fall or a collision from an unintentional mistake or accident. Signal interference is
-# an accident that brought the drone down; water damage alone is not a fall or a collision.
-AG_COVERED_CAUSES = frozenset(
-    {
-        IncidentCause.OPERATOR_ERROR,
-        IncidentCause.COLLISION,
-        IncidentCause.FALL,
-        IncidentCause.SIGNAL_INTERFERENCE,
-    }
-)
-# C3 AG: the consumer exclusions, and a drone lost in flight cannot be returned: a loss.
-AG_EXCLUSIONS = {**EXCLUSIONS, IncidentCause.FLYAWAY: ClaimRefusal.EXCLUDED_LOSS}
-AG_COVERED_ACTIVITIES = frozenset({AgriculturalActivity.SPRAYING, AgriculturalActivity.SPREADING})
+K = TypeVar("K")
+K_co = TypeVar("K_co", covariant=True)
 
 
-class LineRefusal(StrEnum):
-    """Why one repair line is not covered; the rest of the case can still be."""
+class Keyed(Protocol[K_co]):
+    @property
+    def key(self) -> K_co: ...
 
-    PART_CLASS_NOT_COVERED = "PART_CLASS_NOT_COVERED"  # C7: battery, controller, charger...
-    NON_GENUINE_PART = "NON_GENUINE_PART"  # C7
-    PART_NOT_BOUND_TO_BODY = "PART_NOT_BOUND_TO_BODY"  # C4 AG
+
+V = TypeVar("V", bound=Keyed[Any])
 
 
 @dataclass(frozen=True)
-class PartRules:
-    """From the AG catalogue: the consumables list and the part classes never covered (C7)."""
+class Outgoing:
+    """An event a decision emits: its payload, the key it travels under, and its thread (the
+    case or the incident). `envelope` only where one payload travels in two event types."""
 
-    consumables_parts: frozenset[str]
-    uncovered_part_classes: frozenset[str]
-
-
-@dataclass(frozen=True)
-class AgPlanView:
-    """What claims knows of an AG term, projected from coverage events (may lag the ledger)."""
-
-    plan_id: str
-    term_no: int
-    term_start: datetime
-    term_end: datetime
-    plan_year: int
-    base_quota_left: Money
-    consumables_quota_left: Money
-    deductible_rate: Decimal
-    supports_lifting: bool
-    exhausted: bool = False
-    terminated: bool = False
+    payload: Payload
+    key: str
+    correlation_id: str
+    envelope: type[Envelope] | None = None
 
 
-@dataclass(frozen=True)
-class AccessoryView:
-    """G4: the drone an accessory is (or was last) associated with."""
+@dataclass
+class Rows(Generic[K, V]):
+    """The rows of one table a batch works on: as it found them, and as its decisions left them.
 
-    drone_sn: str
-    released: bool = False
+    Decisions are taken one event after the other against `now`, so two events on one key in a
+    batch see each other exactly as they would in two batches.
+    """
 
+    found: dict[K, V]
+    now: dict[K, V] = field(init=False)
 
-@dataclass(frozen=True)
-class AgAssessment:
-    reported_sn: str
-    unit_sn: str | None
-    cause: IncidentCause
-    incident_at: datetime
-    assessed_at: datetime
-    flight_record_provided: bool
-    activity: AgriculturalActivity | None
-    unit_complete: bool
-    lines: tuple[RepairLine, ...]
-    parts: tuple[PartCheck, ...] = ()
-    accessory_sn: str | None = None
-    logistics_fee: Money | None = None
-    customer_choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT
-    service_mode: ServiceMode = ServiceMode.STANDARD
+    def __post_init__(self) -> None:
+        self.now = dict(self.found)
 
+    @classmethod
+    def of(cls, rows: Iterable[V]) -> Rows[K, V]:
+        return cls({row.key: row for row in rows})
 
-@dataclass(frozen=True)
-class AgDecision:
-    outcome: ClaimOutcome
-    reasons: tuple[ClaimRefusal, ...]
-    rules: tuple[str, ...]
-    split: RepairSplit | None = None
+    def get(self, key: K) -> V | None:
+        return self.now.get(key)
 
+    def put(self, *rows: V) -> None:
+        for row in rows:
+            self.now[row.key] = row
 
-def classify_line(
-    line: RepairLine, rules: PartRules
-) -> tuple[LineCoverage, tuple[LineRefusal, ...]]:
-    """C4, C7: which balance pays a line: body parts the base quota, consumables-list parts the
-    consumables quota; other classes, non-genuine parts and parts not bound to the body SN are
-    not covered. Every reason found is kept."""
-    reasons: list[LineRefusal] = []
-    if line.part_class is not PartClass.BODY or line.part_class.value in (
-        rules.uncovered_part_classes
-    ):
-        reasons.append(LineRefusal.PART_CLASS_NOT_COVERED)
-    if not line.genuine:
-        reasons.append(LineRefusal.NON_GENUINE_PART)
-    if not line.bound_to_body:
-        reasons.append(LineRefusal.PART_NOT_BOUND_TO_BODY)
-    if reasons:
-        return LineCoverage.NOT_COVERED, tuple(reasons)
-    if line.part_code in rules.consumables_parts:
-        return LineCoverage.CONSUMABLES_QUOTA, ()
-    return LineCoverage.BASE_QUOTA, ()
+    def new(self) -> list[V]:
+        return [row for key, row in self.now.items() if key not in self.found]
 
+    def changed(self) -> list[V]:
+        return [
+            row for key, row in self.now.items() if key in self.found and self.found[key] != row
+        ]
 
-def quote_repair(
-    lines: Sequence[RepairLine],
-    rules: PartRules,
-    *,
-    base_quota_left: Money,
-    consumables_quota_left: Money,
-    deductible_rate: Decimal,
-    logistics_fee: Money | None,
-) -> RepairSplit:
-    """C7, P5: classify every line (C4, C7), then price the case against the plan as claims
-    sees it, with the ledger's own pricing."""
-    classified = []
-    for line in lines:
-        coverage, refusals = classify_line(line, rules)
-        classified.append(
-            ClassifiedLine(
-                line_id=line.line_id,
-                part_code=line.part_code,
-                part_class=line.part_class,
-                coverage=coverage,
-                cost=line.cost,
-                reason_codes=tuple(refusal.value for refusal in refusals),
-            )
-        )
-    return price_repair(
-        classified,
-        deductible_rate=deductible_rate,
-        base_quota_left=base_quota_left,
-        consumables_quota_left=consumables_quota_left,
-        logistics_fee=logistics_fee,
-    )
-
-
-def check_accessory(
-    accessory_sn: str | None, accessory: AccessoryView | None, drone_sn: str
-) -> tuple[ClaimRefusal, ...]:
-    """G4: an accessory is covered by the plan of the drone it is associated with, only."""
-    if accessory_sn is None:
-        return ()
-    if accessory is None:
-        return (ClaimRefusal.ACCESSORY_NOT_ASSOCIATED,)
-    if accessory.released:
-        return (ClaimRefusal.ACCESSORY_RELEASED,)
-    if accessory.drone_sn != drone_sn:
-        return (ClaimRefusal.ACCESSORY_ASSOCIATED_WITH_OTHER_DRONE,)
-    return ()
-
-
-def adjudicate_agricultural(
-    assessment: AgAssessment,
-    plan: AgPlanView | None,
-    rules: PartRules,
-    accessory: AccessoryView | None = None,
-) -> AgDecision:
-    """Decide one AG case; every refusal reason found is reported, not only the first."""
-    if plan is None:
-        return AgDecision(ClaimOutcome.REFUSED, (ClaimRefusal.NO_PLAN_FOR_SN,), ("D4",))
-    reasons: list[ClaimRefusal] = []
-    rules_applied: list[str] = ["C4"]
-    if assessment.unit_sn is None:
-        reasons.append(ClaimRefusal.UNIT_NOT_RETURNED)
-    elif assessment.unit_sn != assessment.reported_sn:
-        reasons.append(ClaimRefusal.SN_MISMATCH)
-    reasons += _part_refusals(assessment.parts)
-    if assessment.unit_sn is not None and not assessment.unit_complete:
-        reasons.append(ClaimRefusal.EXCLUDED_UNIT_NOT_COMPLETE)  # C3 AG
-
-    term_rules, term_reasons = _term_refusals(plan, assessment.incident_at, assessment.assessed_at)
-    rules_applied += term_rules
-    reasons += term_reasons
-
-    if assessment.cause is IncidentCause.MANUFACTURING_DEFECT:
-        rules_applied.append("X4")  # the ordinary warranty repairs it; no quota is used
-        if reasons:
-            return AgDecision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules_applied))
-        return AgDecision(ClaimOutcome.WARRANTY_REPAIR, (), tuple(rules_applied))
-
-    if assessment.cause in AG_EXCLUSIONS:
-        rules_applied.append("C3")
-        reasons.append(AG_EXCLUSIONS[assessment.cause])
-    elif assessment.cause not in AG_COVERED_CAUSES:
-        rules_applied.append("C2")
-        reasons.append(ClaimRefusal.EXCLUDED_CAUSE_NOT_COVERED)
-    else:
-        rules_applied.append("C2")
-    activity = assessment.activity
-    if activity is None:
-        reasons.append(ClaimRefusal.ACTIVITY_NOT_REPORTED)
-    elif activity is AgriculturalActivity.LIFTING:
-        if not plan.supports_lifting:
-            reasons.append(ClaimRefusal.EXCLUDED_LIFTING_NOT_SUPPORTED)
-    elif activity not in AG_COVERED_ACTIVITIES:
-        reasons.append(ClaimRefusal.EXCLUDED_NON_AGRICULTURAL_USE)
-    if not assessment.flight_record_provided:
-        reasons.append(ClaimRefusal.EXCLUDED_NO_FLIGHT_DATA)
-    if assessment.service_mode is not ServiceMode.STANDARD:
-        reasons.append(ClaimRefusal.EXPRESS_NOT_FOR_AGRICULTURAL)
-    if assessment.accessory_sn is not None:
-        rules_applied.append("G4")
-        reasons.extend(check_accessory(assessment.accessory_sn, accessory, assessment.reported_sn))
-
-    rules_applied.extend(("C7", "P5"))
-    if plan.exhausted or plan.base_quota_left.amount <= 0:
-        rules_applied.append("C9")
-        reasons.append(ClaimRefusal.BASE_QUOTA_EXHAUSTED)
-    if not assessment.lines:
-        reasons.append(ClaimRefusal.NO_REPAIR_LINES)
-    currencies = {line.material.currency for line in assessment.lines}
-    if assessment.logistics_fee is not None:
-        currencies.add(assessment.logistics_fee.currency)
-    if currencies - {plan.base_quota_left.currency}:
-        reasons.append(ClaimRefusal.REPAIR_CURRENCY_MISMATCH)  # M1: quotas never mix currencies
-    if reasons:
-        return AgDecision(ClaimOutcome.REFUSED, tuple(reasons), tuple(rules_applied))
-    if assessment.customer_choice is CustomerChoice.PAID_REPAIR:
-        return AgDecision(ClaimOutcome.PAID_REPAIR_CHOSEN, (), tuple(rules_applied))
-    split = quote_repair(
-        assessment.lines,
-        rules,
-        base_quota_left=plan.base_quota_left,
-        consumables_quota_left=plan.consumables_quota_left,
-        deductible_rate=plan.deductible_rate,
-        logistics_fee=assessment.logistics_fee,
-    )
-    return AgDecision(ClaimOutcome.REPAIR, (), tuple(rules_applied), split)
-
-
-def quota_paid(split: RepairSplit) -> Money:
-    """C10 AG: what the plan's quotas paid for a repair; what a fraudulent customer owes back."""
-    return split.from_base_quota + split.from_consumables_quota
+    def touched(self) -> list[V]:
+        return self.new() + self.changed()

@@ -21,22 +21,21 @@ from contracts.upstream import (
     RepairLine,
     ServiceMode,
 )
-from services.claims.agricultural import liability_limits, part_rules
-from services.claims.domain import (
+from services.claims.domain import ClaimRefusal, PartCheck
+from services.claims.domain_agricultural import (
     AccessoryView,
     AgAssessment,
     AgPlanView,
-    ClaimRefusal,
     LineRefusal,
-    PartCheck,
     PartRules,
     adjudicate_agricultural,
     check_accessory,
     classify_line,
+    part_rules,
     quota_paid,
     quote_repair,
 )
-from services.claims.insurers import (
+from services.claims.domain_insurers import (
     InsurerClaimState,
     LiabilityCover,
     LiabilityIncident,
@@ -45,6 +44,7 @@ from services.claims.insurers import (
     LiabilityRouting,
     UnexpectedAnswerError,
     answer_claim,
+    liability_limits,
     route_liability,
 )
 from services.coverage.domain import PlanState, QuotaDeducted, QuotaLedger, take_from_quotas
