@@ -1,5 +1,5 @@
 """Coverage's batch handlers: load the batch's plans under their locks, decide each event in the
-order it came against them (domain.py), save what changed (store.py), emit the answers."""
+order it came against them (domain/), save what changed (store.py), emit the answers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from contracts.activation import ActivationEvent
 from contracts.claims import ClaimsEvent
 from contracts.fulfilment import FulfilmentEvent
 from contracts.insurer import InsurerResponseEvent
-from services.coverage import domain, store
-from services.coverage.domain import Decision, LedgerEvent, PlanBook
+from services.coverage import store
+from services.coverage.domain import decisions
+from services.coverage.domain.decisions import LedgerEvent
+from services.coverage.domain.plan import Decision, InapplicableEventError, PlanBook
 from shared.messaging import EventRejectedError, Transaction
 
 Event = TypeVar("Event", bound=LedgerEvent)
@@ -21,23 +23,23 @@ Event = TypeVar("Event", bound=LedgerEvent)
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:
     """P1: an activation opens the ledger; A3, A4: a renewal adds a term."""
-    await _decide_in_order(events, tx, domain.decide_activation)
+    await _decide_in_order(events, tx, decisions.decide_activation)
 
 
 async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
     """C5-C9: a decision takes a replacement or a repair off the plan, or is refused; C10: a
     reversal terminates the plan."""
-    await _decide_in_order(events, tx, domain.decide_claim)
+    await _decide_in_order(events, tx, decisions.decide_claim)
 
 
 async def on_fulfilment_event(events: Sequence[FulfilmentEvent], tx: Transaction) -> None:
     """F3: a dispatched replacement unit inherits the plan."""
-    await _decide_in_order(events, tx, domain.decide_fulfilment)
+    await _decide_in_order(events, tx, decisions.decide_fulfilment)
 
 
 async def on_insurer_response(events: Sequence[InsurerResponseEvent], tx: Transaction) -> None:
     """A5: the insurer's policy sets its term's dates."""
-    confirm = partial(domain.decide_insurer_response, at=datetime.now(UTC))
+    confirm = partial(decisions.decide_insurer_response, at=datetime.now(UTC))
     await _decide_in_order(events, tx, confirm)
 
 
@@ -45,13 +47,13 @@ async def _decide_in_order(
     events: Sequence[Event], tx: Transaction, decide: Callable[[PlanBook, Event], Decision]
 ) -> None:
     book = await store.load_book(
-        tx.conn, map(domain.plan_concerned, events), domain.cases_settling(events)
+        tx.conn, map(decisions.plan_concerned, events), decisions.cases_settling(events)
     )
     decided = []
     for event in events:
         try:
             decision = decide(book, event)
-        except domain.InapplicableEventError as error:
+        except InapplicableEventError as error:
             raise EventRejectedError(event, error) from error
         book.record(decision)
         decided.append((event, decision))

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.agricultural import PlanFamily
 from contracts.money import Money
-from services.coverage.domain import Plan, PlanBook, PlanState, Quotas, Term
+from services.coverage.domain.ledger import PlanState
+from services.coverage.domain.plan import Plan, PlanBook, Quotas, Term
 
 if TYPE_CHECKING:
     from shared.db import Connection
