@@ -27,8 +27,7 @@ async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction
 
 
 async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
-    """C5-C9: a decision takes a replacement or a repair off the plan, or is refused; C10: a
-    reversal terminates the plan."""
+    """C5-C9: a decision takes a replacement or a repair off its plan; C10: fraud ends it."""
     await _decide_in_order(events, tx, decisions.decide_claim)
 
 
