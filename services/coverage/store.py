@@ -36,10 +36,10 @@ async def load_book(
     ):
         terms[row["plan_id"]].append(_term(row))
     loaded = {row["plan_id"]: _plan(row, terms[row["plan_id"]]) for row in plans}
-    return PlanBook(loaded, await settled_cases(conn, case_ids))
+    return PlanBook(loaded, await _settled_cases(conn, case_ids))
 
 
-async def settled_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
+async def _settled_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
     """The cases that already took, or were refused, a deduction: one case, one deduction."""
     cases = sorted(set(case_ids))
     if not cases:

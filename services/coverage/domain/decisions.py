@@ -389,7 +389,7 @@ def confirm_term(plan: Plan, policy: PolicyConfirmedPayload, *, at: datetime) ->
     confirmed = confirm_policy(
         dates, policy_no=policy.policy_no, start=policy.term_start, end=policy.term_end
     )
-    term = plan.terms[[kept.term_no for kept in plan.terms].index(dates.term_no)]
+    term = next(kept for kept in plan.terms if kept.term_no == dates.term_no)
     if (term.policy_no, term.start, term.end, term.insurer) == (
         confirmed.policy_no,
         confirmed.start,

@@ -19,7 +19,7 @@ class InapplicableEventError(ValueError):
     """An event the ledger cannot apply at all (not a refusal it answers): it is dead-lettered."""
 
 
-class UnknownPlanError(InapplicableEventError, LookupError):
+class UnknownPlanError(InapplicableEventError):
     def __init__(self, plan_id: uuid.UUID) -> None:
         super().__init__(f"no plan {plan_id}")
 
