@@ -6,6 +6,7 @@ batch on a fresh ledger: the ledger must end the same and answer the same either
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 
 from contracts import topics
@@ -49,6 +51,7 @@ from services.coverage.app import service
 from simulation import factories
 from tests.conftest import Stack
 from tests.e2e.ag_journeys import base_quota_split
+from tests.e2e.journeys import eventually
 from tests.handlers.support import Handled, ServiceHarness
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -380,6 +383,46 @@ async def test_c5_c9_two_replacements_then_a_third_in_one_batch_as_one_by_one(
     [refused] = handled.events(DeductionRefused)
     assert refused.payload.reason_codes == ["NO_REPLACEMENTS_LEFT"]
     assert {out.key for out in handled.emitted} == {str(plan.payload.plan_id)}
+    [term] = await coverage.rows("SELECT replacements_left, state FROM plan_terms")
+    assert (term["replacements_left"], term["state"]) == (0, "exhausted")
+
+
+async def test_c5_the_plan_row_lock_serialises_two_batches_deciding_on_one_plan(
+    coverage: ServiceHarness, stack: Stack
+) -> None:
+    """Two instances' batches on one plan at once: both wait for the plan's row lock (held here
+    by a third transaction until both wait), then the second decides on what the first left, so
+    the two replacements are the plan's last two and it is exhausted once."""
+    plan = activation()
+    await coverage.deliver(activations(plan))
+    holder = await asyncpg.connect(f"{stack.database_url}/handlers_coverage")
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute(
+            "SELECT 1 FROM plans WHERE plan_id = $1 FOR UPDATE", plan.payload.plan_id
+        )
+        racing = asyncio.gather(
+            coverage.deliver(claims(decision(plan))), coverage.deliver(claims(decision(plan)))
+        )
+
+        async def both_wait() -> bool:
+            waiting = await holder.fetchval(
+                "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted"
+            )
+            return bool(waiting == 2)
+
+        await eventually(both_wait, "both batches wait for the plan's row lock", timeout=30)
+        await held.rollback()
+        both = await racing
+    finally:
+        await holder.close()
+
+    # Each batch reads the outbox from where it stood when it began: both may see both answers.
+    emitted = {out.event.event_id: out.event for handled in both for out in handled.emitted}
+    applied = [event for event in emitted.values() if isinstance(event, DeductionApplied)]
+    assert sorted(event.payload.replacements_left for event in applied) == [0, 1]
+    assert [type(event) for event in emitted.values()].count(PlanExhausted) == 1
     [term] = await coverage.rows("SELECT replacements_left, state FROM plan_terms")
     assert (term["replacements_left"], term["state"]) == (0, "exhausted")
 
