@@ -6,7 +6,6 @@ from pathlib import Path
 
 from contracts import topics
 from services.coverage import handlers
-from shared.messaging import each_event
 from shared.runtime import Service
 
 service = Service(
@@ -16,7 +15,7 @@ service = Service(
     description="The plan ledger: terms, replacements and AG quotas left, deductions and"
     " inheritance (F3).",
 )
-service.consumes(topics.ACTIVATION_EVENTS)(each_event(handlers.on_activation_event))
-service.consumes(topics.CLAIMS_EVENTS)(each_event(handlers.on_claims_event))
-service.consumes(topics.FULFILMENT_EVENTS)(each_event(handlers.on_fulfilment_event))
-service.consumes(topics.INSURER_RESPONSES)(each_event(handlers.on_insurer_response))
+service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
+service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
+service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
+service.consumes(topics.INSURER_RESPONSES)(handlers.on_insurer_response)

@@ -47,7 +47,7 @@ from services.claims.domain_insurers import (
     liability_limits,
     route_liability,
 )
-from services.coverage.domain import PlanState, QuotaDeducted, QuotaLedger, take_from_quotas
+from services.coverage.domain.ledger import PlanState, QuotaDeducted, QuotaLedger, take_from_quotas
 from simulation.factories import repair_line
 
 pytestmark = pytest.mark.unit

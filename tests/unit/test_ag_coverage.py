@@ -14,7 +14,7 @@ from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
 from contracts.money import Money
 from contracts.repair_pricing import ClassifiedLine, deductible_on, price_repair
 from contracts.upstream import PartClass
-from services.coverage.domain import (
+from services.coverage.domain.ledger import (
     DeductionRefusal,
     DeductionRefused,
     PlanState,

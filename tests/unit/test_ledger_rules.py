@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from services.coverage.domain import (
+from services.coverage.domain.ledger import (
     Deducted,
     DeductionRefusal,
     DeductionRefused,

@@ -1,4 +1,4 @@
-"""The plan ledger's rules (C1, C5-C9, A4, A5, P5, F3): pure functions over plain values."""
+"""What a term has left, and what a case may take from it (C1, C5-C10, P5, A4, A5)."""
 
 from __future__ import annotations
 
