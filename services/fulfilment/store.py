@@ -35,7 +35,7 @@ from services.fulfilment.domain_agricultural import (
 if TYPE_CHECKING:
     from shared.db import Connection
 
-CASE_LOCK = ""
+CASE_LOCK = ""  # a case's lock is keyed by its bare id, as it always was
 PACK_LOCK = "pack:"
 RETURN_LOCK = "return:"
 
