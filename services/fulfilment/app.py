@@ -7,7 +7,6 @@ from pathlib import Path
 
 from contracts import topics
 from services.fulfilment import handlers
-from shared.messaging import each_event
 from shared.runtime import Service
 
 service = Service(
@@ -20,9 +19,9 @@ service = Service(
         " back (F5)."
     ),
 )
-service.consumes(topics.COVERAGE_EVENTS)(each_event(handlers.on_coverage_event))
-service.consumes(topics.PAYMENT_SETTLEMENTS)(each_event(handlers.on_payment_event))
-service.consumes(topics.WAREHOUSE_DISPATCHES)(each_event(handlers.confirm_dispatch))
-service.consumes(topics.PLAN_ORDERS)(each_event(handlers.record_pack_order))
-service.consumes(topics.ACTIVATION_EVENTS)(each_event(handlers.on_activation_event))
-service.consumes(topics.REPAIR_COMPLETIONS)(each_event(handlers.return_repaired_unit))
+service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
+service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
+service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.confirm_dispatches)
+service.consumes(topics.PLAN_ORDERS)(handlers.record_pack_orders)
+service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
+service.consumes(topics.REPAIR_COMPLETIONS)(handlers.return_repaired_units)

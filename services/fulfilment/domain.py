@@ -1,13 +1,46 @@
-"""Fulfilment rules (F1-F4): pure functions over plain values."""
+"""Fulfilment rules for replacements (F1-F3, X3, C10) and repair returns (F5, F2): pure
+functions over plain values, and the in-memory books a batch decides its events against.
+
+A book holds the rows of the batch's cases as the batch leaves them: each decision updates it
+and returns the events it causes, so two events on one case in one batch see each other exactly
+as they would one batch apiece.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+from enum import StrEnum
 
-from shared.catalogue.agricultural import Pack, WorkingCalendar
+from contracts.coverage import DeductionAppliedPayload
+from contracts.envelope import Payload
+from contracts.fulfilment import (
+    DeviceReplacedPayload,
+    PreAuthorisationRequestedPayload,
+    RepairedUnitReturnArrangedPayload,
+    ShipmentRequestedPayload,
+)
+from contracts.money import Money
+from contracts.repairs import RepairCompletedPayload
+from contracts.upstream import (
+    DispatchConfirmedPayload,
+    PaymentSettledPayload,
+    PreAuthorisationClosedPayload,
+    PreAuthorisationPlacedPayload,
+    ServiceMode,
+)
+from shared.catalogue import consumer_catalogue
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event a decision causes: its payload, its key and the thread it belongs to."""
+
+    payload: Payload
+    key: str
+    correlation_id: str
 
 
 def customer_pays_shipping(*, customer_region: str, plan_region: str) -> bool:
@@ -26,55 +59,240 @@ def ready_to_ship(*, fee_paid: bool, express_premium: bool, pre_authorisation: s
     return fee_paid and (not express_premium or pre_authorisation == "placed")
 
 
-PACK_ADDRESS_MISSING = "PACK_ADDRESS_MISSING"
+class ReplacementState(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    SHIPMENT_REQUESTED = "shipment_requested"
+    DISPATCHED = "dispatched"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
-class SchedulePack:
-    items: tuple[str, ...]
-    due_by: datetime
+class Replacement:
+    """One approved replacement, from its deduction to the dispatch of the new unit."""
+
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: str
+    model: str
+    plan_region: str
+    customer_region: str
+    fee: Money
+    flyaway: bool
+    service_mode: ServiceMode
+    state: ReplacementState = ReplacementState.AWAITING_PAYMENT
+    shipment_id: uuid.UUID | None = None
+    customer_pays_shipping: bool | None = None
+    new_sn: str | None = None
+    dispatched_at: datetime | None = None
 
 
 @dataclass(frozen=True)
-class HoldPack:
-    reason_code: str
+class Payment:
+    """F1: part or all of a case's fee, charged; it may come before the deduction it pays."""
+
+    payment_id: str
+    case_id: str
+    amount: Money
+    settled_at: datetime
 
 
-def working_days_after(
-    moment: datetime, working_days: int, calendar: WorkingCalendar, zone: ZoneInfo
-) -> datetime:
-    """F4: the end (24:00 in `zone`) of the `working_days`-th working day after `moment`'s day.
+@dataclass(frozen=True)
+class PreAuthorisation:
+    """X3: the product's value held on the customer's card while the damaged unit travels."""
 
-    The day of `moment` itself does not count (a period starts the next day).
-    """
-    day = moment.astimezone(zone).date()
-    counted = 0
-    while counted < working_days:
-        day += timedelta(days=1)
-        if calendar.is_working_day(day):
-            counted += 1
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    case_id: str
+    requested: Money
+    state: str = "requested"
+    authorisation_id: str | None = None
+    placed_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_amount: Decimal | None = None
 
 
-def decide_pack(
-    *,
-    pack: Pack | None,
-    address_given: bool,
-    purchased_at: datetime,
-    working_days: int,
-    calendar: WorkingCalendar,
-    zone: ZoneInfo,
-) -> SchedulePack | HoldPack | None:
-    """F4: a designated renewal's pack ships to the address given at purchase within 30 working
-    days of the purchase; no designation, no pack; no address, the pack is held."""
-    if pack is None:
-        return None
-    if not address_given:
-        return HoldPack(PACK_ADDRESS_MISSING)
-    return SchedulePack(
-        items=pack.items,
-        due_by=working_days_after(purchased_at, working_days, calendar, zone),
-    )
+class UnknownShipmentError(LookupError):
+    pass
+
+
+@dataclass
+class Replacements:
+    """The replacements, payments and pre-authorisations of a batch's cases."""
+
+    replacements: dict[str, Replacement]
+    payments: dict[str, Payment]
+    pre_authorisations: dict[str, PreAuthorisation]
+    changed: set[str] = field(default_factory=set)
+    new_payments: list[Payment] = field(default_factory=list)
+    changed_pre_authorisations: set[str] = field(default_factory=set)
+
+    def take_deduction(self, deduction: DeductionAppliedPayload) -> list[Outgoing]:
+        """A replacement was taken off the plan: it ships once its fee is paid (F1); express
+        premium first holds the product's value on the card (X3). A case is taken once."""
+        if deduction.case_id in self.replacements:
+            return self._ship_if_ready(deduction.case_id)
+        self._update(
+            Replacement(
+                case_id=deduction.case_id,
+                plan_id=deduction.plan_id,
+                old_sn=deduction.sn,
+                model=deduction.model,
+                plan_region=deduction.plan_region,
+                customer_region=deduction.customer_region,
+                fee=deduction.fee,
+                flyaway=deduction.flyaway,
+                service_mode=deduction.service_mode,
+            )
+        )
+        requested = []
+        if deduction.service_mode is ServiceMode.EXPRESS_PREMIUM:
+            requested.append(self._request_pre_authorisation(deduction))
+        return requested + self._ship_if_ready(deduction.case_id)
+
+    def _request_pre_authorisation(self, deduction: DeductionAppliedPayload) -> Outgoing:
+        value = consumer_catalogue().product_value(deduction.model)
+        self._update_pre_authorisation(PreAuthorisation(deduction.case_id, value))
+        return Outgoing(
+            PreAuthorisationRequestedPayload(
+                case_id=deduction.case_id, plan_id=deduction.plan_id, amount=value
+            ),
+            key=str(deduction.plan_id),
+            correlation_id=deduction.case_id,
+        )
+
+    def record_payment(self, settled: PaymentSettledPayload) -> list[Outgoing]:
+        """F1: the fee charged; several payments for one case add up, each once."""
+        if settled.payment_id not in self.payments:
+            payment = Payment(
+                settled.payment_id, settled.case_id, settled.amount, settled.settled_at
+            )
+            self.payments[payment.payment_id] = payment
+            self.new_payments.append(payment)
+        return self._ship_if_ready(settled.case_id)
+
+    def place_pre_authorisation(self, placed: PreAuthorisationPlacedPayload) -> list[Outgoing]:
+        """X3: the hold is in place; an express premium replacement paid for now ships."""
+        held = self.pre_authorisations.get(placed.case_id)
+        if held is not None and held.state == "requested":
+            self._update_pre_authorisation(
+                replace(
+                    held,
+                    state="placed",
+                    authorisation_id=placed.authorisation_id,
+                    placed_at=placed.placed_at,
+                )
+            )
+        return self._ship_if_ready(placed.case_id)
+
+    def close_pre_authorisation(self, closed: PreAuthorisationClosedPayload, state: str) -> None:
+        """X3: the hold was captured (the damaged unit never came) or released."""
+        held = self.pre_authorisations.get(closed.case_id)
+        if held is not None:
+            self._update_pre_authorisation(
+                replace(
+                    held,
+                    state=state,
+                    closed_at=closed.closed_at,
+                    closed_amount=closed.amount.amount,
+                )
+            )
+
+    def cancel_unshipped(self, plan_id: uuid.UUID) -> None:
+        """C10: after fraud, a replacement still waiting for its fee is not shipped, paid or not."""
+        for replacement in list(self.replacements.values()):
+            if (
+                replacement.plan_id == plan_id
+                and replacement.state is ReplacementState.AWAITING_PAYMENT
+            ):
+                self._update(replace(replacement, state=ReplacementState.CANCELLED))
+
+    def confirm_dispatch(self, dispatch: DispatchConfirmedPayload) -> list[Outgoing]:
+        """F3: the warehouse names the replacement's SN; announce old SN -> new SN, once."""
+        shipped = next(
+            (r for r in self.replacements.values() if r.shipment_id == dispatch.shipment_id), None
+        )
+        if shipped is None:
+            raise UnknownShipmentError(f"no shipment {dispatch.shipment_id} was requested")
+        if shipped.state is ReplacementState.DISPATCHED:
+            return []
+        self._update(
+            replace(
+                shipped,
+                state=ReplacementState.DISPATCHED,
+                new_sn=dispatch.new_sn,
+                dispatched_at=dispatch.dispatched_at,
+            )
+        )
+        return [
+            Outgoing(
+                DeviceReplacedPayload(
+                    shipment_id=dispatch.shipment_id,
+                    case_id=shipped.case_id,
+                    plan_id=shipped.plan_id,
+                    old_sn=shipped.old_sn,
+                    new_sn=dispatch.new_sn,
+                    dispatched_at=dispatch.dispatched_at,
+                ),
+                key=str(shipped.plan_id),
+                correlation_id=shipped.case_id,
+            )
+        ]
+
+    def _ship_if_ready(self, case_id: str) -> list[Outgoing]:
+        """F1, X3: request the shipment of a replacement paid for (and pre-authorised)."""
+        waiting = self.replacements.get(case_id)
+        if waiting is None or waiting.state is not ReplacementState.AWAITING_PAYMENT:
+            return []
+        held = self.pre_authorisations.get(case_id)
+        if not ready_to_ship(
+            fee_paid=fee_settled(
+                fee=waiting.fee.amount, fee_currency=waiting.fee.currency, paid=self._paid(case_id)
+            ),
+            express_premium=waiting.service_mode is ServiceMode.EXPRESS_PREMIUM,
+            pre_authorisation=held.state if held else None,
+        ):
+            return []
+        shipment_id = uuid.uuid4()
+        pays_shipping = customer_pays_shipping(
+            customer_region=waiting.customer_region, plan_region=waiting.plan_region
+        )
+        self._update(
+            replace(
+                waiting,
+                state=ReplacementState.SHIPMENT_REQUESTED,
+                shipment_id=shipment_id,
+                customer_pays_shipping=pays_shipping,
+            )
+        )
+        return [
+            Outgoing(
+                ShipmentRequestedPayload(
+                    shipment_id=shipment_id,
+                    case_id=case_id,
+                    plan_id=waiting.plan_id,
+                    old_sn=waiting.old_sn,
+                    model=waiting.model,
+                    ship_to_region=waiting.customer_region,
+                    customer_pays_shipping=pays_shipping,
+                ),
+                key=str(waiting.plan_id),
+                correlation_id=case_id,
+            )
+        ]
+
+    def _paid(self, case_id: str) -> dict[str, Decimal]:
+        paid: dict[str, Decimal] = {}
+        for payment in self.payments.values():
+            if payment.case_id == case_id:
+                currency = payment.amount.currency
+                paid[currency] = paid.get(currency, Decimal(0)) + payment.amount.amount
+        return paid
+
+    def _update(self, replacement: Replacement) -> None:
+        self.replacements[replacement.case_id] = replacement
+        self.changed.add(replacement.case_id)
+
+    def _update_pre_authorisation(self, held: PreAuthorisation) -> None:
+        self.pre_authorisations[held.case_id] = held
+        self.changed_pre_authorisations.add(held.case_id)
 
 
 @dataclass(frozen=True)
@@ -94,3 +312,47 @@ def arrange_return(
     if already_arranged:
         return None
     return ReturnArrangement(return_method=return_method, service_point_id=service_point_id)
+
+
+@dataclass(frozen=True)
+class RepairReturn:
+    return_id: uuid.UUID
+    case_id: str
+    sn: str
+    arrangement: ReturnArrangement
+    completed_at: datetime
+
+
+@dataclass
+class RepairReturns:
+    """The cases of a batch whose repaired unit already goes back, and the returns it adds."""
+
+    arranged: set[str]
+    new: list[RepairReturn] = field(default_factory=list)
+
+    def arrange(self, done: RepairCompletedPayload) -> list[Outgoing]:
+        """F5, F2: the repair is done; the unit goes back to the customer, once per case."""
+        arrangement = arrange_return(
+            already_arranged=done.case_id in self.arranged,
+            return_method=done.return_method.value,
+            service_point_id=done.service_point_id,
+        )
+        if arrangement is None:
+            return []
+        arranged = RepairReturn(uuid.uuid4(), done.case_id, done.sn, arrangement, done.completed_at)
+        self.arranged.add(done.case_id)
+        self.new.append(arranged)
+        return [
+            Outgoing(
+                RepairedUnitReturnArrangedPayload(
+                    return_id=arranged.return_id,
+                    case_id=done.case_id,
+                    sn=done.sn,
+                    return_method=done.return_method,
+                    service_point_id=arrangement.service_point_id,
+                    repair_completed_at=done.completed_at,
+                ),
+                key=done.case_id,
+                correlation_id=done.case_id,
+            )
+        ]

@@ -8,7 +8,6 @@ from contracts import topics
 from services.lookup import handlers
 from services.lookup.api import create_api
 from services.lookup.server import HttpServer
-from shared.messaging import each_event
 from shared.runtime import Service
 
 service = Service(
@@ -19,12 +18,12 @@ service = Service(
     "replacements and flyaways left, warranty, claims and replacements (X5, F3). Publishes "
     "nothing; answers over HTTP.",
 )
-service.consumes(topics.DEVICE_ACTIVATIONS)(each_event(handlers.record_device_activation))
-service.consumes(topics.ACTIVATION_EVENTS)(each_event(handlers.on_activation_event))
-service.consumes(topics.COVERAGE_EVENTS)(each_event(handlers.on_coverage_event))
-service.consumes(topics.REPAIR_ASSESSMENTS)(each_event(handlers.on_repair_event))
-service.consumes(topics.CLAIMS_EVENTS)(each_event(handlers.on_claims_event))
-service.consumes(topics.FULFILMENT_EVENTS)(each_event(handlers.on_fulfilment_event))
+service.consumes(topics.DEVICE_ACTIVATIONS)(handlers.record_device_activation)
+service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
+service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
+service.consumes(topics.REPAIR_ASSESSMENTS)(handlers.on_repair_event)
+service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
+service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
 
 http = HttpServer(
     create_api(lambda: service.pool),

@@ -96,12 +96,13 @@ class PlanRecord:
 @dataclass(frozen=True)
 class CaseRecord:
     case_id: str
-    sn: str | None
-    plan_id: uuid.UUID | None
-    outcome: str | None  # None until claims has decided
+    sn: str | None = None
+    plan_id: uuid.UUID | None = None
+    outcome: str | None = None  # None until claims has decided
     model: str | None = None
     cause: str | None = None
     incident_at: datetime | None = None
+    assessed_at: datetime | None = None
     decided_at: datetime | None = None
     reason_codes: tuple[str, ...] = ()
     rules_applied: tuple[str, ...] = ()

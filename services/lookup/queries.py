@@ -101,6 +101,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 model=row["model"],
                 cause=row["cause"],
                 incident_at=row["incident_at"],
+                assessed_at=row["assessed_at"],
                 decided_at=row["decided_at"],
                 reason_codes=tuple(row["reason_codes"]),
                 rules_applied=tuple(row["rules_applied"]),

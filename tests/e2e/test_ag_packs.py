@@ -9,7 +9,7 @@ import pytest
 from contracts import topics as t
 from contracts.activation import PlanRenewed
 from contracts.fulfilment import ConsumablesPackHeld, ConsumablesPackScheduled
-from services.fulfilment.domain import working_days_after
+from services.fulfilment.domain_agricultural import working_days_after
 from shared.catalogue.agricultural import agricultural_catalogue
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream

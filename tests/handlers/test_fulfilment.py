@@ -1,22 +1,57 @@
-"""Fulfilment's batch handlers on a real database (F1, F3)."""
+"""Fulfilment's batch handlers on a real database: replacements (F1, F3, X3, C10), consumables
+packs (F4) and repair returns (F5, F2), each topic, events of one case or plan code in one batch,
+and the events refused."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from contracts import topics
-from contracts.coverage import DeductionApplied, DeductionAppliedPayload
+from contracts.activation import PlanRenewed, PlanRenewedPayload
+from contracts.agricultural import AgriculturalTerm
+from contracts.coverage import (
+    DeductionApplied,
+    DeductionAppliedPayload,
+    PlanTerminated,
+    PlanTerminatedPayload,
+)
 from contracts.envelope import Envelope
-from contracts.fulfilment import DeviceReplaced, ShipmentRequested
+from contracts.fulfilment import (
+    ConsumablesPackHeld,
+    ConsumablesPackScheduled,
+    DeviceReplaced,
+    PreAuthorisationRequested,
+    RepairedUnitReturnArranged,
+    ShipmentRequested,
+)
 from contracts.money import Money
+from contracts.repairs import ReturnMethod
+from contracts.topics import Topic
+from contracts.upstream import (
+    PreAuthorisationCaptured,
+    PreAuthorisationClosedPayload,
+    ServiceMode,
+)
 from services.fulfilment.app import service
+from services.fulfilment.domain_agricultural import working_days_after
+from shared.catalogue import consumer_catalogue
+from shared.catalogue.agricultural import agricultural_catalogue
 from simulation import factories
 from tests.conftest import Stack
-from tests.handlers.support import ServiceHarness
+from tests.handlers.support import Handled, ServiceHarness
+
+FEE = Money(amount=Decimal("99.00"), currency="EUR")
+HALF = Money(amount=Decimal("49.50"), currency="EUR")
+AG = agricultural_catalogue()
+
+Delivery = tuple[Topic, Envelope]
+Outcome = tuple[list[str], list[tuple[Any, ...]]]
 
 
 @pytest.fixture
@@ -25,18 +60,25 @@ async def fulfilment(stack: Stack) -> AsyncIterator[ServiceHarness]:
         yield harness
 
 
-def deduction(fee: Money) -> DeductionApplied:
+def deduction(
+    fee: Money = FEE,
+    *,
+    plan_id: uuid.UUID | None = None,
+    service_mode: ServiceMode = ServiceMode.STANDARD,
+    customer_region: str = "EU",
+) -> DeductionApplied:
     case_id = f"CASE-{uuid.uuid4().hex[:10]}"
     return DeductionApplied.new(
         DeductionAppliedPayload(
             case_id=case_id,
-            plan_id=uuid.uuid4(),
+            plan_id=plan_id or uuid.uuid4(),
             sn=factories.new_serial(),
             model="mavic-3-pro",
             plan_region="EU",
-            customer_region="EU",
+            customer_region=customer_region,
             fee=fee,
             flyaway=False,
+            service_mode=service_mode,
             replacements_left=1,
             flyaways_left=1,
         ),
@@ -45,14 +87,99 @@ def deduction(fee: Money) -> DeductionApplied:
     )
 
 
+def termination(plan_id: uuid.UUID) -> PlanTerminated:
+    return PlanTerminated.new(
+        PlanTerminatedPayload(
+            plan_id=plan_id,
+            sn=factories.new_serial(),
+            case_id="CASE-FRAUD",
+            reason_codes=["FRAUD_CONFIRMED"],
+        ),
+        producer="coverage",
+        correlation_id="CASE-FRAUD",
+    )
+
+
+def captured(case_id: str, amount: Money) -> PreAuthorisationCaptured:
+    return PreAuthorisationCaptured.new(
+        PreAuthorisationClosedPayload(
+            case_id=case_id, authorisation_id="AUTH-1", amount=amount, closed_at=factories.now()
+        ),
+        producer="payments",
+        correlation_id=case_id,
+    )
+
+
+def ag_renewal(plan_code: str, *, plan_id: uuid.UUID | None = None, year: int = 2) -> PlanRenewed:
+    start = factories.now()
+    return PlanRenewed.new(
+        PlanRenewedPayload(
+            plan_id=plan_id or uuid.uuid4(),
+            plan_code=plan_code,
+            sn=factories.new_serial(),
+            sku=f"ag-care-renewal-{year}",
+            term_no=year,
+            term_start=start,
+            term_end=start + timedelta(days=365),
+            replacements=0,
+            flyaways=0,
+            purchased_at=start,
+            agricultural=AgriculturalTerm(
+                plan_year=year,
+                base_quota=Money.of("20000.00", "CNY"),
+                consumables_quota=Money.of("3000.00", "CNY"),
+                deductible_rate=Decimal("0.10"),
+                insurer="PICC",
+            ),
+        ),
+        producer="activation",
+        correlation_id=plan_code,
+    )
+
+
+async def replacement_states(harness: ServiceHarness) -> dict[str, str]:
+    rows = await harness.rows("SELECT case_id, state FROM replacements")
+    return {row["case_id"]: row["state"] for row in rows}
+
+
+async def as_one_batch_and_one_by_one(
+    stack: Stack, deliveries: Sequence[Delivery], books: str, *, after: Sequence[Delivery] = ()
+) -> tuple[Outcome, Outcome]:
+    """What `deliveries` leave in the `books` query and emit, applied as one batch and then,
+    on a fresh database, one batch apiece (each time `after` a first batch): the two must
+    agree. Across topics a batch keeps no order, as Kafka keeps none."""
+    outcomes: list[Outcome] = []
+    for batches in ([list(deliveries)], [[delivery] for delivery in deliveries]):
+        async with ServiceHarness.open(service, stack.database_url) as harness:
+            if after:
+                await harness.deliver(*after)
+            emitted: list[str] = []
+            for batch in batches:
+                handled = await harness.deliver(*batch)
+                emitted += [type(event).__name__ for event in handled.events()]
+            outcomes.append((emitted, [tuple(row) for row in await harness.rows(books)]))
+    return outcomes[0], outcomes[1]
+
+
+async def shipment_requested(harness: ServiceHarness) -> ShipmentRequested:
+    """F1: a replacement deducted and paid for, its shipment requested."""
+    deducted = deduction()
+    shipped = await harness.deliver(
+        (topics.COVERAGE_EVENTS, deducted),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(deducted.payload.case_id, FEE)),
+    )
+    [request] = shipped.events(ShipmentRequested)
+    assert isinstance(request, ShipmentRequested)
+    return request
+
+
 async def test_a_deduction_and_its_fee_in_one_batch_ship_once_then_the_dispatch_swaps_the_sn(
     fulfilment: ServiceHarness,
 ) -> None:
     """F1: paid, the replacement ships; F3: the dispatch announces old SN -> new SN."""
-    fee = Money(amount=Decimal("99.00"), currency="EUR")
-    deducted = deduction(fee)
+    deducted = deduction()
     case_id = deducted.payload.case_id
-    paid = factories.payment(case_id, fee)
+    paid = factories.payment(case_id, FEE)
 
     shipped = await fulfilment.deliver(
         (topics.COVERAGE_EVENTS, deducted), (topics.PAYMENT_SETTLEMENTS, paid)
@@ -61,7 +188,9 @@ async def test_a_deduction_and_its_fee_in_one_batch_ship_once_then_the_dispatch_
     [request] = shipped.events(ShipmentRequested)
     assert request.payload.case_id == case_id
     assert request.causation_id in {deducted.event_id, paid.event_id}
+    assert request.correlation_id == case_id
     assert shipped.emitted[0].key == str(deducted.payload.plan_id)
+    assert request.payload.customer_pays_shipping is False
     new_sn = factories.new_serial()
     swapped = await fulfilment.deliver(
         (
@@ -76,13 +205,281 @@ async def test_a_deduction_and_its_fee_in_one_batch_ship_once_then_the_dispatch_
     ]
 
 
+async def test_f1_payments_before_the_deduction_add_up_and_each_counts_once(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F1: a payment may come first; a payment delivered again under a new event id counts
+    once, so half the fee twice over is still half; the rest ships it, outside the plan's
+    region at the customer's cost."""
+    deducted = deduction(customer_region="PL")
+    case_id = deducted.payload.case_id
+    half = factories.payment(case_id, HALF)
+    again = half.model_copy(update={"event_id": uuid.uuid4()})
+
+    early = await fulfilment.deliver(
+        (topics.PAYMENT_SETTLEMENTS, half), (topics.PAYMENT_SETTLEMENTS, again)
+    )
+    waiting = await fulfilment.deliver((topics.COVERAGE_EVENTS, deducted))
+    assert await replacement_states(fulfilment) == {case_id: "awaiting_payment"}
+    rest = await fulfilment.deliver((topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, HALF)))
+
+    assert early.emitted == waiting.emitted == []
+    [request] = rest.events(ShipmentRequested)
+    assert request.payload.customer_pays_shipping is True
+    assert await replacement_states(fulfilment) == {case_id: "shipment_requested"}
+    [(count, total)] = await fulfilment.rows("SELECT count(*), sum(amount) FROM payments")
+    assert (count, total) == (2, FEE.amount)
+
+
+async def test_f1_two_payments_of_one_case_in_one_batch_ship_as_they_do_one_by_one(
+    stack: Stack,
+) -> None:
+    deducted = deduction()
+    case_id = deducted.payload.case_id
+    deliveries = [
+        (topics.COVERAGE_EVENTS, deducted),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, HALF)),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, HALF)),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, deliveries, "SELECT case_id, state, customer_pays_shipping FROM replacements"
+    )
+
+    assert together == apart == (["ShipmentRequested"], [(case_id, "shipment_requested", False)])
+
+
+async def test_x3_express_premium_ships_once_paid_and_pre_authorised_in_one_batch_or_apart(
+    stack: Stack,
+) -> None:
+    """X3: the deduction asks for the product's value on the card; paid, it waits for the hold;
+    placed, it ships; the capture closes the hold."""
+    deducted = deduction(service_mode=ServiceMode.EXPRESS_PREMIUM)
+    case_id = deducted.payload.case_id
+    value = consumer_catalogue().product_value("mavic-3-pro")
+    deliveries = [
+        (topics.COVERAGE_EVENTS, deducted),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, FEE)),
+        (topics.PAYMENT_SETTLEMENTS, factories.pre_authorisation_placed(case_id, value)),
+        (topics.PAYMENT_SETTLEMENTS, captured(case_id, value)),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack,
+        deliveries,
+        "SELECT r.state, p.state, p.requested_amount, p.closed_amount"
+        " FROM replacements r JOIN pre_authorisations p USING (case_id)",
+    )
+
+    assert together == apart
+    assert together == (
+        ["PreAuthorisationRequested", "ShipmentRequested"],
+        [("shipment_requested", "captured", value.amount, value.amount)],
+    )
+
+
+async def test_x3_the_pre_authorisation_request_carries_the_products_value(
+    fulfilment: ServiceHarness,
+) -> None:
+    deducted = deduction(service_mode=ServiceMode.EXPRESS_PREMIUM)
+
+    handled = await fulfilment.deliver((topics.COVERAGE_EVENTS, deducted))
+
+    [requested] = handled.events(PreAuthorisationRequested)
+    assert requested.payload.amount == consumer_catalogue().product_value("mavic-3-pro")
+    assert requested.correlation_id == deducted.payload.case_id
+    assert handled.emitted[0].key == str(deducted.payload.plan_id)
+
+
+async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_or_before(
+    stack: Stack,
+) -> None:
+    """C10: after fraud, a replacement still waiting for its fee never ships, paid or not; one
+    already requested goes on."""
+    plan_id = uuid.uuid4()
+    shipped, waiting = deduction(plan_id=plan_id), deduction(plan_id=plan_id)
+    paid_first = [
+        (topics.COVERAGE_EVENTS, shipped),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(shipped.payload.case_id, FEE)),
+    ]
+    deliveries = [
+        (topics.COVERAGE_EVENTS, waiting),
+        (topics.COVERAGE_EVENTS, termination(plan_id)),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(waiting.payload.case_id, FEE)),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack,
+        deliveries,
+        "SELECT case_id, state FROM replacements ORDER BY state",
+        after=paid_first,
+    )
+
+    assert together == apart
+    assert together == (
+        [],
+        [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "shipment_requested")],
+    )
+
+
+async def test_f3_a_dispatch_delivered_twice_in_one_batch_announces_the_new_sn_once(
+    fulfilment: ServiceHarness,
+) -> None:
+    request = await shipment_requested(fulfilment)
+    case_id = request.payload.case_id
+    first = factories.dispatch(request.payload.shipment_id, factories.new_serial(), case_id)
+    again = first.model_copy(update={"event_id": uuid.uuid4()})
+
+    handled = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, first), (topics.WAREHOUSE_DISPATCHES, again)
+    )
+
+    [replaced] = handled.events(DeviceReplaced)
+    assert replaced.causation_id == first.event_id
+    assert replaced.correlation_id == case_id
+    [(new_sn,)] = await fulfilment.rows("SELECT new_sn FROM replacements")
+    assert new_sn == first.payload.new_sn
+
+
 async def test_a_dispatch_of_a_shipment_never_requested_is_refused_alone(
     fulfilment: ServiceHarness,
 ) -> None:
+    request = await shipment_requested(fulfilment)
+    case_id = request.payload.case_id
     unknown: Envelope = factories.dispatch(uuid.uuid4(), factories.new_serial(), "CASE-NONE")
+    known = factories.dispatch(request.payload.shipment_id, factories.new_serial(), case_id)
 
-    handled = await fulfilment.deliver((topics.WAREHOUSE_DISPATCHES, unknown))
+    handled = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, unknown), (topics.WAREHOUSE_DISPATCHES, known)
+    )
 
     assert list(handled.rejected) == [0]
     assert "was requested" in str(handled.rejected[0])
-    assert await fulfilment.rows("SELECT event_id FROM inbox") == []
+    assert [type(event) for event in handled.events()] == [DeviceReplaced]
+    inbox = {row["event_id"] for row in await fulfilment.rows("SELECT event_id FROM inbox")}
+    assert unknown.event_id not in inbox
+    assert known.event_id in inbox
+
+
+async def test_f4_an_order_and_its_renewal_in_one_batch_schedule_the_pack_as_apart(
+    stack: Stack,
+) -> None:
+    """F4: the pack ships to the address given at purchase within 30 working days of it."""
+    code = factories.new_ag_plan_code()
+    order = factories.ag_plan_order(
+        code, "ag-care-renewal-2", "T40", address=factories.delivery_address()
+    )
+    deliveries = [(topics.PLAN_ORDERS, order), (topics.ACTIVATION_EVENTS, ag_renewal(code))]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, deliveries, "SELECT plan_code, state, due_by FROM consumables_packs"
+    )
+
+    due_by = working_days_after(order.payload.purchased_at, 30, AG.working_calendar, AG.zone)
+    assert together == apart == (["ConsumablesPackScheduled"], [(code, "scheduled", due_by)])
+
+
+async def test_f4_the_first_order_keeps_its_address_and_a_renewal_bound_first_waits_for_it(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F4: no address, the pack is held; the address cannot be changed by a second order; a
+    renewal whose order is still to come waits for it."""
+    code = factories.new_ag_plan_code()
+    renewal = ag_renewal(code, year=3)
+    first = factories.ag_plan_order(code, "ag-care-renewal-3", "T30")
+    second = factories.ag_plan_order(
+        code, "ag-care-renewal-3", "T30", address=factories.delivery_address()
+    )
+
+    bound = await fulfilment.deliver((topics.ACTIVATION_EVENTS, renewal))
+    ordered = await fulfilment.deliver((topics.PLAN_ORDERS, first), (topics.PLAN_ORDERS, second))
+
+    assert bound.emitted == []
+    [held] = ordered.events(ConsumablesPackHeld)
+    assert held.payload.reason_code == "PACK_ADDRESS_MISSING"
+    assert held.correlation_id == str(renewal.payload.plan_id)
+    assert ordered.emitted[0].key == str(renewal.payload.plan_id)
+    [kept] = await fulfilment.rows("SELECT order_id, has_address, street FROM pack_orders")
+    assert tuple(kept) == (first.payload.order_id, False, None)
+
+
+async def test_f4_orders_of_other_plans_and_renewals_without_a_designation_bring_no_pack(
+    fulfilment: ServiceHarness,
+) -> None:
+    consumer = factories.plan_order(factories.new_plan_code(), "care-refresh-1y", "mavic-3-pro")
+    code = factories.new_ag_plan_code()
+    undesignated = factories.ag_plan_order(
+        code, "ag-care-renewal-3", "T40", address=factories.delivery_address()
+    )
+
+    handled = await fulfilment.deliver(
+        (topics.PLAN_ORDERS, consumer),
+        (topics.PLAN_ORDERS, undesignated),
+        (topics.ACTIVATION_EVENTS, ag_renewal(code, year=3)),
+    )
+
+    assert handled.emitted == []
+    assert await fulfilment.rows("SELECT plan_code FROM pack_orders") == []
+    assert len(await fulfilment.rows("SELECT plan_code FROM agricultural_renewals")) == 1
+
+
+async def test_f4_a_second_plan_code_for_a_plans_year_is_refused_alone(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F4: a plan gets one pack per year: a second designated plan code bound to the same plan
+    and year cannot be applied, and is refused without the first."""
+    plan_id = uuid.uuid4()
+    codes = [factories.new_ag_plan_code() for _ in range(2)]
+    deliveries: list[Delivery] = []
+    for code in codes:
+        deliveries += [
+            (
+                topics.PLAN_ORDERS,
+                factories.ag_plan_order(
+                    code, "ag-care-renewal-2", "T40", address=factories.delivery_address()
+                ),
+            ),
+            (topics.ACTIVATION_EVENTS, ag_renewal(code, plan_id=plan_id)),
+        ]
+
+    handled = await fulfilment.deliver(*deliveries)
+
+    assert len(handled.rejected) == 1
+    [scheduled] = handled.events(ConsumablesPackScheduled)
+    [(state,)] = await fulfilment.rows("SELECT state FROM consumables_packs")
+    assert (scheduled.payload.plan_id, state) == (plan_id, "scheduled")
+
+
+async def test_f5_a_completion_reported_twice_in_one_batch_arranges_one_return_as_apart(
+    stack: Stack,
+) -> None:
+    """F5, F2: the unit goes back once per case, the replaced parts kept."""
+    shipped = factories.repair_completed("CASE-SHIP", factories.new_serial())
+    collected = factories.repair_completed(
+        "CASE-COLLECT", factories.new_serial(), method=ReturnMethod.COLLECT
+    )
+    again = factories.repair_completed("CASE-SHIP", shipped.payload.sn, method=ReturnMethod.COLLECT)
+    deliveries = [(topics.REPAIR_COMPLETIONS, event) for event in (shipped, collected, again)]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack,
+        deliveries,
+        "SELECT case_id, return_method, replaced_parts_retained FROM repair_returns"
+        " ORDER BY case_id",
+    )
+
+    assert together == apart
+    assert together == (
+        ["RepairedUnitReturnArranged"] * 2,
+        [("CASE-COLLECT", "collect", True), ("CASE-SHIP", "ship", True)],
+    )
+
+
+async def test_f5_the_return_is_announced_on_the_case(fulfilment: ServiceHarness) -> None:
+    done = factories.repair_completed("CASE-R1", factories.new_serial())
+
+    handled: Handled = await fulfilment.deliver((topics.REPAIR_COMPLETIONS, done))
+
+    [arranged] = handled.events(RepairedUnitReturnArranged)
+    assert (handled.emitted[0].key, arranged.correlation_id) == ("CASE-R1", "CASE-R1")
+    assert arranged.payload.repair_completed_at == done.payload.completed_at

@@ -8,12 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.fulfilment.domain import (
+from services.fulfilment.domain import ReturnArrangement, arrange_return
+from services.fulfilment.domain_agricultural import (
     PACK_ADDRESS_MISSING,
     HoldPack,
-    ReturnArrangement,
     SchedulePack,
-    arrange_return,
     decide_pack,
     working_days_after,
 )

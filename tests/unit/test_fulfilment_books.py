@@ -1,0 +1,141 @@
+"""F1, F3, X3, C10, F4: the books a fulfilment batch decides its events against, without a
+database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.coverage import DeductionAppliedPayload
+from contracts.fulfilment import (
+    ConsumablesPackHeldPayload,
+    DeviceReplacedPayload,
+    PreAuthorisationRequestedPayload,
+    ShipmentRequestedPayload,
+)
+from contracts.money import Money
+from contracts.upstream import (
+    DispatchConfirmedPayload,
+    PaymentSettledPayload,
+    PreAuthorisationPlacedPayload,
+    ServiceMode,
+)
+from services.fulfilment.domain import Replacements, ReplacementState, UnknownShipmentError
+from services.fulfilment.domain_agricultural import (
+    PACK_ADDRESS_MISSING,
+    AgriculturalRenewal,
+    PackOrder,
+    Packs,
+)
+from shared.catalogue import consumer_catalogue
+
+AT = datetime(2026, 9, 21, 10, tzinfo=UTC)
+FEE = Money.of("99.00", "EUR")
+HALF = Money.of("49.50", "EUR")
+
+
+def deduction(mode: ServiceMode = ServiceMode.STANDARD) -> DeductionAppliedPayload:
+    return DeductionAppliedPayload(
+        case_id="CASE-1",
+        plan_id=uuid.uuid4(),
+        sn="1581F4XXB2210001",
+        model="mavic-3-pro",
+        plan_region="EU",
+        customer_region="PL",
+        fee=FEE,
+        flyaway=False,
+        service_mode=mode,
+        replacements_left=1,
+        flyaways_left=1,
+    )
+
+
+def paid(amount: Money, payment_id: str) -> PaymentSettledPayload:
+    return PaymentSettledPayload(
+        payment_id=payment_id, case_id="CASE-1", amount=amount, settled_at=AT
+    )
+
+
+def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> None:
+    book = Replacements({}, {}, {})
+
+    assert book.record_payment(paid(HALF, "PAY-1")) == []
+    assert book.record_payment(paid(HALF, "PAY-1")) == []  # the same payment, again
+    assert book.take_deduction(deduction()) == []
+    [shipment] = book.record_payment(paid(HALF, "PAY-2"))
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert shipment.payload.customer_pays_shipping  # shipped outside the plan's region
+    assert (shipment.key, shipment.correlation_id) == (str(shipment.payload.plan_id), "CASE-1")
+    assert book.record_payment(paid(HALF, "PAY-3")) == []
+    assert [p.payment_id for p in book.new_payments] == ["PAY-1", "PAY-2", "PAY-3"]
+    assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
+
+
+def test_x3_express_premium_asks_for_the_products_value_and_ships_once_it_is_held() -> None:
+    book = Replacements({}, {}, {})
+    value = consumer_catalogue().product_value("mavic-3-pro")
+
+    deducted = deduction(ServiceMode.EXPRESS_PREMIUM)
+    [requested] = book.take_deduction(deducted)
+    assert requested.payload == PreAuthorisationRequestedPayload(
+        case_id="CASE-1", plan_id=deducted.plan_id, amount=value
+    )
+    assert book.record_payment(paid(FEE, "PAY-1")) == []
+    [shipment] = book.place_pre_authorisation(
+        PreAuthorisationPlacedPayload(
+            case_id="CASE-1", authorisation_id="AUTH-1", amount=value, placed_at=AT
+        )
+    )
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert book.pre_authorisations["CASE-1"].state == "placed"
+
+
+def test_c10_a_termination_cancels_only_what_waits_for_its_fee() -> None:
+    book = Replacements({}, {}, {})
+    waiting = deduction()
+    book.take_deduction(waiting)
+
+    book.cancel_unshipped(waiting.plan_id)
+
+    assert book.replacements["CASE-1"].state is ReplacementState.CANCELLED
+    assert book.record_payment(paid(FEE, "PAY-1")) == []
+
+
+def test_f3_a_dispatch_names_the_new_sn_once_and_an_unknown_shipment_is_refused() -> None:
+    book = Replacements({}, {}, {})
+    book.take_deduction(deduction())
+    [shipment] = book.record_payment(paid(FEE, "PAY-1"))
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    dispatched = DispatchConfirmedPayload(
+        shipment_id=shipment.payload.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
+    )
+
+    [replaced] = book.confirm_dispatch(dispatched)
+
+    assert isinstance(replaced.payload, DeviceReplacedPayload)
+    assert (replaced.payload.old_sn, replaced.payload.new_sn) == (
+        "1581F4XXB2210001",
+        "1581F4XXB2210002",
+    )
+    assert book.confirm_dispatch(dispatched) == []
+    with pytest.raises(UnknownShipmentError, match="was requested"):
+        book.confirm_dispatch(dispatched.model_copy(update={"shipment_id": uuid.uuid4()}))
+
+
+def test_f4_an_order_and_its_binding_decide_the_pack_once_whichever_comes_first() -> None:
+    order = PackOrder("AG-CODE0001", "ORD-1", "T40", 2, AT, address=None)
+    renewal = AgriculturalRenewal("AG-CODE0001", uuid.uuid4(), 2)
+    book = Packs({}, {renewal.plan_code: renewal}, set())
+
+    [held] = book.record_order(order)
+    again = book.record_order(PackOrder("AG-CODE0001", "ORD-2", "T40", 2, AT, address=None))
+
+    assert isinstance(held.payload, ConsumablesPackHeldPayload)
+    assert held.payload.reason_code == PACK_ADDRESS_MISSING
+    assert again == []
+    assert [o.order_id for o in book.new_orders] == ["ORD-1"]
+    assert len(book.new_packs) == 1
