@@ -61,33 +61,16 @@ class Transaction:
             correlation_id=correlation_id or cause.correlation_id,
             cause=cause,
         )
-        self.outgoing.append((topic_of(event_class), key, event))
+        self.publish(topic_of(event_class), key, event)
         return event
 
     def publish(self, topic: Topic, key: str, event: Envelope) -> None:
-        """Queue an event built by hand for `topic`."""
+        """Queue a finished event for `topic`: what `emit` does once it has built the envelope.
+        Handlers emit; this is for a topic no contract names (the runtime's own tests)."""
         self.outgoing.append((topic, key, event))
 
 
 BatchHandler = Callable[[Sequence[Any], Transaction], Awaitable[None]]
-EventHandler = Callable[[Any, Transaction], Awaitable[None]]
-
-
-def each_event(handle: EventHandler) -> BatchHandler:
-    """A handler that still takes one event at a time, as a batch handler."""
-
-    async def handle_batch(events: Sequence[Any], tx: Transaction) -> None:
-        for event in events:
-            try:
-                await handle(event, tx)
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                raise EventRejectedError(event, error) from error
-
-    handle_batch.__name__ = handle.__name__
-    handle_batch.__doc__ = handle.__doc__
-    return handle_batch
 
 
 class EventRejectedError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -19,8 +19,31 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts.topics import DEAD_LETTER_SUFFIX
 from shared.kafka_admin import DEAD_LETTER_PARTITIONS, new_topic
 from shared.kafka_security import client_options
+from shared.messaging import BatchHandler, EventRejectedError, Transaction
+from shared.retry import is_transient
 
 T = TypeVar("T")
+
+EventHandler = Callable[[Any, Transaction], Awaitable[None]]
+
+
+def each_event(handle: EventHandler) -> BatchHandler:
+    """A test handler written for one event, as a batch handler that names the event it
+    cannot apply, as a service's handlers do."""
+
+    async def handle_batch(events: Sequence[Any], tx: Transaction) -> None:
+        for event in events:
+            try:
+                await handle(event, tx)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                raise EventRejectedError(event, error) from error
+
+    handle_batch.__name__ = handle.__name__
+    handle_batch.__doc__ = handle.__doc__
+    return handle_batch
+
 
 DEADLINE = 30.0  # seconds: how long a readiness poll waits before the test fails
 

@@ -25,7 +25,7 @@ from contracts.topics import Topic
 from contracts.upstream import AssessmentReported, PaymentSettled
 from shared.dead_letters import REASON_HEADER
 from shared.kafka_security import client_options
-from shared.messaging import Transaction, each_event
+from shared.messaging import Transaction
 from shared.replay import replay
 from shared.runtime import Service
 from shared.settings import ServiceSettings
@@ -35,6 +35,7 @@ from tests.conftest import Stack
 from tests.integration.support import (
     create_topics,
     delete_topics,
+    each_event,
     fetch,
     read_records,
     throwaway_topic_name,

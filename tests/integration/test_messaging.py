@@ -32,11 +32,9 @@ from shared.db import SHARED_MIGRATIONS, MigrationChangedError, apply_migrations
 from shared.kafka_security import broker_security
 from shared.messaging import (
     Delivery,
-    EventHandler,
     OutboxRelay,
     Transaction,
     apply_batch,
-    each_event,
 )
 from shared.retry import is_transient
 from shared.settings import ServiceSettings
@@ -44,9 +42,11 @@ from simulation import factories
 from simulation.processes import recreate_databases
 from tests.conftest import Stack
 from tests.integration.support import (
+    EventHandler,
     create_topics,
     delete_topics,
     dsn,
+    each_event,
     read_records,
     throwaway_topic_name,
     wait_until,
