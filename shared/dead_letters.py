@@ -7,6 +7,7 @@ dead-lettered: they are raised, the offset is not committed, and the message com
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import structlog
@@ -14,7 +15,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from contracts.topics import DEAD_LETTER_SUFFIX
-from shared.metrics import EVENTS_HANDLED
+from shared.metrics import DEAD_LETTERS, EVENTS_HANDLED
 
 log = structlog.get_logger(__name__)
 
@@ -45,10 +46,31 @@ class DeadLetters:
                 "dlq-failed-at": datetime.now(UTC).isoformat(),
             }
         )
+        correlation_id = headers.get("correlation_id") or _correlation_id(record.value)
         await self._broker.publish(
-            record.value or b"", topic=topic + DEAD_LETTER_SUFFIX, key=record.key, headers=headers
+            record.value or b"",
+            topic=topic + DEAD_LETTER_SUFFIX,
+            key=record.key,
+            headers=headers,
+            correlation_id=correlation_id,
         )
         EVENTS_HANDLED.labels(self._service, topic, "dead_lettered").inc()
+        DEAD_LETTERS.labels(self._service, topic, kind).inc()
         log.warning(
-            "dead_lettered", topic=topic, offset=record.offset, error_type=kind, reason=reason[:300]
+            "dead_lettered",
+            topic=topic,
+            partition=record.partition,
+            offset=record.offset,
+            error_type=kind,
+            reason=reason[:300],
+            correlation_id=correlation_id,
         )
+
+
+def _correlation_id(value: bytes | None) -> str | None:
+    """The envelope's correlation id, when the refused record has one to read."""
+    try:
+        found = json.loads(value or b"").get("correlation_id")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None

@@ -9,6 +9,7 @@ its id in the inbox and changes nothing; an event decided but not yet sent waits
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,9 @@ from contracts import serialise_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.metrics import OUTBOX_PUBLISHED
+from shared.milestones import log_milestone
 from shared.retry import is_transient, transient_retries
+from shared.tracing import TRACEPARENT, current_traceparent
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -37,10 +40,14 @@ class Transaction:
 
     conn: Connection
     outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
+    # event id -> the traceparent of the span that decided it, published in its headers
+    traceparents: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def publish(self, topic: Topic, key: str, event: Envelope) -> None:
         """Queue `event` for `topic`; it is written to the outbox when the transaction commits."""
         self.outgoing.append((topic, key, event))
+        if traceparent := current_traceparent():
+            self.traceparents[event.event_id] = traceparent
 
 
 Handle = Callable[[Any, Transaction], Awaitable[None]]
@@ -127,6 +134,7 @@ async def _apply_in_one_transaction(
         duplicates: list[int] = []
         also_rejected: dict[int, Exception] = {}
         outgoing: list[tuple[Topic, str, Envelope]] = []
+        traceparents: dict[uuid.UUID, str] = {}
         for index in candidates:
             delivery = batch[index]
             if delivery.event.event_id not in first_seen:
@@ -150,24 +158,33 @@ async def _apply_in_one_transaction(
                 continue
             applied.append(index)
             outgoing.extend(tx.outgoing)
-        await _write_outbox(conn, outgoing)
+            traceparents |= tx.traceparents
+        await _write_outbox(conn, outgoing, traceparents)
     return applied, duplicates, also_rejected
 
 
-async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:
+async def _write_outbox(
+    conn: Connection,
+    outgoing: list[tuple[Topic, str, Envelope]],
+    traceparents: dict[uuid.UUID, str],
+) -> None:
     if not outgoing:
         return
     await conn.execute(
         # Ids follow the order the events were decided in: the relay publishes by id.
-        "INSERT INTO outbox (event_id, event_type, topic, key, payload) "
-        "SELECT event_id, event_type, topic, key, payload FROM unnest("
-        "$1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY "
-        "AS decided (event_id, event_type, topic, key, payload, position) ORDER BY position",
+        "INSERT INTO outbox (event_id, event_type, topic, key, payload, traceparent, "
+        "correlation_id) "
+        "SELECT event_id, event_type, topic, key, payload, traceparent, correlation_id "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], "
+        "$7::text[]) WITH ORDINALITY AS decided (event_id, event_type, topic, key, payload, "
+        "traceparent, correlation_id, position) ORDER BY position",
         [event.event_id for _, _, event in outgoing],
         [event.event_type for _, _, event in outgoing],
         [topic.name for topic, _, _ in outgoing],
         [key for _, key, _ in outgoing],
         [serialise_event(event) for _, _, event in outgoing],
+        [traceparents.get(event.event_id) for _, _, event in outgoing],
+        [event.correlation_id for _, _, event in outgoing],
     )
 
 
@@ -244,7 +261,8 @@ class OutboxRelay:
             marked = await conn.fetch(
                 "UPDATE outbox SET published_at = now() WHERE id IN ("
                 "SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1) "
-                "RETURNING id, event_id, event_type, topic, key, payload",
+                "RETURNING id, event_id, event_type, topic, key, payload, traceparent, "
+                "correlation_id",
                 self._batch_size,
             )
             if not marked:
@@ -255,15 +273,26 @@ class OutboxRelay:
                     bytes(row["payload"]),
                     topic=row["topic"],
                     key=row["key"].encode(),
-                    headers={
-                        "content-type": "application/json",
-                        "event_type": row["event_type"],
-                        "event_id": str(row["event_id"]),
-                    },
+                    headers=_headers(row),
+                    # FastStream's own `correlation_id` header, set to the envelope's.
+                    correlation_id=row["correlation_id"],
                     no_confirm=True,
                 )
                 for row in rows
             ]
             await asyncio.gather(*pending)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        for row in rows:
+            log_milestone(self._service, row["event_type"], bytes(row["payload"]))
         return len(rows)
+
+
+def _headers(row: asyncpg.Record) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "event_type": row["event_type"],
+        "event_id": str(row["event_id"]),
+    }
+    if row["traceparent"]:
+        headers[TRACEPARENT] = row["traceparent"]
+    return headers

@@ -22,16 +22,19 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import Span
 
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import DeadLetters
+from shared.health import sample_outbox
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import Delivery, Handle, OutboxRelay, apply_batch
-from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
+from shared.messaging import Delivery, Handle, OutboxRelay, Transaction, apply_batch
+from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
+from shared.tracing import batch_span, configure_tracing, event_ids, event_span
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +138,26 @@ class Service:
         )(on_batch)
 
     async def _handle_batch(self, records: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:
+        with batch_span(self.name, len(records)) as span:
+            await self._handle_batch_in(span, records)
+
+    def _observed(
+        self, handler: Handle, record: ConsumerRecord[bytes, bytes], batch: Span
+    ) -> Handle:
+        """`handler` inside the event's span, with the event's ids bound to every log line."""
+
+        async def handle(event: Any, tx: Transaction) -> None:
+            with (
+                event_span(self.name, record.topic, event, record.headers or (), batch),
+                structlog.contextvars.bound_contextvars(**event_ids(event)),
+            ):
+                await handler(event, tx)
+
+        return handle
+
+    async def _handle_batch_in(
+        self, span: Span, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
         started = time.perf_counter()
         batch: list[Delivery] = []
         sources: list[ConsumerRecord[bytes, bytes]] = []
@@ -147,7 +170,7 @@ class Service:
             except Exception as error:
                 unapplicable.append((record, error))
             else:
-                batch.append(Delivery(topic.name, event, handler))
+                batch.append(Delivery(topic.name, event, self._observed(handler, record, span)))
                 sources.append(record)
         outcome = await apply_batch(
             self.pool, batch, attempts=self.settings.transient_retry_attempts
@@ -195,15 +218,27 @@ class Service:
             self._subscribe()
         relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
+        sampler_task: asyncio.Task[None] | None = None
+        # Before FastStream logs its first line, so that it is JSON too.
+        configure_logging(self.name, self.settings.log_level)
+        tracer_provider = configure_tracing(
+            self.name,
+            otlp_endpoint=self.settings.otlp_endpoint,
+            trace_file=self.settings.trace_file,
+        )
 
         async def open_database() -> None:
-            configure_logging(self.name, self.settings.log_level)
-            serve_metrics(self.settings.metrics_port)
-            log.info("service_starting", kafka=self.settings.kafka_bootstrap_servers)
+            port = metrics_port(
+                self.name, base=self.settings.metrics_port_base, explicit=self.settings.metrics_port
+            )
+            serve_metrics(port)
+            log.info(
+                "service_starting", kafka=self.settings.kafka_bootstrap_servers, metrics_port=port
+            )
             await self.start_database()
 
         async def start_relay() -> None:
-            nonlocal relay, relay_task
+            nonlocal relay, relay_task, sampler_task
             relay = OutboxRelay(
                 self.pool,
                 self.broker.publish,
@@ -212,11 +247,17 @@ class Service:
                 fallback_poll_seconds=self.settings.outbox_fallback_poll_seconds,
             )
             relay_task = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
+            sampler_task = asyncio.create_task(
+                sample_outbox(self.pool, self.name), name=f"{self.name}-outbox-sampler"
+            )
 
         async def announce_started() -> None:
             log.info("service_started")
 
         async def stop_relay() -> None:
+            if sampler_task is not None:
+                sampler_task.cancel()
+                await asyncio.gather(sampler_task, return_exceptions=True)
             if relay is None or relay_task is None:
                 return
             relay.stop()
@@ -228,6 +269,7 @@ class Service:
 
         async def close_database() -> None:
             await self.pool.close()
+            tracer_provider.shutdown()  # flushes the spans still buffered
             log.info("service_stopped")
 
         return FastStream(
