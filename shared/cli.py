@@ -16,7 +16,7 @@ from shared.settings import ServiceSettings
 app = typer.Typer(no_args_is_help=True, help="Operate the care-plan platform.")
 
 ASYNCAPI_DIR = Path("docs/asyncapi")
-SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup")
+SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup", "operations")
 
 
 @app.command()

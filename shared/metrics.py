@@ -44,6 +44,15 @@ DEAD_LETTERS = Counter(
     "Records sent to a dead-letter topic, by original topic and kind of error",
     ["service", "topic", "reason"],
 )
+# Measured by the operations service, from the broker's offsets.
+CONSUMER_LAG = Gauge(
+    "careplan_consumer_lag",
+    "Records a service's consumer group has not committed past, per partition",
+    ["group", "topic", "partition"],
+)
+DEAD_LETTER_RECORDS = Gauge(
+    "careplan_dead_letter_records", "Records kept in each dead-letter topic", ["topic"]
+)
 HTTP_REQUESTS = Counter(
     "careplan_http_requests_total",
     "HTTP requests answered, by route and status",

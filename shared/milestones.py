@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from contracts.money import Money
 from shared.metrics import DECISIONS
 
 log = structlog.get_logger(__name__)
@@ -66,5 +67,5 @@ def log_milestone(service: str, event_type: str, payload: bytes) -> None:
 def _plain(value: Any) -> Any:
     """Money as '199.00 USD', the way the rules write it."""
     if isinstance(value, dict) and set(value) == {"amount", "currency"}:
-        return f"{value['amount']} {value['currency']}"
+        return str(Money.model_validate(value))
     return value

@@ -50,10 +50,20 @@ class Service:
         owns: tuple[Topic, ...],
         description: str,
         settings: ServiceSettings | None = None,
+        also_reads: tuple[str, ...] = (),
+        replays_onto: tuple[str, ...] = (),
+        watches_lag: bool = False,
     ) -> None:
+        """`also_reads`, `replays_onto` and `watches_lag` declare what a service does with Kafka
+        beside consuming and publishing events, for its grants (shared.kafka_acls): topics it
+        reads with clients of its own, topics it replays dead letters onto, and whether it
+        reads every service group's offsets."""
         self.name = name
         self.description = description
         self.owns = owns
+        self.also_reads = also_reads
+        self.replays_onto = replays_onto
+        self.watches_lag = watches_lag
         self.settings = settings or ServiceSettings()
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ def act_as_administrator(credentials: dict[str, str]) -> None:
         os.environ["CAREPLAN_KAFKA_PASSWORD"] = credentials["admin"]
 
 
-SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup")
+SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup", "operations")
 
 
 async def recreate_databases(server_url: str, names: list[str]) -> None:
@@ -125,6 +126,8 @@ class Platform:
     log_dir: Path
     database_prefix: str = "careplan"
     lookup_http_port: int = 8080  # where the lookup service answers (X5)
+    operations_http_port: int = 8090  # the operations dashboard
+    operations_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     # Each service's metrics on base + its offset (shared.metrics); CAREPLAN_METRICS_PORT_BASE.
     metrics_port_base: int = field(default_factory=lambda: ServiceSettings().metrics_port_base)
     trace_files: bool = False  # each process writes its spans to <log_dir>/<process>.spans.jsonl
@@ -134,6 +137,10 @@ class Platform:
     @property
     def lookup_url(self) -> str:
         return f"http://127.0.0.1:{self.lookup_http_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.operations_http_port}"
 
     def database(self, service: str) -> str:
         return f"{self.database_prefix}_{service}"
@@ -159,6 +166,9 @@ class Platform:
                 env["CAREPLAN_TRACE_FILE"] = str(self.log_dir / f"{key}.spans.jsonl")
             if service == "lookup":
                 env["CAREPLAN_LOOKUP_HTTP_PORT"] = str(self.lookup_http_port)
+            if service == "operations":
+                env["CAREPLAN_OPERATIONS_HTTP_PORT"] = str(self.operations_http_port)
+                env["CAREPLAN_OPERATIONS_TOKEN"] = self.operations_token
             if service in self.kafka_credentials:  # each service is its own principal
                 env["CAREPLAN_KAFKA_USERNAME"] = service
                 env["CAREPLAN_KAFKA_PASSWORD"] = self.kafka_credentials[service]
