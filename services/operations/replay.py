@@ -9,10 +9,15 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from services.operations import store
 from services.operations.domain import replayed_headers
 from services.operations.watch import KafkaWatch
+from shared.db import create_pool
+from shared.kafka_security import client_options
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -54,3 +59,41 @@ class Replayer:
             sent_offset=sent.offset,
         )
         return f"replayed by {operator} onto {letter.original_topic}/{sent.partition}/{sent.offset}"
+
+
+async def replay_from_terminal(settings: ServiceSettings, reference: str, operator: str) -> str:
+    """`careplan replay-dead-letter`: the dashboard's replay, from a terminal.
+
+    `reference` is `<dead-letter topic>/<partition>/<offset>`, as the dashboard shows it.
+    """
+    topic, partition, offset = reference.rsplit("/", 2)
+    pool = await create_pool(settings.dsn_for("operations"), min_size=1, max_size=2)
+    watch = KafkaWatch(settings)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        **client_options(settings),
+    )
+    await watch.start()
+    await producer.start()
+
+    async def send(
+        value: bytes,
+        *,
+        topic: str,
+        key: bytes | None,
+        headers: dict[str, str],
+        correlation_id: str | None,
+    ) -> RecordMetadata:
+        wire = [(name, value.encode()) for name, value in headers.items()]
+        return await producer.send_and_wait(topic, value, key=key, headers=wire)
+
+    try:
+        return await Replayer(pool, watch, send).replay(
+            topic, int(partition), int(offset), operator
+        )
+    finally:
+        await producer.stop()
+        await watch.stop()
+        await pool.close()

@@ -202,3 +202,14 @@ def render_text(health: Health) -> str:
     if not any(health.dead_letters.values()):
         lines.append("  none")
     return "\n".join(lines)
+
+
+async def status_text(settings: ServiceSettings) -> str:
+    """The health `careplan status` prints, read as the dashboard reads it."""
+    watch = KafkaWatch(settings)
+    await watch.start()
+    try:
+        async with httpx.AsyncClient() as http:
+            return render_text(await collect_health(watch, http, metrics_targets(settings)))
+    finally:
+        await watch.stop()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,7 +17,7 @@ from contracts import topics as t
 from shared.metrics import metrics_port
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import SERVICES, Platform
-from tests.e2e.journeys import activate_plan, claim, eventually
+from tests.e2e.journeys import activate_plan, claim, eventually, query
 
 pytestmark = pytest.mark.e2e
 
@@ -76,3 +83,58 @@ async def test_every_service_reports_its_events_outbox_decisions_lag_and_dead_le
         total(operations, "careplan_dead_letter_records", topic=t.REPAIR_ASSESSMENTS.dead_letter)
         >= 1
     )
+
+
+def careplan(platform: Platform, *args: str) -> str:
+    env = os.environ | {
+        "KAFKA_BOOTSTRAP_SERVERS": platform.kafka_bootstrap,
+        "DATABASE_URL": platform.database_url,
+        "CAREPLAN_DATABASE_NAME": platform.database("operations"),
+        "CAREPLAN_METRICS_PORT_BASE": str(platform.metrics_port_base),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "careplan"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+async def test_status_and_a_replay_from_the_terminal(
+    platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    sent = await upstream.send_raw(t.CLAIM_REVIEWS.name, "STATUS-DLQ", b"{}")
+
+    async def dead_lettered() -> list[asyncpg.Record]:
+        return await query(
+            platform,
+            "operations",
+            'SELECT topic, partition, "offset" FROM dead_letters '
+            "WHERE original_topic = $1 AND original_offset = $2",
+            t.CLAIM_REVIEWS.name,
+            sent.offset,
+        )
+
+    async def seen() -> bool:
+        return bool(await dead_lettered())
+
+    await eventually(seen, "the operations service to read the dead letter")
+    status = await asyncio.to_thread(careplan, platform, "status")
+    assert "careplan-claims.inbound" in status
+    assert f"{t.CLAIM_REVIEWS.dead_letter}" in status
+    assert "claims       0 waiting" in status
+
+    (letter,) = await dead_lettered()
+    reference = f"{letter['topic']}/{letter['partition']}/{letter['offset']}"
+    replayed = await asyncio.to_thread(
+        careplan, platform, "replay-dead-letter", reference, "--operator", "night-shift"
+    )
+    assert f"replayed by night-shift onto {t.CLAIM_REVIEWS.name}/{sent.partition}/" in replayed
+    again = await asyncio.to_thread(
+        careplan, platform, "replay-dead-letter", reference, "--operator", "night-shift"
+    )
+    assert "was replayed before" in again
