@@ -199,3 +199,16 @@ async def test_the_lag_of_a_stopped_service_grows_on_the_page(
         return await lag_shown(page, "careplan-claims.inbound", t.REPAIR_ASSESSMENTS.name) == 0
 
     await eventually(caught_up, "claims to catch up on the page")
+
+
+async def test_the_lookups_api_documentation_is_whole_offline(
+    browser: Browser, platform: Platform
+) -> None:
+    page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(platform.lookup_url + "/docs")
+    await expect(page.locator(".swagger-ui .title")).to_contain_text("careplan lookup")
+    await expect(page.locator(".swagger-ui")).to_contain_text("/plans/by-sn/{sn}")
+    assert all(url.startswith(platform.lookup_url) for url in requested), requested
+    await page.close()
