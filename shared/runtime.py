@@ -34,7 +34,13 @@ from shared.log import configure_logging
 from shared.messaging import Delivery, Handle, OutboxRelay, Transaction, apply_batch
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
-from shared.tracing import batch_span, configure_tracing, event_ids, event_span
+from shared.tracing import (
+    batch_span,
+    configure_tracing,
+    describe_batch,
+    event_ids,
+    event_span,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -182,6 +188,7 @@ class Service:
             else:
                 batch.append(Delivery(topic.name, event, self._observed(handler, record, span)))
                 sources.append(record)
+        describe_batch(span, [delivery.event for delivery in batch])
         outcome = await apply_batch(
             self.pool, batch, attempts=self.settings.transient_retry_attempts
         )

@@ -82,6 +82,14 @@ def batch_span(service: str, records: int) -> Iterator[Span]:
         yield span
 
 
+def describe_batch(span: Span, events: Sequence[Envelope]) -> None:
+    """The batch span names what it carried: its event types, cases and plans."""
+    ids = [event_ids(event) for event in events]
+    for name in ("event_type", "case_id", "plan_id"):
+        values = sorted({found[name] for found in ids if name in found})
+        span.set_attribute(f"careplan.{name}s", values)
+
+
 @contextmanager
 def event_span(
     service: str,

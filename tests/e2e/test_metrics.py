@@ -53,6 +53,7 @@ async def test_every_service_reports_its_events_outbox_decisions_lag_and_dead_le
     await upstream.send_raw(t.REPAIR_ASSESSMENTS.name, "METRICS-DLQ", b"not json")
     async with httpx.AsyncClient() as http:
         await http.get(f"{platform.lookup_url}/plans/by-sn/{device.sn}", timeout=5.0)
+        await http.get(f"{platform.dashboard_url}/login", timeout=5.0)
 
     async def counted() -> bool:
         claims = await scrape(platform, "claims")

@@ -14,7 +14,7 @@ from contracts.coverage import DeductionApplied, PlanInherited
 from contracts.fulfilment import ShipmentRequested
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
-from simulation.processes import Platform
+from simulation.processes import SERVICES, Platform
 from tests.e2e.journeys import activate_plan, claim, eventually
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +89,15 @@ async def test_one_case_is_one_trace_from_the_assessment_to_the_inheritance(
     assert [span["name"] for span in root] == ["claims handle repair.assessment-reported"]
     (assessed,) = root
     assert assessed["attributes"]["careplan.case_id"] == case_id
-    assert len(assessed["links"]) == 1  # to its batch's span
+    (link,) = assessed["links"]  # to its batch's span, which names the case among its own
+    (batch,) = [
+        span
+        for span in spans_of(platform)
+        if span["context"]["span_id"] == link["context"]["span_id"]
+    ]
+    assert batch["name"] == "claims batch"
+    assert case_id in batch["attributes"]["careplan.case_ids"]
+    assert "repair.assessment-reported" in batch["attributes"]["careplan.event_types"]
     deducted = [
         span
         for span in spans_of(platform)
@@ -131,7 +139,7 @@ async def test_every_log_line_is_json_with_its_service_and_milestones_carry_thei
         return {(s, e, str(i)) for s, e, i in milestones} <= logged
 
     await eventually(milestones_logged, "a line for the decision, the deduction, the shipment")
-    for service in ("activation", "coverage", "claims", "fulfilment", "lookup"):
+    for service in SERVICES:
         lines = lines_of(service)  # json.loads fails the test on any line that is not JSON
         assert lines, service
         assert all(line["service"] == service for line in lines), service
