@@ -124,9 +124,9 @@ async def test_an_invalid_message_shows_as_a_dead_letter_and_one_replay_sends_on
         ),
         count=2,
     )
-    copies = page.locator("#dead-letters tr[data-dead-letter]", has_text=original)
+    copies = page.locator(f'#dead-letters tr[data-original="{original}"]')
     await expect(copies).to_have_count(2, timeout=SETTLE_MS)
-    claims_copy = copies.filter(has_text="claims")
+    claims_copy = page.locator(f'#dead-letters tr[data-original="{original}"][data-service=claims]')
     await expect(claims_copy.locator(".reason")).to_contain_text("ValidationError")
 
     async with Offsets(platform.kafka_bootstrap) as offsets:
