@@ -9,7 +9,6 @@ its id in the inbox and changes nothing; an event decided but not yet sent waits
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from contracts.topics import Topic
 from shared.metrics import OUTBOX_PUBLISHED
 from shared.milestones import log_milestone
 from shared.retry import is_transient, transient_retries
-from shared.tracing import TRACEPARENT, current_traceparent
+from shared.tracing import TRACEPARENT, traceparent_for
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -40,14 +39,10 @@ class Transaction:
 
     conn: Connection
     outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
-    # event id -> the traceparent of the span that decided it, published in its headers
-    traceparents: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def publish(self, topic: Topic, key: str, event: Envelope) -> None:
         """Queue `event` for `topic`; it is written to the outbox when the transaction commits."""
         self.outgoing.append((topic, key, event))
-        if traceparent := current_traceparent():
-            self.traceparents[event.event_id] = traceparent
 
 
 Handle = Callable[[Any, Transaction], Awaitable[None]]
@@ -134,7 +129,6 @@ async def _apply_in_one_transaction(
         duplicates: list[int] = []
         also_rejected: dict[int, Exception] = {}
         outgoing: list[tuple[Topic, str, Envelope]] = []
-        traceparents: dict[uuid.UUID, str] = {}
         for index in candidates:
             delivery = batch[index]
             if delivery.event.event_id not in first_seen:
@@ -158,16 +152,11 @@ async def _apply_in_one_transaction(
                 continue
             applied.append(index)
             outgoing.extend(tx.outgoing)
-            traceparents |= tx.traceparents
-        await _write_outbox(conn, outgoing, traceparents)
+        await _write_outbox(conn, outgoing)
     return applied, duplicates, also_rejected
 
 
-async def _write_outbox(
-    conn: Connection,
-    outgoing: list[tuple[Topic, str, Envelope]],
-    traceparents: dict[uuid.UUID, str],
-) -> None:
+async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:
     if not outgoing:
         return
     await conn.execute(
@@ -183,7 +172,7 @@ async def _write_outbox(
         [topic.name for topic, _, _ in outgoing],
         [key for _, key, _ in outgoing],
         [serialise_event(event) for _, _, event in outgoing],
-        [traceparents.get(event.event_id) for _, _, event in outgoing],
+        [traceparent_for(event) for _, _, event in outgoing],
         [event.correlation_id for _, _, event in outgoing],
     )
 

@@ -22,8 +22,9 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, StatusCode
 
+from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import DeadLetters
@@ -31,7 +32,7 @@ from shared.health import sample_outbox
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import Delivery, Handle, OutboxRelay, Transaction, apply_batch
+from shared.messaging import Delivery, Handle, OutboxRelay, apply_batch
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
 from shared.tracing import (
@@ -39,7 +40,7 @@ from shared.tracing import (
     configure_tracing,
     describe_batch,
     event_ids,
-    event_span,
+    event_spans,
 )
 
 log = structlog.get_logger(__name__)
@@ -157,20 +158,6 @@ class Service:
         with batch_span(self.name, len(records)) as span:
             await self._handle_batch_in(span, records)
 
-    def _observed(
-        self, handler: Handle, record: ConsumerRecord[bytes, bytes], batch: Span
-    ) -> Handle:
-        """`handler` inside the event's span, with the event's ids bound to every log line."""
-
-        async def handle(event: Any, tx: Transaction) -> None:
-            with (
-                event_span(self.name, record.topic, event, record.headers or (), batch),
-                structlog.contextvars.bound_contextvars(**event_ids(event)),
-            ):
-                await handler(event, tx)
-
-        return handle
-
     async def _handle_batch_in(
         self, span: Span, records: tuple[ConsumerRecord[bytes, bytes], ...]
     ) -> None:
@@ -186,17 +173,29 @@ class Service:
             except Exception as error:
                 unapplicable.append((record, error))
             else:
-                batch.append(Delivery(topic.name, event, self._observed(handler, record, span)))
+                batch.append(Delivery(topic.name, event, handler))
                 sources.append(record)
         describe_batch(span, [delivery.event for delivery in batch])
-        outcome = await apply_batch(
-            self.pool, batch, attempts=self.settings.transient_retry_attempts
-        )
+        received = [
+            (record.topic, record.headers or (), delivery.event)
+            for record, delivery in zip(sources, batch, strict=True)
+        ]
+        with event_spans(self.name, span, received) as spans:
+            outcome = await apply_batch(
+                self.pool, batch, attempts=self.settings.transient_retry_attempts
+            )
+            for index, cause in outcome.rejected.items():
+                spans[index].record_exception(cause)
+                spans[index].set_status(StatusCode.ERROR, "dead-lettered")
+        refused = {id(sources[index]): batch[index].event for index in outcome.rejected}
         unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
         # After the commit and before the offsets: a crash in between sends them again, and a
         # rejected event left no trace to skip it by.
         await asyncio.gather(
-            *(self._dead_letters.send(record, cause) for record, cause in unapplicable)
+            *(
+                self._dead_letter(record, cause, refused.get(id(record)))
+                for record, cause in unapplicable
+            )
         )
         for outcome_name, indexes in (
             ("applied", outcome.applied),
@@ -212,6 +211,13 @@ class Service:
             duplicates=len(outcome.duplicates),
             dead_lettered=len(unapplicable),
         )
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], cause: Exception, event: Envelope | None
+    ) -> None:
+        """Its log line carries the event's ids when the record was a valid event."""
+        with structlog.contextvars.bound_contextvars(**(event_ids(event) if event else {})):
+            await self._dead_letters.send(record, cause)
 
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)

@@ -1,10 +1,10 @@
 """Traces across services (OpenTelemetry), carried on the wire as W3C `traceparent` headers.
 
 Every event a service handles gets a span whose parent is the span that decided the event, read
-from the record's `traceparent` header; every event the handler publishes carries the handler's
-span in its own `traceparent` (stored beside it in the outbox). One case, from the assessment to
-the inheritance, is so one trace across claims, coverage and fulfilment. A batch has a span of
-its own, linked from the spans of its events: its events belong to different cases' traces.
+from the record's `traceparent` header; every event published because of it (its causation id)
+carries that span in its own `traceparent`, stored beside it in the outbox. One case, from the
+assessment to the inheritance, is so one trace across claims, coverage and fulfilment. A batch
+has a span of its own, linked from the spans of its events, which belong to many cases' traces.
 
 Spans are always recorded, so that they can be propagated; they leave the process only when an
 exporter is configured: OTLP over HTTP (`CAREPLAN_OTLP_ENDPOINT`) or JSON lines in a file
@@ -13,8 +13,10 @@ exporter is configured: OTLP over HTTP (`CAREPLAN_OTLP_ENDPOINT`) or JSON lines 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
 
@@ -23,7 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind
 
 from contracts.envelope import Envelope
 
@@ -90,33 +92,54 @@ def describe_batch(span: Span, events: Sequence[Envelope]) -> None:
         span.set_attribute(f"careplan.{name}s", values)
 
 
+# event id -> the span of its handling, for the batch in hand: what it causes carries it on.
+_handling: ContextVar[dict[uuid.UUID, SpanContext] | None] = ContextVar(
+    "careplan_handling", default=None
+)
+
+
 @contextmanager
-def event_span(
+def event_spans(
     service: str,
-    topic: str,
-    event: Envelope,
-    headers: Sequence[tuple[str, bytes]],
     batch: Span,
-) -> Iterator[Span]:
-    """The span of one event's handling, child of the span that published it (if any)."""
-    carrier = {key: value.decode(errors="replace") for key, value in headers}
-    upstream = propagate.extract(carrier, context=Context())
-    attributes = {f"careplan.{name}": value for name, value in event_ids(event).items()} | {
-        "careplan.service": service,
-        "messaging.destination.name": topic,
-    }
-    with _tracer.start_as_current_span(
-        f"{service} handle {event.event_type}",
-        context=upstream,
-        kind=SpanKind.CONSUMER,
-        links=[Link(batch.get_span_context())],
-        attributes=attributes,
-    ) as span:
-        yield span
+    received: Sequence[tuple[str, Sequence[tuple[str, bytes]], Envelope]],
+) -> Iterator[list[Span]]:
+    """A span for each (topic, headers, event) received, child of the span that published the
+    event (if any) and linked to its batch's; ended when the batch is applied."""
+    spans = [
+        _tracer.start_span(
+            f"{service} handle {event.event_type}",
+            context=propagate.extract(
+                {key: value.decode(errors="replace") for key, value in headers},
+                context=Context(),
+            ),
+            kind=SpanKind.CONSUMER,
+            links=[Link(batch.get_span_context())],
+            attributes={f"careplan.{name}": value for name, value in event_ids(event).items()}
+            | {"careplan.service": service, "messaging.destination.name": topic},
+        )
+        for topic, headers, event in received
+    ]
+    token = _handling.set(
+        {
+            event.event_id: span.get_span_context()
+            for (_, _, event), span in zip(received, spans, strict=True)
+        }
+    )
+    try:
+        yield spans
+    finally:
+        _handling.reset(token)
+        for span in spans:
+            span.end()
 
 
-def current_traceparent() -> str | None:
-    """The W3C traceparent of the span in force, to publish beside what it decided."""
+def traceparent_for(event: Envelope) -> str | None:
+    """The W3C traceparent an event is published with: that of the handling of its cause."""
+    handling = _handling.get() or {}
+    cause = handling.get(event.causation_id) if event.causation_id else None
+    if cause is None:
+        return None
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=trace.set_span_in_context(NonRecordingSpan(cause)))
     return carrier.get(TRACEPARENT)
