@@ -13,6 +13,7 @@ from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import DeductionApplied
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced
+from contracts.upstream import AssessmentReported
 from services.operations.domain import (
     Stage,
     case_fact,
@@ -23,7 +24,13 @@ from services.operations.domain import (
 )
 from shared.metrics import DECISIONS
 from shared.milestones import log_milestone
-from shared.tracing import event_ids
+from shared.tracing import (
+    batch_span,
+    configure_tracing,
+    event_ids,
+    event_spans,
+    traceparent_for,
+)
 from tests.contract.test_contracts import SAMPLES
 
 pytestmark = pytest.mark.unit
@@ -140,3 +147,24 @@ def test_a_published_decision_logs_one_info_line_and_counts_by_outcome_and_reaso
     assert line["fee"] == str(decided.payload.fee)  # as the rules write money: '199.00 USD'
     after = [DECISIONS.labels("claims", outcome, reason)._value.get() for reason in reasons]
     assert [b - a for a, b in zip(before, after, strict=True)] == [1] * len(reasons)
+
+
+def test_an_event_is_published_in_the_trace_of_the_handling_of_its_cause() -> None:
+    configure_tracing("claims", otlp_endpoint=None, trace_file=None)
+    assessed = sample(AssessmentReported)
+    upstream = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    decided = sample(ClaimDecided).model_copy(update={"causation_id": assessed.event_id})
+    unrelated = sample(DeductionApplied)
+    with (
+        batch_span("claims", 1) as batch,
+        event_spans(
+            "claims",
+            batch,
+            [("repair.assessments.v1", [("traceparent", upstream.encode())], assessed)],
+        ) as (span,),
+    ):
+        context = span.get_span_context()
+        assert f"{context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"  # continued
+        assert traceparent_for(decided) == f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+        assert traceparent_for(unrelated) is None  # not caused by this batch
+    assert traceparent_for(decided) is None  # the batch is over
