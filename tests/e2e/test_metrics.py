@@ -115,8 +115,9 @@ async def test_status_and_a_replay_from_the_terminal(
             platform,
             "operations",
             'SELECT topic, partition, "offset" FROM dead_letters '
-            "WHERE original_topic = $1 AND original_offset = $2",
+            "WHERE original_topic = $1 AND original_partition = $2 AND original_offset = $3",
             t.CLAIM_REVIEWS.name,
+            sent.partition,
             sent.offset,
         )
 
