@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
-        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi schemas
+        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi schemas \
+        screenshot
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +60,9 @@ lint: install ## ruff
 
 typecheck: install ## mypy, strict
 	$(VENV)/bin/mypy .
+
+screenshot: install stack-up ## Rewrite docs/dashboard.png from the dashboard's browser tests
+	CAREPLAN_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(PYTEST) tests/e2e/test_dashboard.py
 
 asyncapi: install ## Regenerate docs/asyncapi/ from the services' code
 	$(VENV)/bin/careplan asyncapi

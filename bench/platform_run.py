@@ -227,6 +227,7 @@ class BenchPlatform:
             log_dir,
             database_prefix=DATABASE_PREFIX,
             lookup_http_port=free_port(),
+            operations_http_port=free_port(),
             kafka_credentials=credentials,
         )
         consumer, agricultural = seed.counts(plans)

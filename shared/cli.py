@@ -16,7 +16,7 @@ from shared.settings import ServiceSettings
 app = typer.Typer(no_args_is_help=True, help="Operate the care-plan platform.")
 
 ASYNCAPI_DIR = Path("docs/asyncapi")
-SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup")
+SERVICES = ("activation", "coverage", "claims", "fulfilment", "lookup", "operations")
 
 
 @app.command()
@@ -101,6 +101,27 @@ def replay_dead_letters(
 
     count = asyncio.run(replay(ServiceSettings().kafka_bootstrap_servers, topic, limit=limit))
     typer.echo(f"replayed {count} dead letters onto {topic}")
+
+
+@app.command()
+def status() -> None:
+    """Consumer lag per group and partition, outbox backlog per service, dead letters per topic."""
+    from services.operations.watch import status_text
+
+    typer.echo(asyncio.run(status_text(ServiceSettings())))
+
+
+@app.command("replay-dead-letter")
+def replay_dead_letter(
+    reference: Annotated[
+        str, typer.Argument(help="<dead-letter topic>/<partition>/<offset>, as the dashboard shows")
+    ],
+    operator: Annotated[str, typer.Option(help="Who replays it, for the record")],
+) -> None:
+    """Replay ONE dead letter onto its original topic, once, recorded as the dashboard does."""
+    from services.operations.replay import replay_from_terminal
+
+    typer.echo(asyncio.run(replay_from_terminal(ServiceSettings(), reference, operator)))
 
 
 @app.command()

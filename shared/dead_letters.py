@@ -14,7 +14,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from contracts.topics import DEAD_LETTER_SUFFIX
-from shared.metrics import EVENTS_HANDLED
+from shared.metrics import DEAD_LETTERS, EVENTS_HANDLED
 
 log = structlog.get_logger(__name__)
 
@@ -45,10 +45,24 @@ class DeadLetters:
                 "dlq-failed-at": datetime.now(UTC).isoformat(),
             }
         )
+        # The record's own correlation id header, if it had one: its bytes are not parsed again
+        # here, hostile as they may be (a JSON nested thousands deep, 4 MiB of it).
+        correlation_id = headers.get("correlation_id")
         await self._broker.publish(
-            record.value or b"", topic=topic + DEAD_LETTER_SUFFIX, key=record.key, headers=headers
+            record.value or b"",
+            topic=topic + DEAD_LETTER_SUFFIX,
+            key=record.key,
+            headers=headers,
+            correlation_id=correlation_id,
         )
         EVENTS_HANDLED.labels(self._service, topic, "dead_lettered").inc()
+        DEAD_LETTERS.labels(self._service, topic, kind).inc()
         log.warning(
-            "dead_lettered", topic=topic, offset=record.offset, error_type=kind, reason=reason[:300]
+            "dead_lettered",
+            topic=topic,
+            partition=record.partition,
+            offset=record.offset,
+            error_type=kind,
+            reason=reason[:300],
+            correlation_id=correlation_id,
         )

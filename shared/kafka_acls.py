@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from contracts.topics import DEAD_LETTER_SUFFIX
+from contracts.topics import ALL_TOPICS, DEAD_LETTER_SUFFIX
 
 ACL_FILE = "infra/kafka/acls.txt"
 
@@ -31,11 +31,19 @@ def service_grants(service: str) -> list[Grant]:
     written = sorted(
         {topic.name for topic in app.owns} | {c + DEAD_LETTER_SUFFIX for c in consumed}
     )
-    return [
-        *(Grant(service, "Read,Describe", "topic", "literal", name) for name in consumed),
+    read = sorted(set(consumed) | set(app.also_reads))
+    written = sorted(set(written) | set(app.replays_onto))
+    grants = [
+        *(Grant(service, "Read,Describe", "topic", "literal", name) for name in read),
         *(Grant(service, "Write,Describe", "topic", "literal", name) for name in written),
         Grant(service, "Read,Describe", "group", "prefixed", f"careplan-{service}."),
     ]
+    if app.watches_lag:
+        # Lag is the groups' committed offsets against the partitions' ends.
+        described = sorted({topic.name for topic in ALL_TOPICS} - set(read) - set(written))
+        grants += [Grant(service, "Describe", "topic", "literal", name) for name in described]
+        grants.append(Grant(service, "Describe", "group", "prefixed", "careplan-"))
+    return grants
 
 
 def render(services: tuple[str, ...]) -> str:

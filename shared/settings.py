@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,12 +42,24 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_fallback_poll_seconds: float = 2.0
     transient_retry_attempts: int = 5
-    metrics_port: int = 0
+    # Prometheus: each service on its documented port, base + its offset (shared.metrics);
+    # CAREPLAN_METRICS_PORT overrides that port, and 0 turns the endpoint off.
+    metrics_port_base: int = 9300
+    metrics_port: int | None = None
+    # Traces: spans leave the process only to a configured exporter.
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces"
+    )
+    trace_file: Path | None = Field(default=None, description="Spans as JSON lines, appended")
     log_level: str = "INFO"
     instance: str = "1"
     # The lookup service's HTTP API (X5); 127.0.0.1 unless a container must publish it.
     lookup_http_host: str = "127.0.0.1"
     lookup_http_port: int = 8080
+    # The operations dashboard; it refuses to start without a token to log in with.
+    operations_http_host: str = "127.0.0.1"
+    operations_http_port: int = 8090
+    operations_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _local_stack_addresses(self) -> ServiceSettings:

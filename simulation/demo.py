@@ -985,7 +985,15 @@ async def run() -> int:
     print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    platform = Platform(bootstrap, settings.database_url, LOG_DIR, kafka_credentials=credentials)
+    platform = Platform(
+        bootstrap,
+        settings.database_url,
+        LOG_DIR,
+        operations_http_port=settings.operations_http_port,
+        kafka_credentials=credentials,
+    )
+    if settings.operations_token:  # else the demo makes one up, and prints it
+        platform.operations_token = settings.operations_token.get_secret_value()
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
     fresh_log_dir()
@@ -993,6 +1001,11 @@ async def run() -> int:
     try:
         await platform.start()
         print(f"  services started as separate processes, logs in {LOG_DIR}/")
+        print(
+            f"  dashboard: {platform.dashboard_url}/ (operator token {platform.operations_token});"
+            f" metrics on 127.0.0.1:{platform.metrics_port_base + 1}-"
+            f"{platform.metrics_port_base + len(SERVICES)}"
+        )
         async with Offsets(bootstrap) as offsets:
             backlog = await settle(offsets)
             if backlog:
@@ -1019,6 +1032,8 @@ async def run() -> int:
                     world, dead_letter_problems, time.monotonic() - fed_at, timed_out
                 )
         print(text)
+        if sys.stdin.isatty():
+            await asyncio.to_thread(input, "\nthe dashboard stays up: Enter stops the services ")
     finally:
         print("\nstopping the services (SIGTERM) ...")
         await asyncio.to_thread(stop, platform)

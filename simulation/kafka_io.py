@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -37,11 +38,17 @@ class Upstream:
     async def __aexit__(self, *_: object) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: Topic, key: str, event: Envelope) -> RecordMetadata:
-        return await self.send_raw(topic.name, key, serialise_event(event))
+    async def send(
+        self, topic: Topic, key: str, event: Envelope, headers: dict[str, str] | None = None
+    ) -> RecordMetadata:
+        """`headers`: e.g. the `traceparent` of what this answers, as a traced system sends."""
+        return await self.send_raw(topic.name, key, serialise_event(event), headers)
 
-    async def send_raw(self, topic: str, key: str, value: bytes) -> RecordMetadata:
-        return await self._producer.send_and_wait(topic, value, key=key.encode())
+    async def send_raw(
+        self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
+    ) -> RecordMetadata:
+        wire = [(name, value.encode()) for name, value in (headers or {}).items()]
+        return await self._producer.send_and_wait(topic, value, key=key.encode(), headers=wire)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class EventLog:
             **client_options(),
         )
         self.events: list[Envelope] = []
+        self.headers: dict[uuid.UUID, dict[str, str]] = {}  # event id -> its record's headers
         self.dead_letters: list[DeadLetter] = []
         self.invalid: list[bytes] = []
         self._changed = asyncio.Condition()
@@ -113,9 +121,14 @@ class EventLog:
                         )
                     else:
                         try:
-                            self.events.append(parse_event(record.topic, record.value))
+                            event = parse_event(record.topic, record.value)
                         except ValueError:
                             self.invalid.append(record.value)  # e.g. sent on purpose by a test
+                        else:
+                            self.events.append(event)
+                            self.headers[event.event_id] = {
+                                k: v.decode() for k, v in record.headers
+                            }
             async with self._changed:
                 self._changed.notify_all()
 

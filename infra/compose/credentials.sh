@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes the Kafka credentials docker-compose.yml takes from its --env-file: the administrator's
 # password and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
-# (git-ignored; another path as the first argument).
+# (git-ignored; another path as the first argument), and the operations dashboard's login token.
 #
 #   infra/compose/credentials.sh
 #   docker compose --env-file .local/compose.env up --build
@@ -30,6 +30,7 @@ add() {
 }
 
 add CAREPLAN_KAFKA_ADMIN_PASSWORD
+add CAREPLAN_OPERATIONS_TOKEN  # the operations dashboard's login
 grep -v -e '^#' -e '^[[:space:]]*$' "$acl_file" | cut -d' ' -f1 | sort -u | while read -r principal; do
     add "CAREPLAN_KAFKA_PASSWORD_$(printf '%s' "$principal" | tr 'a-z-' 'A-Z_')"
 done

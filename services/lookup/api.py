@@ -9,6 +9,7 @@ import asyncpg
 import structlog
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from contracts.serials import InvalidSerialNumberError, normalise_serial
@@ -29,7 +30,8 @@ def create_api(
     pool: Callable[[], asyncpg.Pool], clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> FastAPI:
     """The API over the read model; `pool` gives the service's pool once it is open."""
-    api = FastAPI(
+    # Its /docs page serves Swagger UI from the package, not a CDN: whole on an offline machine.
+    api = FastAPIOffline(
         title="careplan lookup",
         version="1.0.0",
         description="X5: a device's plan, terms, warranty and claim and replacement history, "

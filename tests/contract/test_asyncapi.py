@@ -80,6 +80,8 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
         },
         set(),
     ),
+    # The dashboard's view of the cases; dead letters and offsets it reads with clients of its own.
+    "operations": ({t.CLAIMS_EVENTS, t.COVERAGE_EVENTS, t.FULFILMENT_EVENTS}, set()),
 }
 
 
