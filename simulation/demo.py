@@ -37,7 +37,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from careplan.registry import SERVICES
 from contracts import topics as t
 from contracts.activation import (
     ActivationPending,
@@ -78,11 +80,12 @@ from contracts.upstream import (
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import kafka_credentials
 from shared.settings import ServiceSettings
 from simulation import factories as f
 from simulation.kafka_io import DeadLetter, EventLog, Upstream
 from simulation.offsets import Offsets
-from simulation.processes import SERVICES, Platform, act_as_administrator, kafka_credentials
+from simulation.processes import Platform, act_as_administrator
 
 E = TypeVar("E", bound=Envelope)
 
@@ -981,11 +984,18 @@ async def run() -> int:
     act_as_administrator(credentials)
     settings = ServiceSettings()
     bootstrap = settings.kafka_bootstrap_servers
+    server = urlsplit(settings.database_url).netloc.rpartition("@")[2]  # no password on screen
     started = time.monotonic()
-    print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
+    print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {server}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    platform = Platform(bootstrap, settings.database_url, LOG_DIR, kafka_credentials=credentials)
+    platform = Platform(
+        bootstrap,
+        settings.database_url,
+        LOG_DIR,
+        lookup_http_port=settings.lookup_http_port,
+        kafka_credentials=credentials,
+    )
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
     fresh_log_dir()

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from careplan.cli import render_asyncapi
+from careplan.registry import SERVICES
 from contracts import topics as t
 from contracts.topics import ALL_TOPICS, Topic
-from shared.cli import SERVICES, render_asyncapi
 
 pytestmark = pytest.mark.contract
 

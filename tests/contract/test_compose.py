@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.kafka_acls import ACL_FILE
+from careplan.acls import ACL_FILE
+from careplan.registry import INTEGRATORS
 
 pytestmark = pytest.mark.contract
 
@@ -215,7 +216,9 @@ def test_each_service_is_its_own_principal_of_the_acl_file() -> None:
     assert usernames, "no application service found"
     assert len(set(usernames.values())) == len(usernames), "a principal shared by services"
     assert set(usernames.values()) <= acl_principals(), "principals without any ACL"
-    assert acl_principals() <= set(usernames.values()), "principals no compose service uses"
+    integrators = {integrator.principal for integrator in INTEGRATORS}
+    assert acl_principals() - integrators <= set(usernames.values()), "unused principals"
+    assert integrators <= acl_principals(), "an outside system without its ACLs"
 
 
 def test_no_kafka_credential_is_written_in_the_file() -> None:
