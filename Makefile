@@ -29,7 +29,9 @@ stack-reset: ## Stop them and delete their data
 stack-status: ## Show what is running
 	infra/stack.sh status
 
-topics: stack-up ## Create every topic with its partition count
+topics: stack-up ## Create every topic with its partition count (as the stack's administrator)
+	CAREPLAN_KAFKA_USERNAME=admin \
+	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' .local/kafka/credentials.env)" \
 	$(VENV)/bin/careplan topics
 
 demo: install stack-up ## Run the services on the local stack, fed a realistic stream
