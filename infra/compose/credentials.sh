@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes the Kafka credentials docker-compose.yml takes from its --env-file: the administrator's
-# password and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
+# and the controller listener's passwords, and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
 # (git-ignored; another path as the first argument).
 #
 #   infra/compose/credentials.sh
@@ -30,6 +30,7 @@ add() {
 }
 
 add CAREPLAN_KAFKA_ADMIN_PASSWORD
+add CAREPLAN_KAFKA_CONTROLLER_PASSWORD
 grep -v -e '^#' -e '^[[:space:]]*$' "$acl_file" | cut -d' ' -f1 | sort -u | while read -r principal; do
     add "CAREPLAN_KAFKA_PASSWORD_$(printf '%s' "$principal" | tr 'a-z-' 'A-Z_')"
 done

@@ -147,9 +147,12 @@ def test_every_client_listener_authenticates_with_scram() -> None:
     assert config["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
     for name, host, _ in listeners(config):
         if name in controller:
-            # PLAINTEXT, and its ANONYMOUS principal is a super user: no other container may
-            # reach it.
-            assert protocols[name] == "PLAINTEXT"
+            # It authenticates too (SASL/PLAIN, the node's own principal), on loopback only.
+            assert protocols[name] == "SASL_PLAINTEXT"
+            assert config[f"listener.name.{name.lower()}.sasl.enabled.mechanisms"] == "PLAIN"
+            jaas = config[f"listener.name.{name.lower()}.plain.sasl.jaas.config"]
+            assert 'username="controller"' in jaas
+            assert required_variable(jaas.split('password="')[1].split('"')[0])
             assert host == "127.0.0.1", f"controller listener {name} bound to {host!r}"
         else:
             assert protocols[name] == "SASL_PLAINTEXT", f"listener {name} is {protocols[name]}"
@@ -168,7 +171,7 @@ def test_nothing_is_allowed_that_no_acl_allows() -> None:
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     )
     assert config["allow.everyone.if.no.acl.found"] == "false"
-    assert set(config["super.users"].split(";")) == {"User:admin", "User:ANONYMOUS"}
+    assert set(config["super.users"].split(";")) == {"User:admin", "User:controller"}
 
 
 def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
@@ -180,6 +183,8 @@ def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
         "sasl.enabled.mechanisms",
         "sasl.mechanism.inter.broker.protocol",
         "controller.listener.names",
+        "sasl.mechanism.controller.protocol",
+        "listener.name.controller.sasl.enabled.mechanisms",
         "num.partitions",
         "auto.create.topics.enable",
     ):
