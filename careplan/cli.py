@@ -7,7 +7,6 @@ Exit codes: 0 done, 1 failed (the message says why), 2 wrong usage. A failure pr
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import typer
 
-from careplan.registry import BY_PRINCIPAL, SERVICES, service_app
+from careplan.registry import BY_PRINCIPAL, SERVICES
 from contracts.schemas import SCHEMA_DIR, export_schemas
 from contracts.topics import BY_NAME, DEAD_LETTER_SUFFIX
 from shared.kafka_security import MECHANISM, KafkaAccessError, check_access, kafka_credentials
@@ -92,21 +91,17 @@ def topics(
         typer.echo(f"{name:40} {partitions} partitions")
 
 
-def render_asyncapi(service: str) -> str:
-    """The AsyncAPI document FastStream generates from the service's own code."""
-    spec = service_app(service).asyncapi().to_specification().to_jsonable()
-    return json.dumps(spec, indent=2, sort_keys=True) + "\n"
-
-
 @app.command()
 def asyncapi(
     check: Annotated[bool, typer.Option(help="Fail if a checked-in document is stale")] = False,
 ) -> None:
     """Write docs/asyncapi/<service>.json for every service (or check them)."""
+    from careplan.asyncapi import render
+
     stale = []
     for service in SERVICES:
         path = ASYNCAPI_DIR / f"{service}.json"
-        rendered = render_asyncapi(service)
+        rendered = render(service)
         if check:
             if not path.exists() or path.read_text() != rendered:
                 stale.append(str(path))
