@@ -28,11 +28,16 @@ def client_options(settings: ServiceSettings | None = None) -> dict[str, Any]:
     settings = settings or ServiceSettings()
     if not settings.kafka_username or settings.kafka_password is None:
         return {}
+    return options_for(settings.kafka_username, settings.kafka_password.get_secret_value())
+
+
+def options_for(principal: str, password: str) -> dict[str, Any]:
+    """The same keyword arguments for a named principal (the simulated outside systems)."""
     return {
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": MECHANISM,
-        "sasl_plain_username": settings.kafka_username,
-        "sasl_plain_password": settings.kafka_password.get_secret_value(),
+        "sasl_plain_username": principal,
+        "sasl_plain_password": password,
     }
 
 

@@ -80,10 +80,10 @@ from contracts.upstream import (
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
-from shared.kafka_security import kafka_credentials
+from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
-from simulation.kafka_io import DeadLetter, EventLog, Upstream
+from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
 from simulation.processes import Platform, act_as_administrator
 
@@ -343,7 +343,7 @@ class Device:
 
 @dataclass
 class World:
-    upstream: Upstream
+    upstream: Integrators
     events: EventLog
     offsets: Offsets
     rng: random.Random
@@ -1007,9 +1007,12 @@ async def run() -> int:
             backlog = await settle(offsets)
             if backlog:
                 print(f"  note: {backlog} messages from an earlier run are still being consumed")
+            # The systems around the platform are its outside principals: each writes its own
+            # topics, and the dashboard's watches every outcome and dead letter.
+            watching = options_for("dashboard", credentials["dashboard"]) if credentials else None
             async with (
-                Upstream(bootstrap) as upstream,
-                EventLog(bootstrap, OWNED, list(t.ALL_TOPICS)) as events,
+                Integrators(bootstrap, credentials) as upstream,
+                EventLog(bootstrap, OWNED, list(t.ALL_TOPICS), security=watching) as events,
             ):
                 rng = random.Random()
                 world = World(upstream, events, offsets, rng)
