@@ -1,7 +1,7 @@
 #!/bin/sh
-# Writes the Kafka credentials docker-compose.yml takes from its --env-file: the administrator's
-# and the controller listener's passwords, and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
-# (git-ignored; another path as the first argument).
+# Writes the credentials docker-compose.yml takes from its --env-file, random: the database
+# password, the Kafka administrator's and the controller listener's, and one per principal of
+# infra/kafka/acls.txt, into .local/compose.env (git-ignored; another path as the first argument).
 #
 #   infra/compose/credentials.sh
 #   docker compose --env-file .local/compose.env up --build
@@ -29,6 +29,7 @@ add() {
     fi
 }
 
+add CAREPLAN_PG_PASSWORD
 add CAREPLAN_KAFKA_ADMIN_PASSWORD
 add CAREPLAN_KAFKA_CONTROLLER_PASSWORD
 grep -v -e '^#' -e '^[[:space:]]*$' "$acl_file" | cut -d' ' -f1 | sort -u | while read -r principal; do

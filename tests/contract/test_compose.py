@@ -286,3 +286,13 @@ def test_the_credentials_script_sets_every_variable_the_file_requires(tmp_path: 
     for password in written.values():
         assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", password)
     assert env_file.stat().st_mode & 0o077 == 0, "readable by its owner only"
+
+
+def test_the_database_password_comes_from_the_env_file() -> None:
+    postgres = environment("postgres")
+    assert required_variable(postgres["POSTGRES_PASSWORD"]) == "CAREPLAN_PG_PASSWORD"
+    for name in application_services():
+        url = environment(name)["DATABASE_URL"]
+        password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert required_variable(password) == "CAREPLAN_PG_PASSWORD", name
+    assert "add CAREPLAN_PG_PASSWORD" in (ROOT / "infra/compose/credentials.sh").read_text()
