@@ -979,6 +979,17 @@ def fresh_log_dir() -> None:
     LOG_DIR.mkdir(parents=True)
 
 
+def demo_platform(settings: ServiceSettings, credentials: dict[str, str]) -> Platform:
+    """The services where the settings say: this checkout's stack, its lookup's HTTP port."""
+    return Platform(
+        settings.kafka_bootstrap_servers,
+        settings.database_url,
+        LOG_DIR,
+        lookup_http_port=settings.lookup_http_port,
+        kafka_credentials=credentials,
+    )
+
+
 async def run() -> int:
     credentials = kafka_credentials()
     act_as_administrator(credentials)
@@ -989,13 +1000,7 @@ async def run() -> int:
     print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {server}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    platform = Platform(
-        bootstrap,
-        settings.database_url,
-        LOG_DIR,
-        lookup_http_port=settings.lookup_http_port,
-        kafka_credentials=credentials,
-    )
+    platform = demo_platform(settings, credentials)
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
     fresh_log_dir()
