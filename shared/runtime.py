@@ -322,8 +322,9 @@ class Service:
         where each consumed topic has a per-event subscriber annotated with the topic's events:
         the running broker reads batches, which FastStream would document as arrays.
         """
-        # The documented address is the local stack's, whatever this process connects to.
-        documented = KafkaBroker("127.0.0.1:19092", security=broker_security(self.settings))
+        # Servers and security are the composition root's to document (careplan.asyncapi),
+        # whatever this process connects to and as whom.
+        documented = KafkaBroker(self.settings.kafka_bootstrap_servers)
         for topic, handler in self.consumed.values():
 
             async def consume(event: Any) -> None: ...

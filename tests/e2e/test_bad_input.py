@@ -12,13 +12,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from careplan.registry import SERVICES
 from contracts import parse_event, serialise_event
 from contracts.envelope import MAX_EVENT_BYTES
 from contracts.topics import BY_NAME
 from shared.dead_letters import REASON_HEADER
 from simulation.kafka_io import DeadLetter, EventLog, Upstream
 from simulation.offsets import Offsets
-from simulation.processes import SERVICES, Platform
+from simulation.processes import Platform
 from tests.contract.test_contracts import SAMPLES, Sample, changed, document
 from tests.e2e.conftest import INBOUND
 from tests.e2e.journeys import eventually

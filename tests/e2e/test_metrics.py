@@ -13,10 +13,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from careplan.registry import SERVICES
 from contracts import topics as t
 from shared.metrics import metrics_port
 from simulation.kafka_io import EventLog, Upstream
-from simulation.processes import SERVICES, Platform
+from simulation.processes import Platform
 from tests.e2e.journeys import activate_plan, claim, eventually, query
 
 pytestmark = pytest.mark.e2e

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from careplan.registry import SERVICES
 from contracts import topics as t
 from contracts.claims import ClaimOutcome
 from contracts.coverage import DeductionApplied, PlanInherited
 from contracts.fulfilment import ShipmentRequested
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
-from simulation.processes import SERVICES, Platform
+from simulation.processes import Platform
 from tests.e2e.journeys import activate_plan, claim, eventually
 
 pytestmark = pytest.mark.e2e
