@@ -12,6 +12,7 @@ WORKDIR /app
 # Only what the package needs (see [tool.setuptools] in pyproject.toml);
 # tests, docs and infra stay out of the image.
 COPY pyproject.toml constraints.txt ./
+COPY careplan/ careplan/
 COPY contracts/ contracts/
 COPY shared/ shared/
 COPY services/ services/

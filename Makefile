@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
-        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi schemas
+        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi \
+        asyncapi-validate schemas screenshot
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,7 +30,9 @@ stack-reset: ## Stop them and delete their data
 stack-status: ## Show what is running
 	infra/stack.sh status
 
-topics: stack-up ## Create every topic with its partition count
+topics: stack-up ## Create every topic with its partition count (as the stack's administrator)
+	CAREPLAN_KAFKA_USERNAME=admin \
+	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' .local/kafka/credentials.env)" \
 	$(VENV)/bin/careplan topics
 
 demo: install stack-up ## Run the services on the local stack, fed a realistic stream
@@ -60,8 +63,21 @@ lint: install ## ruff
 typecheck: install ## mypy, strict
 	$(VENV)/bin/mypy .
 
+screenshot: install stack-up ## Rewrite docs/dashboard.png from the dashboard's browser tests
+	CAREPLAN_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(PYTEST) tests/e2e/test_dashboard.py
+
 asyncapi: install ## Regenerate docs/asyncapi/ from the services' code
 	$(VENV)/bin/careplan asyncapi
+
+ASYNCAPI_CLI := tools/asyncapi/node_modules/.bin/asyncapi
+$(ASYNCAPI_CLI): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
+	touch $@
+
+asyncapi-validate: $(ASYNCAPI_CLI) ## Validate every AsyncAPI document with the official CLI (pinned)
+	@for doc in docs/asyncapi/*.json; do \
+		$(ASYNCAPI_CLI) validate "$$doc" --fail-severity=warn || exit 1; \
+	done
 
 schemas: install ## Regenerate contracts/json_schemas/ (only for additive changes)
 	$(VENV)/bin/careplan schemas
@@ -71,4 +87,4 @@ bench: install stack-up ## Benchmark on the local stack, rewrite docs/benchmarks
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
-ci: lint typecheck test test-faults ## What CI runs
+ci: lint typecheck asyncapi-validate test test-faults ## What CI runs

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from shared.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS = REPO_ROOT / "docs"
@@ -14,21 +15,15 @@ WORK_DIR = REPO_ROOT / ".local" / "bench"
 
 @dataclass(frozen=True)
 class Target:
-    """The Kafka cluster and PostgreSQL server, read like the services and infra/ read them."""
+    """The Kafka cluster and PostgreSQL server, derived as the services derive them."""
 
     kafka_bootstrap: str
     database_url: str
 
     @classmethod
     def from_environment(cls) -> Target:
-        kafka_port = os.environ.get("CAREPLAN_KAFKA_PORT", "19092")
-        pg_port = os.environ.get("CAREPLAN_PG_PORT", "55432")
-        return cls(
-            kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}"),
-            database_url=os.environ.get(
-                "DATABASE_URL", f"postgresql://careplan:careplan@127.0.0.1:{pg_port}"
-            ),
-        )
+        settings = ServiceSettings()
+        return cls(settings.kafka_bootstrap_servers, settings.database_url)
 
     @property
     def kafka_port(self) -> int:

@@ -23,11 +23,12 @@ from bench.driver import BenchDriver
 from bench.groups import assert_groups_idle
 from bench.resources import Meter, Usage, infrastructure
 from bench.stats import Summary, middle_rate, rate, summarise
+from careplan.registry import SERVICES
 from contracts import topics as t
 from simulation import factories as f
 from simulation.load import CR_MODELS, Device
 from simulation.offsets import Offsets
-from simulation.processes import SERVICES, Platform
+from simulation.processes import Platform
 
 DATABASE_PREFIX = "bench"
 INVALID = (
@@ -227,6 +228,7 @@ class BenchPlatform:
             log_dir,
             database_prefix=DATABASE_PREFIX,
             lookup_http_port=free_port(),
+            operations_http_port=free_port(),
             kafka_credentials=credentials,
         )
         consumer, agricultural = seed.counts(plans)

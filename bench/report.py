@@ -17,7 +17,7 @@ from bench.stats import (
     format_seconds,
     ratio,
 )
-from simulation.processes import SERVICES
+from careplan.registry import SERVICES
 
 if TYPE_CHECKING:
     from bench.runner import Results

@@ -16,8 +16,10 @@ from bench.config import FULL, QUICK, WORK_DIR, Scale, Target
 from bench.machine import describe
 from bench.pgbench import PgbenchResult
 from bench.platform_run import BenchPlatform, Phase, PhaseResult
+from careplan.registry import SERVICES
 from shared.kafka_admin import ensure_topics
-from simulation.processes import SERVICES, act_as_administrator, kafka_credentials
+from shared.kafka_security import kafka_credentials
+from simulation.processes import act_as_administrator
 
 
 def say(message: str) -> None:

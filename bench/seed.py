@@ -30,10 +30,11 @@ from pathlib import Path
 
 import asyncpg
 
+from careplan.registry import SERVICES
 from shared.catalogue.agricultural import agricultural_catalogue
 from shared.db import SHARED_MIGRATIONS, apply_migrations
 from simulation.load import CR_MODELS, Device
-from simulation.processes import SERVICES
+from simulation.processes import connect_own_server
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 MAX_TEMPLATE_AGE_DAYS = 60
@@ -319,8 +320,7 @@ def _still_good(comment: str | None, fp: str) -> bool:
 
 
 async def _admin(server_url: str) -> asyncpg.Connection:
-    conn: asyncpg.Connection = await asyncpg.connect(f"{server_url.rstrip('/')}/postgres")
-    return conn
+    return await connect_own_server(server_url)
 
 
 async def _seed_one(server_url: str, service: str, plans: int, fp: str) -> float:

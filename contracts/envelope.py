@@ -11,6 +11,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 # A message larger than this is refused before it is parsed: no legitimate event comes close,
 # and a huge one is either a bug upstream or an attack.
 MAX_EVENT_BYTES = 64 * 1024
+# No text field of an event is longer (its JSON Schema says so too).
+MAX_TEXT_LENGTH = 2048
 
 
 class Payload(BaseModel):
@@ -20,13 +22,13 @@ class Payload(BaseModel):
     without breaking consumers that do not know it yet (contracts evolve by addition).
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=2048)
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=MAX_TEXT_LENGTH)
 
 
 class Envelope(BaseModel):
     """Event metadata shared by every topic; subclasses pin `event_type` and type `payload`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=2048)
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=MAX_TEXT_LENGTH)
 
     event_id: uuid.UUID
     event_type: str

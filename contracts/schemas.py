@@ -25,8 +25,16 @@ def event_classes() -> list[type[Envelope]]:
     return classes
 
 
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 def event_schema(event: type[Envelope]) -> dict[str, Any]:
-    return event.model_json_schema(mode="validation")
+    """The event's schema, named by a URN of its event type and its schema version."""
+    schema = event.model_json_schema(mode="validation")
+    version = event.model_fields["schema_version"].default
+    schema["$schema"] = DIALECT
+    schema["$id"] = f"urn:careplan:event:{event.model_fields['event_type'].default}:v{version}"
+    return schema
 
 
 def export_schemas(folder: Path) -> list[Path]:

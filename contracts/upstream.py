@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, EmailStr, Field, WithJsonSchema, model_validator
 
 from contracts.envelope import Envelope, Payload
 from contracts.money import Money
@@ -80,7 +80,14 @@ class Owner(Payload):
     """Personal data: it stays in the activation service, other services see only owner_id."""
 
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    # `format: email` alone is any text with an "@" to JSON Schema validators; the pattern
+    # says what email-validator insists on too: a local part, and a domain with a dot.
+    email: Annotated[
+        EmailStr,
+        WithJsonSchema(
+            {"type": "string", "format": "email", "pattern": r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"}
+        ),
+    ]
 
 
 class ActivationRequestedPayload(Payload):

@@ -21,6 +21,14 @@ KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
 # shellcheck disable=SC2034
 PG_PORT="${CAREPLAN_PG_PORT:-55432}"
 
+# Written when this checkout's stack is created: the database password and the stack's mark
+# (see infra/postgres/start.sh); shared/settings.py reads it.
+# shellcheck disable=SC2034
+STACK_ENV="$LOCAL_DIR/stack.env"
+
+# 18 random bytes, URL-safe base64 without padding: nothing a URL, JAAS or SQL literal parses.
+random_secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+
 log() { printf '[%s] %s\n' "${LOG_TAG:-infra}" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "${LOG_TAG:-infra}" "$*" >&2; exit 1; }
 

@@ -7,7 +7,8 @@
 #   infra/stack.sh reset    stop both and delete their data
 #   infra/stack.sh status   print what is up; exit 0 only if both are up
 #
-# Connection settings for the services: see infra/env.sh.
+# Connection settings: shared/settings.py derives them from the same port variables
+# and from .local/stack.env (written at creation).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -20,7 +20,9 @@ from contracts import serialise_event
 from contracts.envelope import Envelope, Payload
 from contracts.topics import Topic, envelope_for, topic_of
 from shared.metrics import OUTBOX_PUBLISHED
+from shared.milestones import log_milestone
 from shared.retry import is_transient, transient_retries
+from shared.tracing import TRACEPARENT, traceparent_for
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -236,15 +238,19 @@ async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envel
         return
     await conn.execute(
         # Ids follow the order the events were decided in: the relay publishes by id.
-        "INSERT INTO outbox (event_id, event_type, topic, key, payload) "
-        "SELECT event_id, event_type, topic, key, payload FROM unnest("
-        "$1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY "
-        "AS decided (event_id, event_type, topic, key, payload, position) ORDER BY position",
+        "INSERT INTO outbox (event_id, event_type, topic, key, payload, traceparent, "
+        "correlation_id) "
+        "SELECT event_id, event_type, topic, key, payload, traceparent, correlation_id "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], "
+        "$7::text[]) WITH ORDINALITY AS decided (event_id, event_type, topic, key, payload, "
+        "traceparent, correlation_id, position) ORDER BY position",
         [event.event_id for _, _, event in outgoing],
         [event.event_type for _, _, event in outgoing],
         [topic.name for topic, _, _ in outgoing],
         [key for _, key, _ in outgoing],
         [serialise_event(event) for _, _, event in outgoing],
+        [traceparent_for(event) for _, _, event in outgoing],
+        [event.correlation_id for _, _, event in outgoing],
     )
 
 
@@ -321,7 +327,8 @@ class OutboxRelay:
             marked = await conn.fetch(
                 "UPDATE outbox SET published_at = now() WHERE id IN ("
                 "SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1) "
-                "RETURNING id, event_id, event_type, topic, key, payload",
+                "RETURNING id, event_id, event_type, topic, key, payload, traceparent, "
+                "correlation_id",
                 self._batch_size,
             )
             if not marked:
@@ -332,15 +339,26 @@ class OutboxRelay:
                     bytes(row["payload"]),
                     topic=row["topic"],
                     key=row["key"].encode(),
-                    headers={
-                        "content-type": "application/json",
-                        "event_type": row["event_type"],
-                        "event_id": str(row["event_id"]),
-                    },
+                    headers=_headers(row),
+                    # FastStream's own `correlation_id` header, set to the envelope's.
+                    correlation_id=row["correlation_id"],
                     no_confirm=True,
                 )
                 for row in rows
             ]
             await asyncio.gather(*pending)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        for row in rows:
+            log_milestone(self._service, row["event_type"], bytes(row["payload"]))
         return len(rows)
+
+
+def _headers(row: asyncpg.Record) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "event_type": row["event_type"],
+        "event_id": str(row["event_id"]),
+    }
+    if row["traceparent"]:
+        headers[TRACEPARENT] = row["traceparent"]
+    return headers

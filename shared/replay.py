@@ -23,6 +23,9 @@ async def replay(bootstrap: str, topic: str, *, limit: int) -> int:
     await consumer.start()
     await producer.start()
     replayed = 0
+    # A shared dead-letter topic holds one copy per consuming service that refused a record:
+    # the record itself is replayed once, and every consumer reads it again.
+    originals: set[tuple[bytes, bytes]] = set()
     try:
         while replayed < limit:
             batches = await consumer.getmany(timeout_ms=2000, max_records=limit - replayed)
@@ -30,6 +33,14 @@ async def replay(bootstrap: str, topic: str, *, limit: int) -> int:
                 break
             for records in batches.values():
                 for record in records:
+                    found = dict(record.headers)
+                    original = (
+                        found.get("dlq-original-partition", b""),
+                        found.get("dlq-original-offset", b""),
+                    )
+                    if original[1] and original in originals:
+                        continue
+                    originals.add(original)
                     headers = [(k, v) for k, v in record.headers if not k.startswith("dlq-")]
                     await producer.send_and_wait(
                         topic, record.value, key=record.key, headers=headers

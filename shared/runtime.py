@@ -22,16 +22,26 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import Span, StatusCode
 
+from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import DeadLetters
+from shared.health import sample_outbox
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
 from shared.messaging import BatchHandler, Delivery, OutboxRelay, apply_batch
-from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, serve_metrics
+from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
+from shared.tracing import (
+    batch_span,
+    configure_tracing,
+    describe_batch,
+    event_ids,
+    event_spans,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +57,20 @@ class Service:
         owns: tuple[Topic, ...],
         description: str,
         settings: ServiceSettings | None = None,
+        also_reads: tuple[str, ...] = (),
+        replays_onto: tuple[str, ...] = (),
+        watches_lag: bool = False,
     ) -> None:
+        """`also_reads`, `replays_onto` and `watches_lag` declare what a service does with Kafka
+        beside consuming and publishing events, for its grants (shared.kafka_acls): topics it
+        reads with clients of its own, topics it replays dead letters onto, and whether it
+        reads every service group's offsets."""
         self.name = name
         self.description = description
         self.owns = owns
+        self.also_reads = also_reads
+        self.replays_onto = replays_onto
+        self.watches_lag = watches_lag
         self.settings = settings or ServiceSettings()
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
@@ -136,6 +156,12 @@ class Service:
         )(on_batch)
 
     async def _handle_batch(self, records: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:
+        with batch_span(self.name, len(records)) as span:
+            await self._handle_batch_in(span, records)
+
+    async def _handle_batch_in(
+        self, span: Span, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
         started = time.perf_counter()
         batch: list[Delivery] = []
         sources: list[ConsumerRecord[bytes, bytes]] = []
@@ -150,17 +176,30 @@ class Service:
             else:
                 batch.append(Delivery(topic.name, event, handler))
                 sources.append(record)
-        outcome = await apply_batch(
-            self.pool,
-            batch,
-            producer=self.name,
-            attempts=self.settings.transient_retry_attempts,
-        )
+        describe_batch(span, [delivery.event for delivery in batch])
+        received = [
+            (record.topic, record.headers or (), delivery.event)
+            for record, delivery in zip(sources, batch, strict=True)
+        ]
+        with event_spans(self.name, span, received) as spans:
+            outcome = await apply_batch(
+                self.pool,
+                batch,
+                producer=self.name,
+                attempts=self.settings.transient_retry_attempts,
+            )
+            for index, cause in outcome.rejected.items():
+                spans[index].record_exception(cause)
+                spans[index].set_status(StatusCode.ERROR, "dead-lettered")
+        refused = {id(sources[index]): batch[index].event for index in outcome.rejected}
         unapplicable += [(sources[index], cause) for index, cause in outcome.rejected.items()]
         # After the commit and before the offsets: a crash in between sends them again, and a
         # rejected event left no trace to skip it by.
         await asyncio.gather(
-            *(self._dead_letters.send(record, cause) for record, cause in unapplicable)
+            *(
+                self._dead_letter(record, cause, refused.get(id(record)))
+                for record, cause in unapplicable
+            )
         )
         for outcome_name, indexes in (
             ("applied", outcome.applied),
@@ -182,6 +221,13 @@ class Service:
         """The schema of the service's database: the runtime's tables, then its own."""
         return {"messaging": SHARED_MIGRATIONS, self.name: self._migrations}
 
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], cause: Exception, event: Envelope | None
+    ) -> None:
+        """Its log line carries the event's ids when the record was a valid event."""
+        with structlog.contextvars.bound_contextvars(**(event_ids(event) if event else {})):
+            await self._dead_letters.send(record, cause)
+
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)
         self._pool = await create_pool(
@@ -202,15 +248,27 @@ class Service:
             self._subscribe()
         relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
+        sampler_task: asyncio.Task[None] | None = None
+        # Before FastStream logs its first line, so that it is JSON too.
+        configure_logging(self.name, self.settings.log_level)
+        tracer_provider = configure_tracing(
+            self.name,
+            otlp_endpoint=self.settings.otlp_endpoint,
+            trace_file=self.settings.trace_file,
+        )
 
         async def open_database() -> None:
-            configure_logging(self.name, self.settings.log_level)
-            serve_metrics(self.settings.metrics_port)
-            log.info("service_starting", kafka=self.settings.kafka_bootstrap_servers)
+            port = metrics_port(
+                self.name, base=self.settings.metrics_port_base, explicit=self.settings.metrics_port
+            )
+            serve_metrics(port)
+            log.info(
+                "service_starting", kafka=self.settings.kafka_bootstrap_servers, metrics_port=port
+            )
             await self.start_database()
 
         async def start_relay() -> None:
-            nonlocal relay, relay_task
+            nonlocal relay, relay_task, sampler_task
             relay = OutboxRelay(
                 self.pool,
                 self.broker.publish,
@@ -219,11 +277,17 @@ class Service:
                 fallback_poll_seconds=self.settings.outbox_fallback_poll_seconds,
             )
             relay_task = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
+            sampler_task = asyncio.create_task(
+                sample_outbox(self.pool, self.name), name=f"{self.name}-outbox-sampler"
+            )
 
         async def announce_started() -> None:
             log.info("service_started")
 
         async def stop_relay() -> None:
+            if sampler_task is not None:
+                sampler_task.cancel()
+                await asyncio.gather(sampler_task, return_exceptions=True)
             if relay is None or relay_task is None:
                 return
             relay.stop()
@@ -235,6 +299,7 @@ class Service:
 
         async def close_database() -> None:
             await self.pool.close()
+            tracer_provider.shutdown()  # flushes the spans still buffered
             log.info("service_stopped")
 
         return FastStream(
@@ -257,8 +322,9 @@ class Service:
         where each consumed topic has a per-event subscriber annotated with the topic's events:
         the running broker reads batches, which FastStream would document as arrays.
         """
-        # The documented address is the local stack's, whatever this process connects to.
-        documented = KafkaBroker("127.0.0.1:19092", security=broker_security(self.settings))
+        # Servers and security are the composition root's to document (careplan.asyncapi),
+        # whatever this process connects to and as whom.
+        documented = KafkaBroker(self.settings.kafka_bootstrap_servers)
         for topic, handler in self.consumed.values():
 
             async def consume(event: Any) -> None: ...

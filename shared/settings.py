@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import quote
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Written by infra/postgres/start.sh when this checkout's stack is created: the database
+# password and the stack's mark, never in the repository. Absent elsewhere (containers, CI on
+# another cluster), where the environment says it all.
+LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent / ".local" / "stack.env"
 
 
 class ServiceSettings(BaseSettings):
@@ -12,14 +20,27 @@ class ServiceSettings(BaseSettings):
     `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` keep their conventional names so an existing
     cluster can be used as it is; `DATABASE_URL` names the server, and each service appends its
     own database (`careplan_<service>`) unless `CAREPLAN_DATABASE_NAME` says otherwise.
+
+    The one derivation of the local stack's addresses: the services, the command line, the demo,
+    the tests and the benchmark all ask here.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CAREPLAN_",
+        env_file=LOCAL_STACK_ENV,
+        extra="ignore",
+        populate_by_name=True,
+    )
 
     # The local stack's ports (infra/lib.sh reads the same variables): the addresses below
     # follow them unless set explicitly, so a checkout whose stack moved never dials another's.
-    kafka_port: int = 19092
-    pg_port: int = 55432
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    pg_port: int = Field(default=55432, ge=1, le=65535)
+    # The local stack's database password, random per stack (.local/stack.env).
+    pg_password: SecretStr | None = None
+    # What the stack this checkout created wrote into its server; a reset drops databases only
+    # on a server that carries it.
+    stack_mark: str | None = None
     kafka_bootstrap_servers: str = Field(default="", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_username: str | None = Field(
         default=None, description="SASL/SCRAM principal; unset means a PLAINTEXT cluster"
@@ -40,19 +61,33 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_fallback_poll_seconds: float = 2.0
     transient_retry_attempts: int = 5
-    metrics_port: int = 0
+    # Prometheus: each service on its documented port, base + its offset (shared.metrics);
+    # CAREPLAN_METRICS_PORT overrides that port, and 0 turns the endpoint off.
+    metrics_port_base: int = 9300
+    metrics_port: int | None = None
+    # Traces: spans leave the process only to a configured exporter.
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces"
+    )
+    trace_file: Path | None = Field(default=None, description="Spans as JSON lines, appended")
     log_level: str = "INFO"
     instance: str = "1"
     # The lookup service's HTTP API (X5); 127.0.0.1 unless a container must publish it.
     lookup_http_host: str = "127.0.0.1"
-    lookup_http_port: int = 8080
+    lookup_http_port: int = Field(default=8080, ge=1, le=65535)
+    # The operations dashboard; it refuses to start without a token to log in with.
+    operations_http_host: str = "127.0.0.1"
+    operations_http_port: int = 8090
+    operations_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _local_stack_addresses(self) -> ServiceSettings:
         if not self.kafka_bootstrap_servers:
             self.kafka_bootstrap_servers = f"127.0.0.1:{self.kafka_port}"
         if not self.database_url:
-            self.database_url = f"postgresql://careplan:careplan@127.0.0.1:{self.pg_port}"
+            secret = self.pg_password.get_secret_value() if self.pg_password else ""
+            password = quote(secret, safe="")
+            self.database_url = f"postgresql://careplan:{password}@127.0.0.1:{self.pg_port}"
         return self
 
     def dsn_for(self, service: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from careplan.registry import SERVICES
 from contracts import parse_event
 from contracts import topics as t
 from contracts.claims import ClaimDecided, ClaimOutcome
@@ -20,7 +21,7 @@ from contracts.fulfilment import DeviceReplaced, ShipmentRequested
 from shared.kafka_security import client_options
 from simulation.load import OWNED, Driver
 from simulation.offsets import consumer_groups
-from simulation.processes import SERVICES, Platform
+from simulation.processes import Platform
 
 CASE_EVENTS = (ClaimDecided, DeductionApplied, ShipmentRequested, DeviceReplaced, PlanInherited)
 

@@ -37,7 +37,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from careplan.registry import SERVICES
 from contracts import topics as t
 from contracts.activation import (
     ActivationPending,
@@ -78,11 +80,12 @@ from contracts.upstream import (
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
+from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
-from simulation.kafka_io import DeadLetter, EventLog, Upstream
+from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
-from simulation.processes import SERVICES, Platform, act_as_administrator, kafka_credentials
+from simulation.processes import Platform, act_as_administrator
 
 E = TypeVar("E", bound=Envelope)
 
@@ -340,7 +343,7 @@ class Device:
 
 @dataclass
 class World:
-    upstream: Upstream
+    upstream: Integrators
     events: EventLog
     offsets: Offsets
     rng: random.Random
@@ -976,16 +979,33 @@ def fresh_log_dir() -> None:
     LOG_DIR.mkdir(parents=True)
 
 
+def demo_platform(settings: ServiceSettings, credentials: dict[str, str]) -> Platform:
+    """The services where the settings say: this checkout's stack, its lookup's and its
+    dashboard's HTTP ports."""
+    platform = Platform(
+        settings.kafka_bootstrap_servers,
+        settings.database_url,
+        LOG_DIR,
+        lookup_http_port=settings.lookup_http_port,
+        operations_http_port=settings.operations_http_port,
+        kafka_credentials=credentials,
+    )
+    if settings.operations_token:  # else the demo makes one up, and prints it
+        platform.operations_token = settings.operations_token.get_secret_value()
+    return platform
+
+
 async def run() -> int:
     credentials = kafka_credentials()
     act_as_administrator(credentials)
     settings = ServiceSettings()
     bootstrap = settings.kafka_bootstrap_servers
+    server = urlsplit(settings.database_url).netloc.rpartition("@")[2]  # no password on screen
     started = time.monotonic()
-    print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {settings.database_url}")
+    print(f"careplan demo: Kafka {bootstrap}, PostgreSQL {server}")
     await ensure_topics(bootstrap)
     print("  topics ready")
-    platform = Platform(bootstrap, settings.database_url, LOG_DIR, kafka_credentials=credentials)
+    platform = demo_platform(settings, credentials)
     await platform.reset_databases()
     print(f"  databases reset: {', '.join(platform.database(s) for s in SERVICES)}")
     fresh_log_dir()
@@ -993,13 +1013,21 @@ async def run() -> int:
     try:
         await platform.start()
         print(f"  services started as separate processes, logs in {LOG_DIR}/")
+        print(
+            f"  dashboard: {platform.dashboard_url}/ (operator token {platform.operations_token});"
+            f" metrics on 127.0.0.1:{platform.metrics_port_base + 1}-"
+            f"{platform.metrics_port_base + len(SERVICES)}"
+        )
         async with Offsets(bootstrap) as offsets:
             backlog = await settle(offsets)
             if backlog:
                 print(f"  note: {backlog} messages from an earlier run are still being consumed")
+            # The systems around the platform are its outside principals: each writes its own
+            # topics, and the dashboard's watches every outcome and dead letter.
+            watching = options_for("dashboard", credentials["dashboard"]) if credentials else None
             async with (
-                Upstream(bootstrap) as upstream,
-                EventLog(bootstrap, OWNED, list(t.ALL_TOPICS)) as events,
+                Integrators(bootstrap, credentials) as upstream,
+                EventLog(bootstrap, OWNED, list(t.ALL_TOPICS), security=watching) as events,
             ):
                 rng = random.Random()
                 world = World(upstream, events, offsets, rng)
@@ -1019,6 +1047,8 @@ async def run() -> int:
                     world, dead_letter_problems, time.monotonic() - fed_at, timed_out
                 )
         print(text)
+        if sys.stdin.isatty():
+            await asyncio.to_thread(input, "\nthe dashboard stays up: Enter stops the services ")
     finally:
         print("\nstopping the services (SIGTERM) ...")
         await asyncio.to_thread(stop, platform)

@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
+from careplan.registry import INTEGRATORS
 from contracts import parse_event, serialise_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
-from shared.kafka_security import client_options
+from shared.kafka_security import client_options, options_for
 
 E = TypeVar("E", bound=Envelope)
 
 
 class Upstream:
-    """A producer for the inbound topics: the storefront, repair system, payments, warehouse."""
+    """A producer for the inbound topics: the storefront, repair system, payments, warehouse.
 
-    def __init__(self, bootstrap: str) -> None:
+    It is this process's principal (the tests': the administrator's) unless `security` names
+    another, as Integrators does for each outside system.
+    """
+
+    def __init__(self, bootstrap: str, security: dict[str, Any] | None = None) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
-            **client_options(),
+            **(client_options() if security is None else security),
         )
 
     async def __aenter__(self) -> Upstream:
@@ -37,11 +43,52 @@ class Upstream:
     async def __aexit__(self, *_: object) -> None:
         await self._producer.stop()
 
+    async def send(
+        self, topic: Topic, key: str, event: Envelope, headers: dict[str, str] | None = None
+    ) -> RecordMetadata:
+        """`headers`: e.g. the `traceparent` of what this answers, as a traced system sends."""
+        return await self.send_raw(topic.name, key, serialise_event(event), headers)
+
+    async def send_raw(
+        self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
+    ) -> RecordMetadata:
+        wire = [(name, value.encode()) for name, value in (headers or {}).items()]
+        return await self._producer.send_and_wait(topic, value, key=key.encode(), headers=wire)
+
+
+class Integrators:
+    """The outside systems, each writing its own upstream topics as its own principal
+    (careplan.registry.INTEGRATORS); on a cluster without principals, one plain producer."""
+
+    def __init__(self, bootstrap: str, credentials: dict[str, str]) -> None:
+        if not credentials:
+            shared = Upstream(bootstrap)
+            self._producers = [shared]
+            self._by_topic = {topic.name: shared for i in INTEGRATORS for topic in i.writes}
+            return
+        self._producers = []
+        self._by_topic = {}
+        for integrator in INTEGRATORS:
+            if integrator.writes:
+                who = integrator.principal
+                producer = Upstream(bootstrap, options_for(who, credentials[who]))
+                self._producers.append(producer)
+                self._by_topic |= {topic.name: producer for topic in integrator.writes}
+
+    async def __aenter__(self) -> Integrators:
+        for producer in self._producers:
+            await producer.__aenter__()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for producer in self._producers:
+            await producer.__aexit__()
+
     async def send(self, topic: Topic, key: str, event: Envelope) -> RecordMetadata:
-        return await self.send_raw(topic.name, key, serialise_event(event))
+        return await self._by_topic[topic.name].send(topic, key, event)
 
     async def send_raw(self, topic: str, key: str, value: bytes) -> RecordMetadata:
-        return await self._producer.send_and_wait(topic, value, key=key.encode())
+        return await self._by_topic[topic].send_raw(topic, key, value)
 
 
 @dataclass(frozen=True)
@@ -59,7 +106,13 @@ class EventLog:
     `await log.wait_for(DeviceReplaced, lambda e: e.payload.case_id == "C1")`.
     """
 
-    def __init__(self, bootstrap: str, topics: list[Topic], dead_letters: list[Topic]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: list[Topic],
+        dead_letters: list[Topic],
+        security: dict[str, Any] | None = None,
+    ) -> None:
         self._topics = {topic.name: topic for topic in topics}
         self._dead_letter_names = {topic.dead_letter for topic in dead_letters}
         # No group: the consumer is assigned every partition of these topics by itself.
@@ -69,9 +122,10 @@ class EventLog:
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            **client_options(),
+            **(client_options() if security is None else security),
         )
         self.events: list[Envelope] = []
+        self.headers: dict[uuid.UUID, dict[str, str]] = {}  # event id -> its record's headers
         self.dead_letters: list[DeadLetter] = []
         self.invalid: list[bytes] = []
         self._changed = asyncio.Condition()
@@ -113,9 +167,14 @@ class EventLog:
                         )
                     else:
                         try:
-                            self.events.append(parse_event(record.topic, record.value))
+                            event = parse_event(record.topic, record.value)
                         except ValueError:
                             self.invalid.append(record.value)  # e.g. sent on purpose by a test
+                        else:
+                            self.events.append(event)
+                            self.headers[event.event_id] = {
+                                k: v.decode() for k, v in record.headers
+                            }
             async with self._changed:
                 self._changed.notify_all()
 

@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from careplan.registry import SERVICES
 from contracts import topics as t
 from shared.kafka_security import client_options
-from simulation.processes import SERVICES
 
 
 def consumer_groups() -> dict[tuple[str, str], str]:

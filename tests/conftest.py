@@ -5,12 +5,16 @@
 3. Else: the project's local stack (`infra/stack.sh up`: Kafka from the official jars, PostgreSQL
    from Debian's packages), started if it is not running.
 
-The tests own what they point at: topics are recreated and test databases dropped.
+The tests own what they point at: topics are recreated and test databases dropped, but only on a
+server that carries this checkout's stack mark (`CAREPLAN_STACK_MARK`, written by the local stack
+into `.local/stack.env`; an explicitly named server must carry it as its `postgres` database's
+comment).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from shared.kafka_admin import ensure_topics
-from simulation.processes import act_as_administrator, kafka_credentials
+from shared.kafka_security import kafka_credentials
+from shared.settings import ServiceSettings
+from simulation.processes import STACK_MARK_PREFIX, act_as_administrator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,18 +60,18 @@ def stack() -> Iterator[Stack]:
             PostgresContainer("postgres:15", driver=None) as postgres,
         ):
             server = postgres.get_connection_url().rsplit("/", 1)[0]
+            # The tests started this server: they mark it as theirs, so resets may drop in it.
+            mark = secrets.token_urlsafe(18)
+            comment = f"COMMENT ON DATABASE postgres IS '{STACK_MARK_PREFIX}{mark}'"
+            postgres.exec(["psql", "-U", postgres.username, "-c", comment])
+            os.environ["CAREPLAN_STACK_MARK"] = mark
             yield Stack(kafka.get_bootstrap_server(), server)
     else:
         subprocess.run(["bash", str(ROOT / "infra/stack.sh"), "up"], check=True)
         credentials = kafka_credentials()
         act_as_administrator(credentials)
-        kafka_port = os.environ.get("CAREPLAN_KAFKA_PORT", "19092")
-        pg_port = os.environ.get("CAREPLAN_PG_PORT", "55432")
-        yield Stack(
-            f"127.0.0.1:{kafka_port}",
-            f"postgresql://careplan:careplan@127.0.0.1:{pg_port}",
-            credentials,
-        )
+        settings = ServiceSettings()
+        yield Stack(settings.kafka_bootstrap_servers, settings.database_url, credentials)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Writes the Kafka credentials docker-compose.yml takes from its --env-file: the administrator's
-# password and one per principal of infra/kafka/acls.txt, random, into .local/compose.env
+# Writes the credentials docker-compose.yml takes from its --env-file, random: the database
+# password, the Kafka administrator's and the controller listener's, one per principal of
+# infra/kafka/acls.txt, and the operations dashboard's login token, into .local/compose.env
 # (git-ignored; another path as the first argument).
 #
 #   infra/compose/credentials.sh
@@ -29,7 +30,10 @@ add() {
     fi
 }
 
+add CAREPLAN_PG_PASSWORD
 add CAREPLAN_KAFKA_ADMIN_PASSWORD
+add CAREPLAN_OPERATIONS_TOKEN  # the operations dashboard's login
+add CAREPLAN_KAFKA_CONTROLLER_PASSWORD
 grep -v -e '^#' -e '^[[:space:]]*$' "$acl_file" | cut -d' ' -f1 | sort -u | while read -r principal; do
     add "CAREPLAN_KAFKA_PASSWORD_$(printf '%s' "$principal" | tr 'a-z-' 'A-Z_')"
 done

@@ -37,6 +37,8 @@ listener.security.protocol.map=${KAFKA_LISTENER_SECURITY_PROTOCOL_MAP:?}
 inter.broker.listener.name=${KAFKA_INTER_BROKER_LISTENER_NAME:?}
 sasl.enabled.mechanisms=${KAFKA_SASL_ENABLED_MECHANISMS:?}
 sasl.mechanism.inter.broker.protocol=${KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL:?}
+sasl.mechanism.controller.protocol=${KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL:?}
+listener.name.controller.sasl.enabled.mechanisms=${KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS:?}
 log.dirs=${KAFKA_LOG_DIRS:?}
 PROPERTIES
 # --cluster-id=ID, not -t ID: an id may start with "-", which would read as an option.

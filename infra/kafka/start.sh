@@ -73,7 +73,13 @@ else
             "$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$CREDENTIALS"
         umask 022
     fi
+    # The controller listener's own credential (server.properties); stacks created before it
+    # existed get theirs here.
+    if ! grep -q '^CAREPLAN_KAFKA_CONTROLLER_PASSWORD=' "$CREDENTIALS"; then
+        (umask 077 && printf 'CAREPLAN_KAFKA_CONTROLLER_PASSWORD=%s\n' "$(random_secret)" >>"$CREDENTIALS")
+    fi
     admin_password="$(grep '^CAREPLAN_KAFKA_ADMIN_PASSWORD=' "$CREDENTIALS" | cut -d= -f2-)"
+    controller_password="$(grep '^CAREPLAN_KAFKA_CONTROLLER_PASSWORD=' "$CREDENTIALS" | cut -d= -f2-)"
     # Admin client settings: the readiness probe and provision.sh. Short timeouts, so that the
     # probe loop, not the client, decides how long to wait.
     cat >"$ADMIN_CONFIG" <<PROPERTIES
@@ -90,6 +96,7 @@ PROPERTIES
     sed -e "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
         -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
         -e "s|@KAFKA_ADMIN_PASSWORD@|$admin_password|g" \
+        -e "s|@KAFKA_CONTROLLER_PASSWORD@|$controller_password|g" \
         "$INFRA_DIR/kafka/server.properties" >"$CONFIG"
     chmod 600 "$CONFIG"
 

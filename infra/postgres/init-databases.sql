@@ -1,11 +1,12 @@
 -- Role and databases of the local stack. Idempotent: run on every start by
 -- infra/postgres/start.sh, and once by the postgres image in docker-compose.yml
--- (where the role already exists through POSTGRES_USER).
+-- (where the role already exists through POSTGRES_USER). The local stack's start
+-- script sets the role's random password afterwards.
 
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'careplan') THEN
-        CREATE ROLE careplan LOGIN SUPERUSER PASSWORD 'careplan';
+        CREATE ROLE careplan LOGIN SUPERUSER;
     END IF;
 END
 $$;

@@ -17,8 +17,6 @@ LOG_TAG=postgres
 PG_LINK="$LOCAL_DIR/pg"
 # shellcheck disable=SC2034  # used by the scripts that source this file
 PG_USER=careplan
-# shellcheck disable=SC2034
-PG_PASSWORD=careplan
 
 # Newest installed major version, e.g. /usr/lib/postgresql/15/bin.
 pg_bin_dir() {

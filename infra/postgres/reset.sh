@@ -11,4 +11,5 @@ if [[ -n "$AREA" ]]; then
     rm -rf "$AREA"
 fi
 rm -rf "$PG_LINK"   # the symlink, when the cluster lived in /var/tmp
+rm -f "$STACK_ENV"  # a new stack, a new password and mark
 log "data removed"

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL on 127.0.0.1:55432 (creating the cluster on the
-# first run), then make sure the `careplan` role (password `careplan`) and the
-# four service databases exist. Safe to run when it is already running.
+# Start the local PostgreSQL on 127.0.0.1:$CAREPLAN_PG_PORT (default 55432),
+# creating the cluster on the first run, then make sure the `careplan` role and
+# the service databases exist. Safe to run when it is already running.
+#
+# The role's password and the stack's mark are random, generated once per
+# stack into .local/stack.env (never in the repository): another checkout's
+# demo or tests cannot log in here, and drop databases only on a server that
+# carries their own mark.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -84,6 +89,18 @@ done
 # Role and databases; idempotent. Fed on stdin because the postgres user
 # may not be able to read files inside the repository.
 psql_admin <"$INFRA_DIR/postgres/init-databases.sql" >/dev/null
+
+if [[ ! -s "$STACK_ENV" ]]; then
+    (umask 077 && printf 'CAREPLAN_PG_PASSWORD=%s\nCAREPLAN_STACK_MARK=%s\n' \
+        "$(random_secret)" "$(random_secret)" >"$STACK_ENV")
+fi
+PG_PASSWORD="$(sed -n 's/^CAREPLAN_PG_PASSWORD=//p' "$STACK_ENV")"
+stack_mark="$(sed -n 's/^CAREPLAN_STACK_MARK=//p' "$STACK_ENV")"
+# On stdin, not in psql's arguments, which any local user can list.
+psql_admin >/dev/null <<SQL
+ALTER ROLE careplan PASSWORD '$PG_PASSWORD';
+COMMENT ON DATABASE postgres IS 'careplan stack $stack_mark';
+SQL
 
 PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -X -q -Atc 'SELECT 1' \
     "host=127.0.0.1 port=$PG_PORT user=$PG_USER dbname=postgres" >/dev/null \

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Annotated
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Path
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
-from contracts.serials import InvalidSerialNumberError, normalise_serial
+from contracts.serials import SERIAL_PATTERN, InvalidSerialNumberError, normalise_serial
 from services.lookup import queries
 from services.lookup.answer import LookupAnswer, Problem
 from services.lookup.domain import assemble
@@ -29,7 +31,8 @@ def create_api(
     pool: Callable[[], asyncpg.Pool], clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> FastAPI:
     """The API over the read model; `pool` gives the service's pool once it is open."""
-    api = FastAPI(
+    # Its /docs page serves Swagger UI from the package, not a CDN: whole on an offline machine.
+    api = FastAPIOffline(
         title="careplan lookup",
         version="1.0.0",
         description="X5: a device's plan, terms, warranty and claim and replacement history, "
@@ -48,7 +51,10 @@ def create_api(
             422: {"model": Problem, "description": "Not a serial number (D1)"},
         },
     )
-    async def plan_by_sn(sn: str) -> LookupAnswer:
+    async def plan_by_sn(
+        # Documented, not enforced by FastAPI: a malformed SN gets the service's own D1 answer.
+        sn: Annotated[str, Path(json_schema_extra={"pattern": SERIAL_PATTERN})],
+    ) -> LookupAnswer:
         """The plan the SN holds, its terms, what is left, the warranty and the history."""
         try:
             normalised = normalise_serial(sn)

@@ -7,7 +7,7 @@ from pathlib import Path
 from contracts import topics
 from services.lookup import handlers
 from services.lookup.api import create_api
-from services.lookup.server import HttpServer
+from shared.http_server import HttpServer
 from shared.runtime import Service
 
 service = Service(
@@ -27,6 +27,7 @@ service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
 
 http = HttpServer(
     create_api(lambda: service.pool),
+    service="lookup",
     host=service.settings.lookup_http_host,
     port=service.settings.lookup_http_port,
 )

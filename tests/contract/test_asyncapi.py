@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 
+from careplan.asyncapi import render
+from careplan.registry import SERVICES, service_app
 from contracts import topics as t
-from contracts.topics import ALL_TOPICS, Topic
-from shared.cli import SERVICES, render_asyncapi
+from contracts.topics import ALL_TOPICS, BY_NAME, DEAD_LETTER_SUFFIX, Topic
+from shared.dead_letters import DEAD_LETTER_HEADERS
+from shared.kafka_admin import DEAD_LETTER_PARTITIONS
+from shared.settings import ServiceSettings
 
 pytestmark = pytest.mark.contract
 
@@ -80,6 +84,8 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
         },
         set(),
     ),
+    # The dashboard's view of the cases; dead letters and offsets it reads with clients of its own.
+    "operations": ({t.CLAIMS_EVENTS, t.COVERAGE_EVENTS, t.FULFILMENT_EVENTS}, set()),
 }
 
 
@@ -122,12 +128,15 @@ def _payload_classes(document: dict[str, Any], operation: dict[str, Any]) -> set
     return {_follow(document, member)["title"] for member in members}
 
 
-def _operations(document: dict[str, Any], action: str) -> dict[str, dict[str, Any]]:
-    """Topic address -> operation, for the operations of one action (send or receive)."""
+def _operations(
+    document: dict[str, Any], action: str, *, dead_letters: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Topic address -> operation, for the operations of one action (send or receive), on the
+    contract topics or (`dead_letters`) on the dead-letter topics."""
     found: dict[str, dict[str, Any]] = {}
     for operation in document["operations"].values():
-        if operation["action"] == action:
-            address = _follow(document, operation["channel"])["address"]
+        address = _follow(document, operation["channel"])["address"]
+        if operation["action"] == action and address.endswith(DEAD_LETTER_SUFFIX) == dead_letters:
             assert address not in found, f"two {action} operations on {address}"
             found[address] = operation
     return found
@@ -142,7 +151,7 @@ def test_there_is_a_document_for_every_service_and_no_other() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_checked_in_document_is_what_the_code_generates(service: str) -> None:
     checked_in = (ASYNCAPI_DIR / f"{service}.json").read_text()
-    assert checked_in == render_asyncapi(service), (
+    assert checked_in == render(service), (
         f"docs/asyncapi/{service}.json is stale: run `careplan asyncapi` and check it in"
     )
 
@@ -157,8 +166,10 @@ def test_the_document_lists_the_topics_the_service_consumes_and_publishes(servic
 
     assert set(received) == _names(consumes)
     assert set(sent) == _names(publishes)
+    dead_lettered = _operations(document, "send", dead_letters=True)
+    assert set(dead_lettered) == {topic.dead_letter for topic in consumes}
     assert {_follow(document, channel)["address"] for channel in document["channels"].values()} == (
-        _names(consumes | publishes)
+        _names(consumes | publishes) | set(dead_lettered)
     )
     for topic in consumes | publishes:
         operation = (received if topic in consumes else sent)[topic.name]
@@ -183,3 +194,59 @@ def test_every_topic_has_a_consumer_and_services_publish_only_what_they_own() ->
             owner = next(topic.owner for topic in ALL_TOPICS if topic.name == address)
             assert owner == service, f"{service} publishes {address}, owned by {owner}"
     assert consumed == {topic.name for topic in ALL_TOPICS} - READ_OUTSIDE
+
+
+# --- What a client needs beyond the payloads (security, bindings, dead letters, correlation) ---
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_server_is_the_settings_one_and_requires_scram(service: str) -> None:
+    document = _document(service)
+    (server,) = document["servers"].values()
+    port = server["variables"]["port"]
+    assert server["host"] == "127.0.0.1:{port}"
+    assert port["default"] == str(ServiceSettings.model_fields["kafka_port"].default)
+    assert port["description"] == "CAREPLAN_KAFKA_PORT"
+    (requirement,) = server["security"]
+    assert _follow(document, requirement)["type"] == "scramSha512"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_channel_binds_its_topic_key_partitions_and_group(service: str) -> None:
+    document = _document(service)
+    for channel in document["channels"].values():
+        address = channel["address"]
+        topic = BY_NAME[address.removesuffix(DEAD_LETTER_SUFFIX)]
+        partitions = (
+            DEAD_LETTER_PARTITIONS if address.endswith(DEAD_LETTER_SUFFIX) else topic.partitions
+        )
+        assert channel["bindings"]["kafka"]["topic"] == address
+        assert channel["bindings"]["kafka"]["partitions"] == partitions, address
+        for message in channel["messages"].values():
+            key = _follow(document, message)["bindings"]["kafka"]["key"]
+            assert key["type"] == "string" and topic.key in key["description"], address
+    for operation in _operations(document, "receive").values():
+        group = operation["bindings"]["kafka"]["groupId"]
+        assert group == {"type": "string", "const": service_app(service).group_id}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_dead_letter_channel_declares_its_headers(service: str) -> None:
+    document = _document(service)
+    for operation in _operations(document, "send", dead_letters=True).values():
+        (message_ref,) = operation["messages"]
+        headers = _follow(document, message_ref)["headers"]
+        assert set(headers["required"]) == set(DEAD_LETTER_HEADERS)
+        assert set(headers["properties"]) == set(DEAD_LETTER_HEADERS)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_correlation_id_is_the_envelopes(service: str) -> None:
+    document = _document(service)
+    for address, operation in {
+        **_operations(document, "receive"),
+        **_operations(document, "send"),
+    }.items():
+        (message_ref,) = operation["messages"]
+        location = _follow(document, message_ref)["correlationId"]["location"]
+        assert location == "$message.payload#/correlation_id", address

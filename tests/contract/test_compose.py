@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.kafka_acls import ACL_FILE
+from careplan.acls import ACL_FILE
+from careplan.registry import INTEGRATORS
 
 pytestmark = pytest.mark.contract
 
@@ -146,9 +147,12 @@ def test_every_client_listener_authenticates_with_scram() -> None:
     assert config["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
     for name, host, _ in listeners(config):
         if name in controller:
-            # PLAINTEXT, and its ANONYMOUS principal is a super user: no other container may
-            # reach it.
-            assert protocols[name] == "PLAINTEXT"
+            # It authenticates too (SASL/PLAIN, the node's own principal), on loopback only.
+            assert protocols[name] == "SASL_PLAINTEXT"
+            assert config[f"listener.name.{name.lower()}.sasl.enabled.mechanisms"] == "PLAIN"
+            jaas = config[f"listener.name.{name.lower()}.plain.sasl.jaas.config"]
+            assert 'username="controller"' in jaas
+            assert required_variable(jaas.split('password="')[1].split('"')[0])
             assert host == "127.0.0.1", f"controller listener {name} bound to {host!r}"
         else:
             assert protocols[name] == "SASL_PLAINTEXT", f"listener {name} is {protocols[name]}"
@@ -167,7 +171,7 @@ def test_nothing_is_allowed_that_no_acl_allows() -> None:
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     )
     assert config["allow.everyone.if.no.acl.found"] == "false"
-    assert set(config["super.users"].split(";")) == {"User:admin", "User:ANONYMOUS"}
+    assert set(config["super.users"].split(";")) == {"User:admin", "User:controller"}
 
 
 def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
@@ -179,6 +183,8 @@ def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
         "sasl.enabled.mechanisms",
         "sasl.mechanism.inter.broker.protocol",
         "controller.listener.names",
+        "sasl.mechanism.controller.protocol",
+        "listener.name.controller.sasl.enabled.mechanisms",
         "num.partitions",
         "auto.create.topics.enable",
     ):
@@ -215,7 +221,9 @@ def test_each_service_is_its_own_principal_of_the_acl_file() -> None:
     assert usernames, "no application service found"
     assert len(set(usernames.values())) == len(usernames), "a principal shared by services"
     assert set(usernames.values()) <= acl_principals(), "principals without any ACL"
-    assert acl_principals() <= set(usernames.values()), "principals no compose service uses"
+    integrators = {integrator.principal for integrator in INTEGRATORS}
+    assert acl_principals() - integrators <= set(usernames.values()), "unused principals"
+    assert integrators <= acl_principals(), "an outside system without its ACLs"
 
 
 def test_no_kafka_credential_is_written_in_the_file() -> None:
@@ -278,3 +286,13 @@ def test_the_credentials_script_sets_every_variable_the_file_requires(tmp_path: 
     for password in written.values():
         assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", password)
     assert env_file.stat().st_mode & 0o077 == 0, "readable by its owner only"
+
+
+def test_the_database_password_comes_from_the_env_file() -> None:
+    postgres = environment("postgres")
+    assert required_variable(postgres["POSTGRES_PASSWORD"]) == "CAREPLAN_PG_PASSWORD"
+    for name in application_services():
+        url = environment(name)["DATABASE_URL"]
+        password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert required_variable(password) == "CAREPLAN_PG_PASSWORD", name
+    assert "add CAREPLAN_PG_PASSWORD" in (ROOT / "infra/compose/credentials.sh").read_text()

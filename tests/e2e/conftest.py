@@ -39,7 +39,9 @@ async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> Async
         run_dir / "logs",
         database_prefix="e2e",
         lookup_http_port=free_port(),
+        operations_http_port=free_port(),
         kafka_credentials=stack.kafka_credentials,
+        trace_files=True,
     )
     await platform.reset_databases()
     await platform.start()

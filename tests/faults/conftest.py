@@ -29,6 +29,7 @@ async def fault_platform(
         run_dir / "fault-logs",
         database_prefix="faults",
         lookup_http_port=free_port(),
+        operations_http_port=free_port(),
         kafka_credentials=stack.kafka_credentials,
     )
     await platform.reset_databases()

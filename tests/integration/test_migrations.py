@@ -40,6 +40,7 @@ LEDGER_MIGRATIONS = {
 EXPECTED_ORDER = [
     "messaging:0001_messaging",
     "messaging:0002_outbox_notify",
+    "messaging:0003_outbox_trace",
     "ledger:0001_ledger",
     "ledger:0002_add_amount",
     "ledger:0010_amount_index",

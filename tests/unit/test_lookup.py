@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from careplan.lookup_text import render_text
 from contracts.claims import LineCoverage, RepairLineSplit, RepairSplit
 from contracts.money import Money
 from contracts.upstream import PartClass
@@ -30,7 +31,6 @@ from services.lookup.domain import (
     ReplacementRecord,
     TermRecord,
     assemble,
-    render_text,
     serial_chain,
     term_in_view,
     term_state,

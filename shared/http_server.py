@@ -1,15 +1,18 @@
-"""An HTTP server (uvicorn) inside the service's own event loop, started and stopped with it."""
+"""An HTTP server (uvicorn) inside the service's own event loop, started and stopped with it,
+counting the requests it answers (`careplan_http_requests_total`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+
+from shared.metrics import HTTP_REQUESTS
 
 log = structlog.get_logger(__name__)
 
@@ -22,7 +25,18 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, service: str, host: str, port: int) -> None:
+        async def count(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            response = await call_next(request)
+            # The route's template, not the path: one series per route, not per SN.
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(service, route, str(response.status_code)).inc()
+            return response
+
+        app.middleware("http")(count)
+        self._service = service
         self._app = app
         self._host = host
         self._port = port
@@ -43,7 +57,9 @@ class HttpServer:
             self._app, lifespan="off", log_config=None, log_level="warning", access_log=False
         )
         self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve([listener]), name="lookup-http")
+        self._task = asyncio.create_task(
+            self._server.serve([listener]), name=f"{self._service}-http"
+        )
         while not self._server.started:  # uvicorn sets a flag, it has no event to await
             if self._task.done():
                 self._task.result()

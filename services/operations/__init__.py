@@ -1,0 +1,1 @@
+"""The operations dashboard: cases, decisions, money, lag, outbox backlog and dead letters."""

@@ -1,0 +1,3 @@
+from services.operations.app import service
+
+service.main()

@@ -1,0 +1,17 @@
+"""The dashboard's view of the cases, from the events of claims, coverage and fulfilment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from contracts.envelope import Envelope
+from services.operations import store
+from services.operations.domain import case_fact
+from shared.messaging import Transaction
+
+
+async def follow_cases(events: Sequence[Envelope], tx: Transaction) -> None:
+    """What each event says about its case, for the cases the dashboard follows."""
+    await store.record_case_facts(
+        tx.conn, [fact for event in events if (fact := case_fact(event)) is not None]
+    )
