@@ -26,6 +26,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench import seed
 from bench.config import Target
@@ -353,8 +354,8 @@ async def run(target: Target, plans: int, seconds: int, sizes: dict[str, int]) -
     meter = Meter(processes, trees)
     clients_before = os.times()
     meter.start()
-    password = os.environ.get("PGPASSWORD", "careplan")
-    user = re.sub(r"^.*://([^:@]+).*$", r"\1", target.database_url) or "careplan"
+    url = urlsplit(target.database_url)
+    user, password = url.username or "careplan", url.password or ""
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as folder:
         runs = []
         for service, lines in scripts(sizes).items():
