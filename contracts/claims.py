@@ -145,6 +145,86 @@ class ClaimDecided(Envelope):
     payload: ClaimDecidedPayload
 
 
+class RefusedBy(StrEnum):
+    """Who refused a case: claims' adjudication, or the ledger that has the last word (C5, C7)."""
+
+    CLAIMS = "claims"
+    LEDGER = "ledger"
+
+
+class ClaimFinalisedPayload(Payload):
+    """A case's fate, once: what claims decided, or what the ledger made of an approval that
+    takes from the plan. Approvals carry the amounts taken, refusals the reasons."""
+
+    case_id: str
+    decision_id: uuid.UUID = Field(description="The event id of the case's ClaimDecided")
+    sn: SerialNumber
+    model: ModelCode
+    plan_id: uuid.UUID | None
+    family: PlanFamily = PlanFamily.CONSUMER
+    outcome: ClaimOutcome = Field(
+        description="The decision's outcome; refused when the ledger refused what claims approved"
+    )
+    refused_by: RefusedBy | None = Field(default=None, description="None when not refused")
+    reason_codes: list[str] = Field(
+        default_factory=list, description="Claims' reasons, or the ledger's; empty when approved"
+    )
+    term_no: int | None = Field(default=None, description="The term the ledger took from")
+    uses_replacement: bool = False
+    flyaway: bool = False
+    fee: Money | None = Field(default=None, description="C5, P2: the replacement's fee")
+    fee_schedule: str | None = None
+    repair_split: RepairSplit | None = Field(
+        default=None, description="AG C7: the split as the ledger took it"
+    )
+
+
+class ClaimFinalised(Envelope):
+    """The final outcome of a case: exactly one per case on claims.events.v1."""
+
+    event_type: Literal["claims.claim-finalised"] = "claims.claim-finalised"
+    payload: ClaimFinalisedPayload
+
+
+class ClaimDecisionRepublishedPayload(Payload):
+    """A case sent again with the same facts is answered again: the decision and final outcome
+    it already had, with their event ids. A copy, never a second decision."""
+
+    case_id: str
+    decision_id: uuid.UUID = Field(description="The event id of the decision repeated here")
+    decision: ClaimDecidedPayload
+    final_outcome_id: uuid.UUID | None = Field(
+        default=None, description="The event id of the case's ClaimFinalised, once it has one"
+    )
+    final_outcome: ClaimFinalisedPayload | None = None
+
+
+class ClaimDecisionRepublished(Envelope):
+    """The answer to a case re-sent unchanged: the decision already taken, published again."""
+
+    event_type: Literal["claims.claim-decision-republished"] = "claims.claim-decision-republished"
+    payload: ClaimDecisionRepublishedPayload
+
+
+CASE_ALREADY_DECIDED = "CASE_ALREADY_DECIDED"
+
+
+class ResubmissionRefusedPayload(Payload):
+    case_id: str
+    sn: SerialNumber = Field(description="The SN the case was decided on")
+    decision_id: uuid.UUID = Field(description="The event id of the decision that stands")
+    outcome: ClaimOutcome = Field(description="The outcome of the decision that stands")
+    reason_codes: list[str] = Field(min_length=1, description="CASE_ALREADY_DECIDED")
+
+
+class ResubmissionRefused(Envelope):
+    """A decided case sent again with other facts: refused, the decision stands; other facts
+    are a new case (its own case id), and a decision is changed only by a review (C10)."""
+
+    event_type: Literal["claims.resubmission-refused"] = "claims.resubmission-refused"
+    payload: ResubmissionRefusedPayload
+
+
 class ClaimReversedPayload(Payload):
     case_id: str
     plan_id: uuid.UUID
@@ -203,6 +283,9 @@ class LiabilityIncidentRefused(Envelope):
 
 ClaimsEvent = Annotated[
     ClaimDecided
+    | ClaimFinalised
+    | ClaimDecisionRepublished
+    | ResubmissionRefused
     | ClaimReversed
     | PreAuthorisationCaptureRequested
     | PreAuthorisationReleaseRequested

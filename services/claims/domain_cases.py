@@ -1,26 +1,37 @@
-"""A case from its assessment to its end, for both plan families: decided (C1-C10, X2-X4, G4),
-its express unit checked on arrival or late (X3), the ledger's answer recorded (C5, C7), its
-base-quota part claimed from the insurer (C8) and followed, and a person's review (C10). Pure
-functions over plain values: each step returns the case's new state and the events it emits."""
+"""A case from its assessment to its end, for both plan families: decided (C1-C10, X2-X4, G4)
+against what its plan has left once the approvals still before the ledger are reserved, its
+express unit checked on arrival or late (X3), the ledger's answer recorded (C5, C7) and the
+case's final outcome published once, its base-quota part claimed from the insurer (C8) and
+followed, a person's review (C10), and a case sent again answered again. Pure functions over
+plain values: each step returns the case's new state and the events it emits."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from contracts.agricultural import PlanFamily
 from contracts.claims import (
+    CASE_ALREADY_DECIDED,
+    ClaimDecided,
     ClaimDecidedPayload,
+    ClaimDecisionRepublishedPayload,
+    ClaimFinalised,
+    ClaimFinalisedPayload,
     ClaimOutcome,
     ClaimReversedPayload,
     LineCoverage,
     PreAuthorisationCaptureRequested,
     PreAuthorisationDecisionPayload,
     PreAuthorisationReleaseRequested,
+    RefusedBy,
     RepairSplit,
+    ResubmissionRefusedPayload,
 )
 from contracts.coverage import (
     CoverageEvent,
@@ -28,6 +39,7 @@ from contracts.coverage import (
     DeductionRefused,
     QuotaDeductionApplied,
 )
+from contracts.envelope import Envelope
 from contracts.insurer import (
     InsurerClaimAnsweredPayload,
     InsurerClaimReportedPayload,
@@ -75,7 +87,16 @@ from services.claims.domain_insurers import (
     follow_answer,
     shanghai_date,
 )
-from services.claims.domain_plans import PlanTerm, TermKey, TermRecord, term_at
+from services.claims.domain_plans import (
+    PlanRecord,
+    PlanTerm,
+    Reserved,
+    TermKey,
+    TermRecord,
+    available,
+    ended_by_reversal,
+    term_at,
+)
 from shared.catalogue import consumer_catalogue
 from shared.catalogue.agricultural import is_agricultural
 
@@ -123,6 +144,7 @@ class Case:
     rules_applied: tuple[str, ...]
     assessment: str  # the message that opened the case, kept as evidence
     service_mode: ServiceMode
+    customer_region: str
     family: PlanFamily = PlanFamily.CONSUMER
     uses_replacement: bool = False
     flyaway: bool = False
@@ -143,10 +165,32 @@ class Case:
     ledger_split: RepairSplit | None = None  # C7: as the ledger took it
     customer_share: Money | None = None
     insurer_claim: InsurerClaim = field(default_factory=InsurerClaim)
+    decision_id: uuid.UUID | None = None  # the event id of its ClaimDecided
+    final_id: uuid.UUID | None = None  # the event id of its ClaimFinalised
+    unit_report: str | None = None  # X3: the express unit's arrival, as the repair system sent it
 
     @property
     def key(self) -> str:
         return self.case_id
+
+    @property
+    def reservation(self) -> tuple[TermKey, Reserved] | None:
+        """C5-C7: what an approval holds on its term until the ledger answers it; a case
+        reversed for fraud (C10) holds nothing, as its plan ends."""
+        if (
+            self.ledger_state is not LedgerState.PENDING
+            or self.review_verdict is ReviewVerdict.FRAUD
+            or self.plan_id is None
+            or self.term_no is None
+        ):
+            return None
+        split = self.repair_split
+        return (self.plan_id, self.term_no), Reserved(
+            replacements=int(self.uses_replacement),
+            flyaways=int(self.uses_replacement and self.flyaway),
+            base_quota=split.from_base_quota.amount if split else Decimal(0),
+            consumables_quota=split.from_consumables_quota.amount if split else Decimal(0),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,11 +204,31 @@ class CaseDecided:
 @dataclass
 class CaseFile:
     """What a batch of repair events is decided against: the cases of its case ids, the plans
-    on its SNs with all their terms, and the accessories it names (G4)."""
+    on its SNs with all their terms, the accessories it names (G4), and what the approvals the
+    ledger has not answered yet reserve on those plans' terms."""
 
     cases: Rows[str, Case]
     plans: Mapping[str, list[PlanTerm]]
     accessories: Mapping[str, AccessoryView]
+    reserved: dict[TermKey, Reserved] = field(default_factory=dict)
+
+    def judged_against(self, sn: str, at: datetime) -> PlanTerm | None:
+        """The term of the SN's plan in force at `at`, less what is reserved on it."""
+        found = term_at(self.plans.get(sn, []), at)
+        if found is None:
+            return None
+        return available(found, self.reserved.get(found.term.key, Reserved()))
+
+    def record(self, case: Case) -> None:
+        """The case as a step left it, and its reservation in place of the one it had."""
+        before = self.cases.get(case.case_id)
+        self.cases.put(case)
+        if before is not None and before.reservation is not None:
+            key, amounts = before.reservation
+            self.reserved[key] = self.reserved.get(key, Reserved()) - amounts
+        if case.reservation is not None:
+            key, amounts = case.reservation
+            self.reserved[key] = self.reserved.get(key, Reserved()) + amounts
 
 
 def repair_event_sn(event: RepairEvent) -> str | None:
@@ -181,20 +245,24 @@ def decide_repair_event(event: RepairEvent, file: CaseFile) -> CaseDecided | Non
     """One repair event against the case file; None when it changes nothing.
 
     An assessment opens and decides a case, or, for an express premium case decided before its
-    unit came in, is the unit's arrival (X3); a case re-sent is decided once.
+    unit came in, is the unit's arrival (X3). A case is decided once: sent again it is answered
+    again (`answer_again`).
     """
     match event:
         case AssessmentReported(payload=report):
             case = file.cases.get(report.case_id)
-            if case is not None:
+            if case is not None and case.unit_state is UnitState.AWAITING_UNIT:
                 return receive_express_unit(case, report)
-            found = term_at(file.plans.get(report.reported_sn, []), report.incident_at)
+            if case is not None:
+                return answer_again(case, report, case.unit_report or case.assessment)
+            found = file.judged_against(report.reported_sn, report.incident_at)
             accessory = file.accessories.get(report.accessory_sn) if report.accessory_sn else None
             return decide_assessment(report, found, accessory)
         case ExpressReplacementRequested(payload=request):
-            if file.cases.get(request.case_id) is not None:
-                return None
-            found = term_at(file.plans.get(request.sn, []), request.incident_at)
+            case = file.cases.get(request.case_id)
+            if case is not None:
+                return answer_again(case, request, case.assessment)
+            found = file.judged_against(request.sn, request.incident_at)
             return decide_express_request(request, found)
         case ExpressUnitOverdue(payload=overdue):
             return settle_overdue_unit(file.cases.get(overdue.case_id), overdue)
@@ -231,7 +299,7 @@ def decide_assessment(
             ),
             found,
         )
-    return CaseDecided(case, (claim_decided(case, report.customer_region),))
+    return CaseDecided(case, (claim_decided(case),))
 
 
 def decide_express_request(
@@ -249,6 +317,7 @@ def decide_express_request(
         request.incident_at,
         request.requested_at,
         request.model_dump_json(),
+        request.customer_region,
     )
     if is_agricultural(request.model):
         refusal = (ClaimRefusal.EXPRESS_NOT_FOR_AGRICULTURAL,)
@@ -267,7 +336,7 @@ def decide_express_request(
             service_mode=ServiceMode.EXPRESS_PREMIUM,
         )
         case = _consumer_case(facts, assessment, found)
-    return CaseDecided(case, (claim_decided(case, request.customer_region),))
+    return CaseDecided(case, (claim_decided(case),))
 
 
 @dataclass(frozen=True)
@@ -282,6 +351,7 @@ class CaseFacts:
     incident_at: datetime
     assessed_at: datetime
     record: str  # the message that opened the case, kept as evidence
+    customer_region: str
 
     @classmethod
     def of_assessment(cls, report: AssessmentReportedPayload) -> CaseFacts:
@@ -294,6 +364,7 @@ class CaseFacts:
             report.incident_at,
             report.assessed_at,
             report.model_dump_json(),
+            report.customer_region,
         )
 
     def decided(
@@ -317,6 +388,7 @@ class CaseFacts:
             rules_applied=tuple(rules),
             assessment=self.record,
             service_mode=self.service_mode,
+            customer_region=self.customer_region,
         )
 
 
@@ -368,6 +440,7 @@ def _consumer_case(facts: CaseFacts, assessment: Assessment, found: PlanTerm | N
         fee_schedule=schedule,
         ledger_state=LedgerState.PENDING if decision.uses_replacement else LedgerState.NONE,
         unit_state=UnitState.AWAITING_UNIT if premium_unit_pending else UnitState.NOT_APPLICABLE,
+        term_no=found.term.term_no if found else None,
     )
 
 
@@ -414,9 +487,13 @@ def _agricultural_case(
     )
 
 
-def claim_decided(case: Case, customer_region: str) -> Outgoing:
+def claim_decided(case: Case) -> Outgoing:
     """The decision of a case, for the ledger, fulfilment and the customer (both families)."""
-    decided = ClaimDecidedPayload(
+    return Outgoing(decision_of(case), case.reported_sn, case.case_id)
+
+
+def decision_of(case: Case) -> ClaimDecidedPayload:
+    return ClaimDecidedPayload(
         case_id=case.case_id,
         sn=case.reported_sn,
         model=case.model,
@@ -429,29 +506,108 @@ def claim_decided(case: Case, customer_region: str) -> Outgoing:
         flyaway=case.flyaway,
         fee=case.fee,
         fee_schedule=case.fee_schedule,
-        customer_region=customer_region,
+        customer_region=case.customer_region,
         service_mode=case.service_mode,
         family=case.family,
         repair_split=case.repair_split,
         accessory_sn=case.accessory_sn,
     )
-    return Outgoing(decided, case.reported_sn, case.case_id)
+
+
+# One final answer per case ---------------------------------------------------------------------
+
+
+def final_outcome_of(case: Case) -> ClaimFinalisedPayload | None:
+    """The case's fate, once it has one: what claims decided, at once for a case that takes
+    nothing from the plan; for one that does, what the ledger made of it (C5, C7, C9). A review
+    later (C10) is a fact of its own (ClaimReversed), whenever it comes."""
+    if case.decision_id is None or case.ledger_state is LedgerState.PENDING:
+        return None
+    by_ledger = case.ledger_state is LedgerState.REFUSED
+    refused = by_ledger or case.outcome is ClaimOutcome.REFUSED
+    approved = not refused
+    return ClaimFinalisedPayload(
+        case_id=case.case_id,
+        decision_id=case.decision_id,
+        sn=case.reported_sn,
+        model=case.model,
+        plan_id=case.plan_id,
+        family=case.family,
+        outcome=ClaimOutcome.REFUSED if by_ledger else case.outcome,
+        refused_by=(RefusedBy.LEDGER if by_ledger else RefusedBy.CLAIMS) if refused else None,
+        reason_codes=list(case.ledger_reasons if by_ledger else case.reason_codes),
+        term_no=case.term_no if case.ledger_state is LedgerState.APPLIED else None,
+        uses_replacement=approved and case.uses_replacement,
+        flyaway=case.flyaway,
+        fee=case.fee if approved else None,
+        fee_schedule=case.fee_schedule if approved else None,
+        repair_split=case.ledger_split if approved else None,
+    )
+
+
+def finalised(case: Case) -> Outgoing | None:
+    """The case's final outcome, to publish once: when its fate is known and not yet told."""
+    if case.final_id is not None:
+        return None
+    final = final_outcome_of(case)
+    return None if final is None else Outgoing(final, case.reported_sn, case.case_id)
+
+
+def recorded_answers(case: Case, sent: Iterable[Envelope]) -> Case:
+    """The case with the ids of the decision and the final outcome it published, which every
+    later answer about it names."""
+    for event in sent:
+        if isinstance(event, ClaimDecided):
+            case = replace(case, decision_id=event.event_id)
+        elif isinstance(event, ClaimFinalised):
+            case = replace(case, final_id=event.event_id)
+    return case
+
+
+def answer_again(
+    case: Case,
+    sent_again: AssessmentReportedPayload | ExpressReplacementRequestedPayload,
+    on_record: str,
+) -> CaseDecided:
+    """A case sent again under its case id: with the facts it was answered for (`on_record`),
+    the same answer again, a copy naming the decision and the final outcome it already had;
+    with other facts, a refusal naming the decision that stands. Other facts make a new case,
+    and only a review changes a decision (C10)."""
+    if case.decision_id is None:
+        raise ValueError(f"case {case.case_id} has no decision on record to answer with")
+    if json.loads(sent_again.model_dump_json()) == json.loads(on_record):
+        final = final_outcome_of(case) if case.final_id is not None else None
+        copy = ClaimDecisionRepublishedPayload(
+            case_id=case.case_id,
+            decision_id=case.decision_id,
+            decision=decision_of(case),
+            final_outcome_id=case.final_id,
+            final_outcome=final,
+        )
+        return CaseDecided(case, (Outgoing(copy, case.reported_sn, case.case_id),))
+    refusal = ResubmissionRefusedPayload(
+        case_id=case.case_id,
+        sn=case.reported_sn,
+        decision_id=case.decision_id,
+        outcome=case.outcome,
+        reason_codes=[CASE_ALREADY_DECIDED],
+    )
+    return CaseDecided(case, (Outgoing(refusal, case.reported_sn, case.case_id),))
 
 
 # X3: the express premium unit, on arrival or late ----------------------------------------------
 
 
-def receive_express_unit(case: Case, report: AssessmentReportedPayload) -> CaseDecided | None:
-    """X3: the unit of a case decided before it came in decides the pre-authorisation; any other
-    case re-sent by the repair system stays as decided (one case, one decision)."""
-    if case.unit_state is not UnitState.AWAITING_UNIT:
-        return None
+def receive_express_unit(case: Case, report: AssessmentReportedPayload) -> CaseDecided:
+    """X3: the unit of a case decided before it came in decides the pre-authorisation; the
+    arrival is kept, so that the same report sent again is answered again (`answer_again`)."""
     reasons = check_express_unit(
         reported_sn=report.reported_sn,
         unit_sn=report.unit_sn,
         battery_present=report.battery_present,
     )
-    return _settle_pre_authorisation(case, reasons, UnitState.RECEIVED)
+    arrived = replace(case, unit_report=report.model_dump_json())
+    return _settle_pre_authorisation(arrived, reasons, UnitState.RECEIVED)
 
 
 def settle_overdue_unit(
@@ -500,17 +656,20 @@ def ledger_case_id(event: CoverageEvent) -> str | None:
 def record_ledger_answer(
     event: CoverageEvent, cases: Mapping[str, Case], terms: Mapping[TermKey, TermRecord]
 ) -> CaseDecided | None:
-    """C5, C7: what the ledger did with a case; for an AG repair the ledger's split is the one
-    that counts, and its base-quota part is claimed from the insurer of the term that paid
-    (C8), as the read model knows that term once the event is projected. A case claims never
-    opened changes nothing."""
+    """C5, C7: what the ledger did with a case, which ends its reservation and settles its fate;
+    for an AG repair the ledger's split is the one that counts, and its base-quota part is
+    claimed from the insurer of the term that paid (C8), as the read model knows that term once
+    the event is projected. A case claims never opened, or one the ledger already answered,
+    changes nothing."""
     case_id = ledger_case_id(event)
     case = None if case_id is None else cases.get(case_id)
-    if case is None:
+    if case is None or case.ledger_state is not LedgerState.PENDING:
         return None
     match event:
-        case DeductionApplied():
-            return CaseDecided(replace(case, ledger_state=LedgerState.APPLIED))
+        case DeductionApplied(payload=applied):
+            return CaseDecided(
+                replace(case, ledger_state=LedgerState.APPLIED, term_no=applied.term_no)
+            )
         case DeductionRefused(payload=refusal):
             return CaseDecided(
                 replace(
@@ -629,6 +788,17 @@ def review_case(case: Case | None, review: ReviewConcludedPayload) -> CaseDecide
     if case.family is PlanFamily.AGRICULTURAL:
         return withdraw_insurer_claim(reversed_)
     return reversed_
+
+
+def plan_after_review(
+    reviewed: CaseDecided, plans: Mapping[uuid.UUID, PlanRecord]
+) -> tuple[PlanRecord, ...]:
+    """C10: a case reversed for fraud ends its plan in claims' view at once."""
+    case = reviewed.case
+    reversed_ = any(isinstance(out.payload, ClaimReversedPayload) for out in reviewed.outgoing)
+    if not reversed_ or case.plan_id is None:
+        return ()
+    return ended_by_reversal(plans.get(case.plan_id))
 
 
 def withdraw_insurer_claim(reversed_: CaseDecided) -> CaseDecided:

@@ -98,6 +98,66 @@ def term_at(terms: list[PlanTerm], at: datetime) -> PlanTerm | None:
 
 
 @dataclass(frozen=True)
+class Reserved:
+    """What approvals the ledger has not answered yet hold on one term (C5, C6, C7): claims'
+    view of the term has that much less left until the ledger's answer replaces the figures."""
+
+    replacements: int = 0
+    flyaways: int = 0
+    base_quota: Decimal = Decimal(0)
+    consumables_quota: Decimal = Decimal(0)
+
+    def __add__(self, other: Reserved) -> Reserved:
+        return Reserved(
+            self.replacements + other.replacements,
+            self.flyaways + other.flyaways,
+            self.base_quota + other.base_quota,
+            self.consumables_quota + other.consumables_quota,
+        )
+
+    def __sub__(self, other: Reserved) -> Reserved:
+        return Reserved(
+            self.replacements - other.replacements,
+            self.flyaways - other.flyaways,
+            self.base_quota - other.base_quota,
+            self.consumables_quota - other.consumables_quota,
+        )
+
+
+def _less(balance: Money, reserved: Decimal) -> Money:
+    return Money(amount=max(balance.amount - reserved, Decimal(0)), currency=balance.currency)
+
+
+def available(found: PlanTerm, reserved: Reserved) -> PlanTerm:
+    """The term as a new case may take from it: the ledger's figures less what is reserved.
+    A reserved replacement counts as used, so the next one is priced after it (P2)."""
+    term = found.term
+    quotas = term.quotas
+    if quotas is not None:
+        quotas = replace(
+            quotas,
+            base_quota_left=_less(quotas.base_quota_left, reserved.base_quota),
+            consumables_quota_left=_less(quotas.consumables_quota_left, reserved.consumables_quota),
+        )
+    left = replace(
+        term,
+        replacements_left=max(term.replacements_left - reserved.replacements, 0),
+        flyaways_left=max(term.flyaways_left - reserved.flyaways, 0),
+        replacements_used=term.replacements_used + reserved.replacements,
+        quotas=quotas,
+    )
+    return PlanTerm(found.plan, left)
+
+
+def ended_by_reversal(plan: PlanRecord | None) -> tuple[PlanRecord, ...]:
+    """C10: fraud ends the plan. Claims' view ends it with its own reversal, before the ledger's
+    PlanTerminated comes back, so that nothing more is approved on it meanwhile."""
+    if plan is None or plan.terminated:
+        return ()
+    return (replace(plan, terminated=True),)
+
+
+@dataclass(frozen=True)
 class Projected:
     """The plan and term rows an event changed, in their new state."""
 

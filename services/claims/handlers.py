@@ -16,11 +16,16 @@ from services.claims import store
 from services.claims.domain import Outgoing
 from services.claims.domain_agricultural import follow_accessory_event
 from services.claims.domain_cases import (
+    Case,
+    CaseDecided,
     CaseFile,
     answer_insurer_claim,
     decide_repair_event,
+    finalised,
     ledger_case_id,
+    plan_after_review,
     record_ledger_answer,
+    recorded_answers,
     repair_event_sn,
     review_case,
 )
@@ -38,8 +43,8 @@ def deciding(event: Envelope) -> Iterator[None]:
         raise EventRejectedError(event, error) from error
 
 
-def emit(tx: Transaction, cause: Envelope, outgoing: Iterable[Outgoing]) -> None:
-    for out in outgoing:
+def emit(tx: Transaction, cause: Envelope, outgoing: Iterable[Outgoing]) -> list[Envelope]:
+    return [
         tx.emit(
             out.payload,
             key=out.key,
@@ -47,34 +52,48 @@ def emit(tx: Transaction, cause: Envelope, outgoing: Iterable[Outgoing]) -> None
             correlation_id=out.correlation_id,
             envelope=out.envelope,
         )
+        for out in outgoing
+    ]
+
+
+def answer(tx: Transaction, cause: Envelope, step: CaseDecided) -> Case:
+    """Emit what a step of a case emits, then its final outcome if the step settled it; the case
+    keeps the ids of both, for the answers that name them."""
+    case = recorded_answers(step.case, emit(tx, cause, step.outgoing))
+    final = finalised(case)
+    return case if final is None else recorded_answers(case, emit(tx, cause, (final,)))
 
 
 async def on_repair_event(events: Sequence[RepairEvent], tx: Transaction) -> None:
-    """C1-C10, X2-X4, G4: decide each assessment by its plan's family; X3: an express unit's
-    arrival or absence decides its pre-authorisation."""
+    """C1-C10, X2-X4, G4: decide each assessment by its plan's family, against what the plan has
+    left once the approvals the ledger has not answered are reserved; X3: an express unit's
+    arrival or absence decides its pre-authorisation; a case sent again is answered again."""
     sns = {sn for event in events if (sn := repair_event_sn(event)) is not None}
     accessory_sns = {
         event.payload.accessory_sn
         for event in events
         if isinstance(event, AssessmentReported) and event.payload.accessory_sn
     }
+    plans = await store.lock_plans_on(tx.conn, sns)
+    plan_ids = {found.plan.plan_id for terms in plans.values() for found in terms}
     file = CaseFile(
         await store.lock_cases(tx.conn, {event.payload.case_id for event in events}),
-        await store.plans_on(tx.conn, sns),
+        plans,
         await store.accessories(tx.conn, accessory_sns),
+        await store.reservations(tx.conn, plan_ids),
     )
     for event in events:
         with deciding(event):
             decided = decide_repair_event(event, file)
-        if decided is not None:
-            file.cases.put(decided.case)
-            emit(tx, event, decided.outgoing)
+            if decided is not None:
+                file.record(answer(tx, event, decided))
     await store.save_cases(tx.conn, file.cases)
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:
     """Keep claims' view of each plan in step with the ledger (A3-A5, C10, F3), and record the
-    ledger's answer on each case (C5, C7), claiming an AG repair's base quota (C8)."""
+    ledger's answer on each case (C5, C7), which ends its reservation and settles its final
+    outcome, claiming an AG repair's base quota (C8)."""
     plan_ids = {event.payload.plan_id for event in events}
     plans = await store.lock_plans(tx.conn, plan_ids)
     terms = await store.plan_terms(tx.conn, plan_ids)
@@ -86,23 +105,27 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
             plans.put(*projected.plans)
             terms.put(*projected.terms)
             decided = record_ledger_answer(event, cases.now, terms.now)
-        if decided is not None:
-            cases.put(decided.case)
-            emit(tx, event, decided.outgoing)
+            if decided is not None:
+                cases.put(answer(tx, event, decided))
     await store.save_plans(tx.conn, plans)
     await store.save_terms(tx.conn, terms)
     await store.save_cases(tx.conn, cases)
 
 
 async def on_review(events: Sequence[ReviewConcluded], tx: Transaction) -> None:
-    """C10: a reviewer upholds a decision, or finds fraud and reverses the case."""
-    cases = await store.lock_cases(tx.conn, {event.payload.case_id for event in events})
+    """C10: a reviewer upholds a decision, or finds fraud and reverses the case, which releases
+    its reservation and ends its plan. Plans are locked before cases, as everywhere."""
+    case_ids = {event.payload.case_id for event in events}
+    plans = await store.lock_plans(tx.conn, await store.plans_of_cases(tx.conn, case_ids))
+    cases = await store.lock_cases(tx.conn, case_ids)
     for event in events:
         with deciding(event):
             decided = review_case(cases.get(event.payload.case_id), event.payload)
         if decided is not None:
             cases.put(decided.case)
+            plans.put(*plan_after_review(decided, plans.now))
             emit(tx, event, decided.outgoing)
+    await store.save_plans(tx.conn, plans)
     await store.save_cases(tx.conn, cases)
 
 

@@ -30,7 +30,14 @@ from services.claims.domain_insurers import (
     PaidOut,
     RecordedIncident,
 )
-from services.claims.domain_plans import PlanRecord, PlanTerm, Quotas, TermKey, TermRecord
+from services.claims.domain_plans import (
+    PlanRecord,
+    PlanTerm,
+    Quotas,
+    Reserved,
+    TermKey,
+    TermRecord,
+)
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -89,15 +96,28 @@ def _term(row: Any) -> TermRecord:
     )
 
 
+_PLANS_ON = (
+    "SELECT p.plan_id, p.sn, p.model, p.sku, p.region, p.family, p.state AS plan_state, t.*"
+    " FROM plan_view p JOIN plan_view_terms t USING (plan_id) WHERE p.sn = ANY($1::text[])"
+)
+
+
 async def plans_on(conn: Connection, sns: Collection[str]) -> dict[str, list[PlanTerm]]:
-    """The plan on each SN, once per term: what cases and incidents are judged against."""
+    """The plan on each SN, once per term: what incidents are judged against."""
+    return _plans_by_sn(await conn.fetch(_PLANS_ON, list(sns))) if sns else {}
+
+
+async def lock_plans_on(conn: Connection, sns: Collection[str]) -> dict[str, list[PlanTerm]]:
+    """The plan on each SN, once per term, locked as the ledger's answers lock it
+    (`lock_plans`): what the batch reserves on a plan is read after whatever the ledger said
+    about it last was saved, and the next batch on the plan sees this one's reservations."""
     if not sns:
         return {}
-    rows = await conn.fetch(
-        "SELECT p.plan_id, p.sn, p.model, p.sku, p.region, p.family, p.state AS plan_state, t.*"
-        " FROM plan_view p JOIN plan_view_terms t USING (plan_id) WHERE p.sn = ANY($1::text[])",
-        list(sns),
-    )
+    rows = await conn.fetch(f"{_PLANS_ON} ORDER BY p.plan_id FOR UPDATE OF p", list(sns))
+    return _plans_by_sn(rows)
+
+
+def _plans_by_sn(rows: Sequence[Any]) -> dict[str, list[PlanTerm]]:
     found: dict[str, list[PlanTerm]] = {}
     for row in rows:
         found.setdefault(row["sn"], []).append(PlanTerm(_plan(row), _term(row)))
@@ -127,6 +147,44 @@ async def plan_terms(
         "SELECT * FROM plan_view_terms WHERE plan_id = ANY($1::uuid[])", list(plan_ids)
     )
     return Rows.of(_term(row) for row in rows)
+
+
+async def reservations(
+    conn: Connection, plan_ids: Collection[uuid.UUID]
+) -> dict[TermKey, Reserved]:
+    """C5-C7: what the approvals the ledger has not answered hold on each term of the plans
+    (`Case.reservation`, in SQL); callers hold the plans' locks."""
+    if not plan_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT plan_id, term_no, count(*) FILTER (WHERE uses_replacement) AS replacements,"
+        " count(*) FILTER (WHERE uses_replacement AND flyaway) AS flyaways,"
+        " coalesce(sum((repair_split->'from_base_quota'->>'amount')::numeric), 0) AS base,"
+        " coalesce(sum((repair_split->'from_consumables_quota'->>'amount')::numeric), 0)"
+        " AS consumables FROM cases WHERE plan_id = ANY($1::uuid[])"
+        " AND ledger_state = 'pending' AND review_verdict IS DISTINCT FROM 'fraud'"
+        " AND term_no IS NOT NULL GROUP BY plan_id, term_no",
+        list(plan_ids),
+    )
+    return {
+        (row["plan_id"], row["term_no"]): Reserved(
+            row["replacements"], row["flyaways"], row["base"], row["consumables"]
+        )
+        for row in rows
+    }
+
+
+async def plans_of_cases(conn: Connection, case_ids: Collection[str]) -> set[uuid.UUID]:
+    """The plans the cases were decided on; a case's plan never changes, so no lock is needed
+    to read it before the plans are locked."""
+    if not case_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT plan_id FROM cases WHERE case_id = ANY($1::text[])"
+        " AND plan_id IS NOT NULL",
+        list(case_ids),
+    )
+    return {row["plan_id"] for row in rows}
 
 
 async def save_plans(conn: Connection, plans: Rows[uuid.UUID, PlanRecord]) -> None:
@@ -204,6 +262,7 @@ def _case(row: Any) -> Case:
         rules_applied=tuple(row["rules_applied"]),
         assessment=row["assessment"],
         service_mode=ServiceMode(row["service_mode"]),
+        customer_region=row["customer_region"],
         family=PlanFamily(row["family"]),
         uses_replacement=row["uses_replacement"],
         flyaway=row["flyaway"],
@@ -233,6 +292,9 @@ def _case(row: Any) -> Case:
             reason=row["insurer_reason"],
             answered_at=row["insurer_answered_at"],
         ),
+        decision_id=row["decision_id"],
+        final_id=row["final_id"],
+        unit_report=row["unit_report"],
     )
 
 
@@ -240,7 +302,8 @@ async def lock_cases(conn: Connection, case_ids: Collection[str]) -> Rows[str, C
     if not case_ids:
         return Rows({})
     rows = await conn.fetch(
-        "SELECT *, assessment->>'activity' AS activity FROM cases"
+        "SELECT *, assessment->>'activity' AS activity,"
+        " assessment->>'customer_region' AS customer_region FROM cases"
         " WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE",
         list(case_ids),
     )
@@ -282,6 +345,8 @@ def _progress(case: Case) -> tuple[Any, ...]:
         _amount(claim.paid),
         claim.reason,
         claim.answered_at,
+        case.final_id,
+        case.unit_report,
     )
 
 
@@ -289,7 +354,8 @@ _PROGRESS = (
     "ledger_state, ledger_reasons, unit_state, pre_authorisation, pre_authorisation_reasons,"
     " review_verdict, reviewer_id, customer_owes_amount, customer_owes_currency, term_no,"
     " ledger_split, customer_share_amount, customer_share_currency, insurer, insurer_state,"
-    " insurer_amount, insurer_paid_amount, insurer_reason, insurer_answered_at"
+    " insurer_amount, insurer_paid_amount, insurer_reason, insurer_answered_at, final_id,"
+    " unit_report"
 )
 
 
@@ -315,13 +381,14 @@ def _decided(case: Case) -> tuple[Any, ...]:
         case.family.value,
         case.accessory_sn,
         _json(case.repair_split),
+        case.decision_id,
     )
 
 
 _DECIDED = (
     "case_id, reported_sn, model, plan_id, cause, incident_at, assessed_at, outcome,"
     " reason_codes, rules_applied, uses_replacement, flyaway, fee_amount, fee_currency,"
-    " fee_schedule, assessment, service_mode, family, accessory_sn, repair_split"
+    " fee_schedule, assessment, service_mode, family, accessory_sn, repair_split, decision_id"
 )
 
 

@@ -167,6 +167,15 @@ class ClaimOut(_Out):
     repair_split: RepairSplit | None = Field(
         default=None, description="AG C7: the split line by line as claims quoted it"
     )
+    final_outcome: str | None = Field(
+        default=None,
+        description="The case's fate (ClaimFinalised): the decision's outcome, or refused when "
+        "the ledger refused what claims approved; None until the ledger answered",
+    )
+    final_reason_codes: list[str] = Field(
+        default_factory=list, description="Why the case was refused in the end, by whom below"
+    )
+    final_refused_by: str | None = Field(default=None, description="claims or ledger")
 
 
 class ShipmentOut(_Out):

@@ -122,6 +122,9 @@ class CaseRecord:
     quoted_split: RepairSplit | None = None  # AG C7: as claims quoted it
     ledger_split: RepairSplit | None = None  # AG C7: what the ledger took
     ledger_term_no: int | None = None
+    final_outcome: str | None = None  # the case's fate, from ClaimFinalised
+    final_reason_codes: tuple[str, ...] = ()
+    final_refused_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -538,6 +541,9 @@ def _claim_out(case: CaseRecord) -> ClaimOut:
         family=case.family,
         accessory_sn=case.accessory_sn,
         repair_split=case.quoted_split,
+        final_outcome=case.final_outcome,
+        final_reason_codes=list(case.final_reason_codes),
+        final_refused_by=case.final_refused_by,
     )
 
 

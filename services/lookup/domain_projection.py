@@ -30,7 +30,14 @@ from contracts.activation import (
     PlanRenewedPayload,
 )
 from contracts.agricultural import AgriculturalTerm
-from contracts.claims import ClaimDecided, ClaimDecidedPayload, ClaimReversed, ClaimReversedPayload
+from contracts.claims import (
+    ClaimDecided,
+    ClaimDecidedPayload,
+    ClaimFinalised,
+    ClaimFinalisedPayload,
+    ClaimReversed,
+    ClaimReversedPayload,
+)
 from contracts.coverage import (
     CoverageExtended,
     CoverageExtendedPayload,
@@ -155,6 +162,7 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 | AssessmentReported(payload=case)
                 | ExpressReplacementRequested(payload=case)
                 | ClaimDecided(payload=case)
+                | ClaimFinalised(payload=case)
                 | ClaimReversed(payload=case)
             ):
                 touched.case_ids.add(case.case_id)
@@ -265,6 +273,8 @@ class ReadModel:
                 self._express_requested(request)
             case ClaimDecided(payload=claim):
                 self._claim_decided(claim, event.occurred_at)
+            case ClaimFinalised(payload=final):
+                self._claim_finalised(final)
             case ClaimReversed(payload=reversal):
                 self._claim_reversed(reversal, event.occurred_at)
             case ShipmentRequested(payload=shipment):
@@ -604,6 +614,21 @@ class ReadModel:
                 family=claim.family.value,
                 accessory_sn=claim.accessory_sn,
                 quoted_split=claim.repair_split,
+            ),
+        )
+
+    def _claim_finalised(self, final: ClaimFinalisedPayload) -> None:
+        """The case's fate, told once by claims: its outcome in the end and why it was refused."""
+        known = self.cases.get(final.case_id) or CaseRecord(final.case_id)
+        self.cases.put(
+            final.case_id,
+            replace(
+                known,
+                sn=_first(known.sn, final.sn),
+                plan_id=_first(known.plan_id, final.plan_id),
+                final_outcome=final.outcome.value,
+                final_reason_codes=tuple(final.reason_codes),
+                final_refused_by=final.refused_by.value if final.refused_by else None,
             ),
         )
 

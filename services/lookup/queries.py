@@ -121,6 +121,9 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 quoted_split=_split(row["quoted_split"]),
                 ledger_split=_split(row["ledger_split"]),
                 ledger_term_no=row["ledger_term_no"],
+                final_outcome=row["final_outcome"],
+                final_reason_codes=tuple(row["final_reason_codes"]),
+                final_refused_by=row["final_refused_by"],
             )
             for row in case_rows
         ],

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed
+from contracts.claims import ClaimDecided, ClaimFinalised, ClaimOutcome, ClaimReversed, RefusedBy
 from contracts.coverage import (
     DeductionApplied,
     DeductionRefused,
@@ -52,7 +52,8 @@ class CaseFact:
     plan_id: uuid.UUID | None = None
     family: str | None = None
     outcome: str | None = None
-    reasons: tuple[str, ...] = ()  # the decision's reason codes
+    reasons: tuple[str, ...] = ()  # the decision's reason codes, or the final outcome's
+    final: bool = False  # the case's final outcome (ClaimFinalised): what the counts count
     fee: Money | None = None
     from_base_quota: Money | None = None
     from_consumables_quota: Money | None = None
@@ -76,6 +77,22 @@ def case_fact(event: Envelope) -> CaseFact | None:
                 reasons=tuple(decided.reason_codes),
                 fee=decided.fee,
                 customer_share=split.customer_share if split else None,
+            )
+        case ClaimFinalised(payload=final):
+            split = final.repair_split
+            return CaseFact(
+                final.case_id,
+                _final_stage(final.refused_by, taken=final.uses_replacement or split is not None),
+                at,
+                plan_id=final.plan_id,
+                family=final.family.value,
+                outcome=final.outcome.value,
+                reasons=tuple(final.reason_codes),
+                fee=final.fee,
+                from_base_quota=split.from_base_quota if split else None,
+                from_consumables_quota=split.from_consumables_quota if split else None,
+                customer_share=split.customer_share if split else None,
+                final=True,
             )
         case DeductionApplied(payload=applied):
             return CaseFact(applied.case_id, Stage.DEDUCTED, at, plan_id=applied.plan_id)
@@ -101,6 +118,16 @@ def case_fact(event: Envelope) -> CaseFact | None:
         case ClaimReversed(payload=reversed_):
             return CaseFact(reversed_.case_id, Stage.REVERSED, at, plan_id=reversed_.plan_id)
     return None
+
+
+def _final_stage(refused_by: RefusedBy | None, *, taken: bool) -> Stage:
+    """How far a final outcome says its case went: refused by claims or by the ledger, or
+    approved, with something taken from the plan or not."""
+    if refused_by is RefusedBy.LEDGER:
+        return Stage.LEDGER_REFUSED
+    if refused_by is RefusedBy.CLAIMS:
+        return Stage.REFUSED
+    return Stage.DEDUCTED if taken else Stage.DECIDED
 
 
 @dataclass(frozen=True, order=True)

@@ -26,15 +26,19 @@ async def record_case_facts(conn: Connection, facts: Sequence[CaseFact]) -> None
         return
     await conn.executemany(
         "INSERT INTO cases (case_id, stage, plan_id, family, outcome, reasons, decided_at, "
-        "currency, fee, from_base_quota, from_consumables_quota, customer_share, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "currency, fee, from_base_quota, from_consumables_quota, customer_share, updated_at, "
+        "finalised_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (case_id) DO UPDATE SET "
         "stage = greatest(cases.stage, excluded.stage), "
         "plan_id = coalesce(excluded.plan_id, cases.plan_id), "
         "family = coalesce(excluded.family, cases.family), "
-        "outcome = coalesce(excluded.outcome, cases.outcome), "
-        "reasons = CASE WHEN excluded.outcome IS NULL THEN cases.reasons "
-        "ELSE excluded.reasons END, "
+        # The final outcome's word stands, whichever of the case's events came last.
+        "outcome = CASE WHEN cases.finalised_at IS NOT NULL THEN cases.outcome "
+        "ELSE coalesce(excluded.outcome, cases.outcome) END, "
+        "reasons = CASE WHEN cases.finalised_at IS NOT NULL OR excluded.outcome IS NULL "
+        "THEN cases.reasons ELSE excluded.reasons END, "
+        "finalised_at = coalesce(cases.finalised_at, excluded.finalised_at), "
         "decided_at = coalesce(cases.decided_at, excluded.decided_at), "
         "currency = coalesce(excluded.currency, cases.currency), "
         "fee = coalesce(excluded.fee, cases.fee), "
@@ -58,6 +62,7 @@ async def record_case_facts(conn: Connection, facts: Sequence[CaseFact]) -> None
                 _amount(fact.from_consumables_quota),
                 _amount(fact.customer_share),
                 fact.at,
+                fact.at if fact.final else None,
             )
             for fact in facts
         ],
@@ -143,14 +148,17 @@ async def case_board(pool: asyncpg.Pool) -> CaseBoard:
             "SELECT stage, coalesce(family, 'unknown') AS family, count(*) AS cases "
             "FROM cases GROUP BY 1, 2 ORDER BY 1, 2"
         )
+        # Outcomes and refusals are counted from the cases' final outcomes alone: one per case,
+        # an approval the ledger refused counted as the refusal it became.
         per_minute = await conn.fetch(
-            "SELECT to_char(date_trunc('minute', decided_at), 'HH24:MI') AS minute, outcome, "
+            "SELECT to_char(date_trunc('minute', finalised_at), 'HH24:MI') AS minute, outcome, "
             "count(*) AS decisions FROM cases "
-            "WHERE decided_at > now() - interval '10 minutes' GROUP BY 1, 2 ORDER BY 1, 2"
+            "WHERE finalised_at > now() - interval '10 minutes' GROUP BY 1, 2 ORDER BY 1, 2"
         )
         reasons = await conn.fetch(
             "SELECT reason, count(*) AS cases FROM cases, unnest(reasons) AS reason "
-            "WHERE outcome = 'refused' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
+            "WHERE finalised_at IS NOT NULL AND outcome = 'refused' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
         )
         money = await conn.fetch(
             # A fee is taken once the ledger deducted the replacement, not at the decision.

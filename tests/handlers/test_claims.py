@@ -4,6 +4,7 @@ refused alone."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -23,12 +24,14 @@ from contracts.activation import (
 from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import (
     ClaimDecided,
+    ClaimFinalised,
     ClaimOutcome,
     ClaimReversed,
     LiabilityIncidentRefused,
     PreAuthorisationCaptureRequested,
     PreAuthorisationReleaseRequested,
     RepairSplit,
+    ResubmissionRefused,
 )
 from contracts.coverage import (
     CoverageExtended,
@@ -94,7 +97,14 @@ def ledger(payload: Any, kind: type[Envelope], plan_id: uuid.UUID) -> Envelope:
     return kind.new(payload, producer="coverage", correlation_id=str(plan_id))
 
 
-def opened(sn: str, *, model: str = CONSUMER_MODEL, replacements: int = 2) -> CoverageOpened:
+def opened(
+    sn: str,
+    *,
+    model: str = CONSUMER_MODEL,
+    replacements: int = 2,
+    flyaways: int = 1,
+    base_quota: str = "20000.00",
+) -> CoverageOpened:
     plan_id = uuid.uuid4()
     start = factories.now() - timedelta(days=30)
     agricultural = model == AG_MODEL
@@ -107,11 +117,11 @@ def opened(sn: str, *, model: str = CONSUMER_MODEL, replacements: int = 2) -> Co
         term_start=start,
         term_end=start + timedelta(days=365),
         replacements_left=0 if agricultural else replacements,
-        flyaways_left=0 if agricultural else 1,
+        flyaways_left=0 if agricultural else flyaways,
         family=PlanFamily.AGRICULTURAL if agricultural else PlanFamily.CONSUMER,
         agricultural=AgriculturalTerm(
             plan_year=1,
-            base_quota=Money.of("20000.00", "CNY"),
+            base_quota=Money.of(base_quota, "CNY"),
             consumables_quota=Money.of("2000.00", "CNY"),
             deductible_rate=Decimal("0.00"),
             insurer="zhongan",
@@ -215,32 +225,48 @@ async def _books(harness: ServiceHarness) -> list[Any]:
             f"SELECT to_jsonb(t) - 'decided_at' - 'received_at' AS row FROM {table} t"
             f" ORDER BY {key}"
         )
-        books.append([row["row"] for row in rows])
+        books.append([json.loads(row["row"]) for row in rows])
     return books
+
+
+def by_position(value: Any, positions: dict[str, str]) -> Any:
+    """`value` with every id of an emitted event replaced by that event's position: a case
+    names its decision by event id, which differs from one run to the next."""
+    if isinstance(value, dict):
+        return {key: by_position(item, positions) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [by_position(item, positions) for item in value]
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    return positions.get(value, value) if isinstance(value, str) else value
 
 
 async def same_as_one_by_one(
     harness: ServiceHarness, before: Sequence[Delivery], together: Sequence[Delivery]
 ) -> list[Any]:
     """Deliver `together` as one batch, then (on a clean database) one event per batch: the rows
-    and the events emitted must be the same. Returns the events emitted."""
+    and the events emitted must be the same. Returns the events `together` emitted one by one,
+    the run whose rows the database keeps."""
     outcomes = []
     for batches in ([list(together)], [[delivery] for delivery in together]):
         await _reset(harness)
+        earlier: list[Any] = []
         for delivery in before:  # across topics a batch keeps no order: one at a time
-            await harness.deliver(delivery)
+            earlier += (await harness.deliver(delivery)).events()
         emitted: list[Any] = []
         for batch in batches:
             handled = await harness.deliver(*batch)
             assert handled.rejected == {}
             emitted += handled.events()
+        positions = {str(e.event_id): f"event #{n}" for n, e in enumerate(earlier + emitted)}
         described = [
             (e.event_type, e.correlation_id, e.causation_id, e.payload.model_dump())
             for e in emitted
         ]
-        outcomes.append((described, await _books(harness), emitted))
+        books = await _books(harness)
+        outcomes.append((by_position(described, positions), by_position(books, positions), emitted))
     assert outcomes[0][:2] == outcomes[1][:2]
-    return outcomes[0][2]
+    return outcomes[1][2]
 
 
 # coverage.events.v1 ----------------------------------------------------------------------------
@@ -390,7 +416,8 @@ async def test_an_extension_of_a_plan_never_opened_is_refused_alone(
 
 async def test_two_claims_on_one_plan_in_one_batch_as_one_by_one(claims: ServiceHarness) -> None:
     """C1-C5, P2: both are decided against the plan as the ledger last described it; a case
-    re-sent in the same batch is decided once; no plan on the SN: NO_PLAN_FOR_SN (D4)."""
+    re-sent in the same batch (reported again, at another moment) is decided once; no plan on
+    the SN: NO_PLAN_FOR_SN (D4). A refusal is final at once; an approval waits for the ledger."""
     sn = factories.new_serial()
     first = factories.assessment(sn, CONSUMER_MODEL)
     second = factories.assessment(sn, CONSUMER_MODEL, cause=IncidentCause.THEFT)
@@ -403,8 +430,16 @@ async def test_two_claims_on_one_plan_in_one_batch_as_one_by_one(claims: Service
         [repair(first), repair(second), repair(resent), repair(unknown)],
     )
 
-    decided = {event.payload.case_id: event for event in emitted}
-    assert len(emitted) == 3
+    decisions = [event for event in emitted if isinstance(event, ClaimDecided)]
+    decided = {event.payload.case_id: event for event in decisions}
+    assert len(decisions) == 3
+    finals = [event for event in emitted if isinstance(event, ClaimFinalised)]
+    assert {final.payload.case_id for final in finals} == {
+        second.payload.case_id,
+        unknown.payload.case_id,
+    }
+    [refused] = [event for event in emitted if isinstance(event, ResubmissionRefused)]
+    assert refused.payload.decision_id == decided[first.payload.case_id].event_id
     replacement = decided[first.payload.case_id]
     assert replacement.payload.outcome is ClaimOutcome.REPLACEMENT
     assert replacement.payload.fee is not None and replacement.payload.fee_schedule
@@ -496,8 +531,9 @@ async def test_c7_c8_an_ag_repair_its_quota_deduction_claims_the_base_quota_from
         [coverage(quota_deduction(plan, decided)), coverage(quota_deduction(plan, decided))],
     )
 
-    [claim] = reported
-    assert isinstance(claim, InsurerClaimReported)
+    claim, final = reported
+    assert isinstance(claim, InsurerClaimReported) and isinstance(final, ClaimFinalised)
+    assert final.payload.repair_split == split and final.payload.outcome is ClaimOutcome.REPAIR
     assert (claim.payload.insurer, claim.payload.base_quota_amount) == (
         "zhongan",
         split.from_base_quota,
@@ -577,7 +613,9 @@ async def test_c8_c10_a_case_reversed_before_the_ledger_answered_claims_nothing_
     answered = await claims.deliver(coverage(quota_deduction(plan, decided)))
 
     assert [type(event) for event in reviewed.events()] == [ClaimReversed]
-    assert answered.emitted == []
+    # The case's fate is the ledger's answer; the reversal is a fact of its own.
+    [final] = answered.events()
+    assert isinstance(final, ClaimFinalised) and final.payload.outcome is ClaimOutcome.REPAIR
     [case] = await claims.rows("SELECT ledger_state, insurer_state FROM cases")
     assert (case["ledger_state"], case["insurer_state"]) == ("applied", "none")
 

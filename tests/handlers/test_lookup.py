@@ -28,9 +28,12 @@ from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import (
     ClaimDecided,
     ClaimDecidedPayload,
+    ClaimFinalised,
+    ClaimFinalisedPayload,
     ClaimOutcome,
     ClaimReversed,
     ClaimReversedPayload,
+    RefusedBy,
     RepairSplit,
 )
 from contracts.coverage import (
@@ -388,6 +391,35 @@ async def test_a_claim_decided_then_reviewed_in_one_batch_keeps_the_latest_decis
     assert tuple(case) == ("replacement", [], FEE.amount)
     [(activated_at,)] = await lookup.rows("SELECT first_activated_at FROM devices")
     assert activated_at == first_seen
+
+
+async def test_c5_a_claims_final_outcome_is_the_ledgers_refusal_of_its_approval(
+    lookup: ServiceHarness,
+) -> None:
+    """The lookup shows the case's fate as ClaimFinalised tells it, beside the decision."""
+    plan = Plan()
+    decided = plan.decided(ClaimOutcome.REPLACEMENT)
+    final = _new(
+        ClaimFinalised,
+        ClaimFinalisedPayload(
+            case_id=plan.case_id,
+            decision_id=decided.event_id,
+            sn=plan.sn,
+            model="mavic-3-pro",
+            plan_id=plan.plan_id,
+            outcome=ClaimOutcome.REFUSED,
+            refused_by=RefusedBy.LEDGER,
+            reason_codes=["NO_REPLACEMENTS_LEFT"],
+        ),
+        "claims",
+    )
+
+    await lookup.deliver((topics.CLAIMS_EVENTS, decided), (topics.CLAIMS_EVENTS, final))
+
+    [case] = await lookup.rows(
+        "SELECT outcome, final_outcome, final_reason_codes, final_refused_by FROM cases"
+    )
+    assert tuple(case) == ("replacement", "refused", ["NO_REPLACEMENTS_LEFT"], "ledger")
 
 
 def _ag_cover(year: int, base: str) -> AgriculturalTerm:

@@ -9,7 +9,13 @@ import pytest
 import structlog
 
 from contracts import serialise_event
-from contracts.claims import ClaimDecided, ClaimOutcome
+from contracts.claims import (
+    ClaimDecided,
+    ClaimFinalised,
+    ClaimFinalisedPayload,
+    ClaimOutcome,
+    RefusedBy,
+)
 from contracts.coverage import DeductionApplied
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced
@@ -64,6 +70,35 @@ def test_a_decision_gives_its_case_family_outcome_reasons_and_fee() -> None:
     refused_fact = case_fact(refused)
     assert refused_fact is not None
     assert (refused_fact.stage, refused_fact.reasons) == (Stage.REFUSED, ("EXCLUDED_THEFT",))
+
+
+def test_a_final_outcome_is_what_the_counts_count_with_the_ledgers_word() -> None:
+    """An approval the ledger refused ends refused, with the ledger's reasons and no fee."""
+    decided: ClaimDecided = sample(ClaimDecided)
+    final = ClaimFinalised.new(
+        ClaimFinalisedPayload(
+            case_id=decided.payload.case_id,
+            decision_id=decided.event_id,
+            sn=decided.payload.sn,
+            model=decided.payload.model,
+            plan_id=decided.payload.plan_id,
+            outcome=ClaimOutcome.REFUSED,
+            refused_by=RefusedBy.LEDGER,
+            reason_codes=["NO_REPLACEMENTS_LEFT"],
+        ),
+        producer="claims",
+        correlation_id=decided.payload.case_id,
+    )
+    fact = case_fact(final)
+    assert fact is not None and fact.final
+    assert (fact.stage, fact.outcome, fact.reasons, fact.fee) == (
+        Stage.LEDGER_REFUSED,
+        "refused",
+        ("NO_REPLACEMENTS_LEFT",),
+        None,
+    )
+    decision = case_fact(decided)
+    assert decision is not None and not decision.final
 
 
 def test_later_steps_of_a_case_rank_further_than_its_decision() -> None:
