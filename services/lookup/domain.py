@@ -325,7 +325,7 @@ def assemble(
     device = found.devices.get(sn)
     own_cases = [case for case in found.cases if case.sn == sn]
     naming = [r for r in found.replacements if sn in (r.old_sn, r.new_sn)]
-    if device is None and not found.plans and not own_cases and not naming:
+    if device is None and not found.plans and not own_cases and not naming and not found.waits:
         return None
 
     by_plan: dict[uuid.UUID, list[ReplacementRecord]] = defaultdict(list)
