@@ -211,3 +211,14 @@ async def test_two_instances_never_hand_back_one_request_twice(harness: ServiceH
     )
     assert sorted(count for count, _ in both) == [0, 1]
     assert await answers(harness) == {"CODE0000009": "PLAN_CODE_UNKNOWN"}
+
+
+async def test_a_kept_request_its_contract_no_longer_reads_is_dead_lettered(
+    harness: ServiceHarness,
+) -> None:
+    await harness.deliver((topics.ACTIVATION_REQUESTS, request("CODE0000010")))
+    await harness.pool.execute("UPDATE waiting_events SET payload = 'not json'::bytea")
+    handled = await harness.deliver((topics.PLAN_ORDERS, order("CODE0000010")))
+    assert len(handled.rejected_waiting) == 1
+    assert await answers(harness) == {}
+    assert await harness.rows("SELECT * FROM waiting_events") == []
