@@ -207,6 +207,9 @@ class PlanPool:
         return self._order[self._next - 1]
 
 
+WAITING_GRACE_SECONDS = 3.0
+
+
 class BenchPlatform:
     """The five services on fresh copies of the seeded templates, with extra instances."""
 
@@ -230,6 +233,8 @@ class BenchPlatform:
             lookup_http_port=free_port(),
             operations_http_port=free_port(),
             kafka_credentials=credentials,
+            # The run's unknown SNs wait this long for a plan before their refusal.
+            waiting_grace_seconds=WAITING_GRACE_SECONDS,
         )
         consumer, agricultural = seed.counts(plans)
         self.pool = PlanPool(consumer, random.Random(seed_))

@@ -196,6 +196,22 @@ def render_text(answer: LookupAnswer) -> str:
             for r in answer.replacements
         ],
     )
+    if answer.waiting:
+        lines += _section(
+            "Waiting for a dependency",
+            ("service", "event", "waits for", "key", "since", "deadline"),
+            [
+                (
+                    w.service,
+                    w.event_type or "-",
+                    w.dependency,
+                    w.key,
+                    _when(w.since),
+                    _when(w.deadline),
+                )
+                for w in answer.waiting
+            ],
+        )
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from contracts.upstream import (
     ReviewConcluded,
     VideoReviewed,
 )
+from contracts.waiting import WaitingEvent
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -105,6 +106,9 @@ FULFILMENT_EVENTS = Topic(
     FulfilmentEvent,
 )
 INSURER_CLAIMS = Topic("insurer.claims.v1", 6, "case or incident id", "claims", InsurerClaimsEvent)
+# Written by every service that keeps events waiting (shared.waiting), read by the lookup and
+# the dashboard.
+WAITING = Topic("platform.waiting.v1", 3, "what is waited for", "platform", WaitingEvent)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     PLAN_ORDERS,
@@ -124,6 +128,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CLAIMS_EVENTS,
     FULFILMENT_EVENTS,
     INSURER_CLAIMS,
+    WAITING,
 )
 BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
 

@@ -9,8 +9,10 @@ its id in the inbox and changes nothing; an event decided but not yet sent waits
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -18,8 +20,10 @@ import structlog
 
 from contracts import serialise_event
 from contracts.envelope import Envelope, Payload
-from contracts.topics import Topic, envelope_for, topic_of
-from shared.metrics import OUTBOX_PUBLISHED
+from contracts.topics import BY_NAME, Topic, envelope_for, topic_of
+from contracts.waiting import EventWaitingPayload, WaitEnd, WaitOverPayload
+from shared import waiting
+from shared.metrics import OUTBOX_PUBLISHED, WAITS_ENDED
 from shared.milestones import log_milestone
 from shared.retry import is_transient, transient_retries
 from shared.tracing import TRACEPARENT, traceparent_for
@@ -33,13 +37,80 @@ OUTBOX_CHANNEL = "outbox"
 _RELAY_LOCK = 7_201_002  # advisory lock id: one relay publishes at a time, keeping key order
 
 
+BatchHandler = Callable[[Sequence[Any], "Transaction"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WaitingRoom:
+    """How a service keeps events that came before what they depend on (shared.waiting): the
+    handler of each topic it reads, to hand kept events back to, and the grace periods."""
+
+    handlers: Mapping[str, BatchHandler]
+    graces: Mapping[str, timedelta] = field(default_factory=dict)
+    recheck: timedelta = timedelta(seconds=30)
+
+
+NO_WAITING = WaitingRoom({})
+
+
 @dataclass
 class Transaction:
-    """What a handler may touch: the connection inside the transaction, and the outbox."""
+    """What a handler may touch: the connection inside the transaction, the outbox, and the
+    waiting room."""
 
     conn: Connection
     producer: str
+    room: WaitingRoom = NO_WAITING
     outgoing: list[tuple[Topic, str, Envelope]] = field(default_factory=list)
+    kept: dict[uuid.UUID, waiting.Kept] = field(default_factory=dict)
+    resolved: dict[str, set[str]] = field(default_factory=dict)
+    # Kept events being handed back: when each was first kept, and whether its grace is over.
+    handed_back: dict[uuid.UUID, waiting.HandedBack] = field(default_factory=dict)
+
+    def wait(self, event: Envelope, dependency: waiting.Dependency, key: str) -> bool:
+        """Keep `event` until `dependency` is resolved for `key`: True, and the handler leaves
+        it for now (no row, no event). False when its grace period is over (or is zero): the
+        handler answers it now, as it stands."""
+        back = self.handed_back.get(event.event_id)
+        if back is not None and back.expired:
+            return False
+        grace = self.room.graces.get(dependency.name, dependency.grace)
+        now = datetime.now(UTC)
+        since = back.since if back is not None else now
+        deadline = since + grace
+        if deadline <= now:
+            return False
+        self.kept[event.event_id] = waiting.Kept(
+            event.event_id,
+            topic_of(type(event)).name,
+            dependency.name,
+            key,
+            serialise_event(event),
+            since,
+            deadline,
+            min(deadline, now + self.room.recheck),
+        )
+        if back is None:
+            self.emit(
+                EventWaitingPayload(
+                    service=self.producer,
+                    dependency=dependency.name,
+                    key=key,
+                    waiting_event_id=event.event_id,
+                    waiting_event_type=event.event_type,
+                    waiting_topic=topic_of(type(event)).name,
+                    waiting_since=since,
+                    deadline=deadline,
+                ),
+                key=key,
+                cause=event,
+            )
+        return True
+
+    def resolve(self, dependency: waiting.Dependency, keys: Iterable[str]) -> None:
+        """What this transaction saved satisfies `dependency` for `keys`: the events kept for
+        them are handed back to their handlers in this transaction, after the batch's."""
+        self.resolved.setdefault(dependency.name, set()).update(keys)
 
     def emit(
         self,
@@ -72,9 +143,6 @@ class Transaction:
         self.outgoing.append((topic, key, event))
 
 
-BatchHandler = Callable[[Sequence[Any], Transaction], Awaitable[None]]
-
-
 class EventRejectedError(Exception):
     """A batch handler names the event it cannot apply, and why."""
 
@@ -100,6 +168,8 @@ class BatchOutcome:
     applied: list[int]
     duplicates: list[int]
     rejected: dict[int, Exception]
+    # Kept events handed back in the batch's transaction that their handler rejected.
+    rejected_waiting: list[tuple[waiting.HandedBack, Exception]] = field(default_factory=list)
 
 
 class _Rejected(Exception):
@@ -113,7 +183,12 @@ class _Rejected(Exception):
 
 
 async def apply_batch(
-    pool: asyncpg.Pool, batch: Sequence[Delivery], *, producer: str, attempts: int
+    pool: asyncpg.Pool,
+    batch: Sequence[Delivery],
+    *,
+    producer: str,
+    attempts: int,
+    room: WaitingRoom = NO_WAITING,
 ) -> BatchOutcome:
     """Apply every event of `batch` this service has not applied yet, in ONE transaction.
 
@@ -134,7 +209,7 @@ async def apply_batch(
             async for attempt in transient_retries(attempts):
                 with attempt:
                     outcome = await _apply_in_one_transaction(
-                        pool, batch, rejected, producer=producer, isolated=isolated
+                        pool, batch, rejected, producer=producer, isolated=isolated, room=room
                     )
                     return outcome
         except _Rejected as rejection:
@@ -151,6 +226,7 @@ async def _apply_in_one_transaction(
     *,
     producer: str,
     isolated: bool,
+    room: WaitingRoom,
 ) -> BatchOutcome:
     """Not `isolated`: one handler call per topic, and a rejection raises `_Rejected`, rolling
     everything back. `isolated`: one call per event, each in a savepoint, and its rejection is
@@ -176,7 +252,7 @@ async def _apply_in_one_transaction(
                 new.append(index)
             else:
                 duplicates.append(index)
-        tx = Transaction(conn, producer)
+        tx = Transaction(conn, producer, room)
         if isolated:
             applied, also_rejected = await _apply_one_by_one(tx, batch, new)
         else:
@@ -188,8 +264,9 @@ async def _apply_in_one_transaction(
                     if is_transient(error):
                         raise
                     raise _named_rejection(batch, indexes, error) from error
+        rejected_waiting = await settle_waiting(tx)
         await _write_outbox(conn, tx.outgoing)
-    return BatchOutcome(applied, duplicates, rejected | also_rejected)
+    return BatchOutcome(applied, duplicates, rejected | also_rejected, rejected_waiting)
 
 
 def _by_topic(
@@ -226,11 +303,116 @@ async def _apply_one_by_one(
             if is_transient(error):
                 raise
             del tx.outgoing[queued:]
+            tx.kept.pop(delivery.event.event_id, None)
             rejected[index] = error.error if isinstance(error, EventRejectedError) else error
             await tx.conn.execute("DELETE FROM inbox WHERE event_id = $1", delivery.event.event_id)
             continue
         applied.append(index)
     return applied, rejected
+
+
+MAX_HAND_BACK_ROUNDS = 20  # a chain of dependencies resolved in one transaction, at most
+
+
+async def settle_waiting(tx: Transaction) -> list[tuple[waiting.HandedBack, Exception]]:
+    """Hand back the kept events this transaction resolved (they may resolve others, or wait
+    again), then keep what still waits. Returns the events handed back that their handler
+    rejected: nothing of them remains but their inbox row, and they are the caller's to
+    dead-letter."""
+    rejected: list[tuple[waiting.HandedBack, Exception]] = []
+    for _ in range(MAX_HAND_BACK_ROUNDS):
+        if not tx.resolved:
+            break
+        resolved, tx.resolved = tx.resolved, {}
+        # Kept earlier in this transaction and resolved in it too: found by the same query.
+        await waiting.keep(tx.conn, list(tx.kept.values()))
+        tx.kept.clear()
+        rejected += await hand_back(tx, await waiting.take_resolved(tx.conn, resolved))
+    await waiting.keep(tx.conn, list(tx.kept.values()))
+    tx.kept.clear()
+    return rejected
+
+
+async def hand_back(
+    tx: Transaction, events: list[waiting.HandedBack]
+) -> list[tuple[waiting.HandedBack, Exception]]:
+    """Each topic's kept events to its handler, in the order they were first kept, each topic
+    in a savepoint; a rejection there redoes that topic one event at a time."""
+    rejected: list[tuple[waiting.HandedBack, Exception]] = []
+    by_topic: dict[str, list[tuple[waiting.HandedBack, Envelope]]] = {}
+    for back in events:
+        tx.handed_back[back.event_id] = back
+        try:
+            event = BY_NAME[back.topic].parse(back.payload)
+        except (KeyError, ValueError) as error:  # kept under a contract since changed
+            rejected.append((back, error))
+            continue
+        by_topic.setdefault(back.topic, []).append((back, event))
+    for topic, kept in by_topic.items():
+        handle = tx.room.handlers[topic]
+        marks = (len(tx.outgoing), set(tx.kept))
+        try:
+            async with tx.conn.transaction():
+                await handle([event for _, event in kept], tx)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            _undo(tx, *marks)
+            for back, event in kept:
+                marks = (len(tx.outgoing), set(tx.kept))
+                try:
+                    async with tx.conn.transaction():
+                        await handle([event], tx)
+                except Exception as one_error:
+                    if is_transient(one_error):
+                        raise
+                    _undo(tx, *marks)
+                    rejected.append(
+                        (
+                            back,
+                            one_error.error
+                            if isinstance(one_error, EventRejectedError)
+                            else one_error,
+                        )
+                    )
+    for back, event in (pair for kept in by_topic.values() for pair in kept):
+        if back.event_id not in tx.kept:  # not waiting again
+            ended = WaitEnd.EXPIRED if back.expired else WaitEnd.RESOLVED
+            WAITS_ENDED.labels(tx.producer, back.dependency, ended.value).inc()
+            tx.emit(
+                WaitOverPayload(
+                    service=tx.producer,
+                    dependency=back.dependency,
+                    key=back.key,
+                    waiting_event_id=back.event_id,
+                    ended=ended,
+                ),
+                key=back.key,
+                cause=event,
+            )
+    return rejected
+
+
+def _undo(tx: Transaction, queued: int, kept_before: set[uuid.UUID]) -> None:
+    del tx.outgoing[queued:]
+    for event_id in set(tx.kept) - kept_before:
+        del tx.kept[event_id]
+
+
+async def hand_back_due(
+    pool: asyncpg.Pool, *, producer: str, room: WaitingRoom, limit: int = 500
+) -> tuple[int, list[tuple[waiting.HandedBack, Exception]]]:
+    """One pass of the service's clock: the kept events due (recheck or deadline) handed back
+    in one transaction. Returns how many, and those their handler rejected."""
+    async with pool.acquire() as conn, conn.transaction():
+        due = await waiting.take_due(conn, limit)
+        if not due:
+            return 0, []
+        tx = Transaction(conn, producer, room)
+        rejected = await hand_back(tx, due)
+        rejected += await settle_waiting(tx)
+        await _write_outbox(conn, tx.outgoing)
+    return len(due), rejected
 
 
 async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:

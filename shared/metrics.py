@@ -34,6 +34,16 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     "Age of the oldest outbox row not published yet (0 when none waits)",
     ["service"],
 )
+EVENTS_WAITING = Gauge(
+    "careplan_events_waiting",
+    "Events kept until what they depend on arrives (shared.waiting), by dependency",
+    ["service", "dependency"],
+)
+WAITS_ENDED = Counter(
+    "careplan_waits_ended_total",
+    "Kept events handed back to their handler: resolved, or expired after their grace",
+    ["service", "dependency", "ended"],
+)
 DECISIONS = Counter(
     "careplan_decisions_total",
     "Claim decisions published, by outcome and reason code (none for an approval)",

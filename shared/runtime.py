@@ -9,8 +9,10 @@ commits the batch's Kafka offsets only after that transaction committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,21 @@ from faststream.specification import AsyncAPI
 from opentelemetry.trace import Span, StatusCode
 
 from contracts.envelope import Envelope
-from contracts.topics import Topic
+from contracts.topics import WAITING, Topic
 from shared.db import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.dead_letters import DeadLetters
 from shared.health import sample_outbox
 from shared.kafka_admin import DEAD_LETTER_MAX_BYTES
 from shared.kafka_security import broker_security
 from shared.log import configure_logging
-from shared.messaging import BatchHandler, Delivery, OutboxRelay, apply_batch
+from shared.messaging import (
+    BatchHandler,
+    Delivery,
+    OutboxRelay,
+    WaitingRoom,
+    apply_batch,
+    hand_back_due,
+)
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
 from shared.tracing import (
@@ -42,6 +51,7 @@ from shared.tracing import (
     event_ids,
     event_spans,
 )
+from shared.waiting import Dependency, HandedBack, graces, sample_waiting
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +70,18 @@ class Service:
         also_reads: tuple[str, ...] = (),
         replays_onto: tuple[str, ...] = (),
         watches_lag: bool = False,
+        waits_for: tuple[Dependency, ...] = (),
     ) -> None:
         """`also_reads`, `replays_onto` and `watches_lag` declare what a service does with Kafka
         beside consuming and publishing events, for its grants (shared.kafka_acls): topics it
         reads with clients of its own, topics it replays dead letters onto, and whether it
-        reads every service group's offsets."""
+        reads every service group's offsets. `waits_for` lists what an event it reads may
+        come before (shared.waiting); such a service announces what it keeps on
+        `platform.waiting.v1`."""
         self.name = name
         self.description = description
-        self.owns = owns
+        self.waits_for = waits_for
+        self.owns = (*owns, WAITING) if waits_for else owns
         self.also_reads = also_reads
         self.replays_onto = replays_onto
         self.watches_lag = watches_lag
@@ -89,6 +103,21 @@ class Service:
             logger=None,
         )
         self._dead_letters = DeadLetters(self.broker, name)
+        self._due = asyncio.Event()  # a batch came: kept events may be due
+        self._room = WaitingRoom({})
+
+    @property
+    def waiting_room(self) -> WaitingRoom:
+        """The handlers kept events go back to, and each dependency's grace period."""
+        return WaitingRoom(
+            {name: handler for name, (_, handler) in self.consumed.items()},
+            graces(
+                self.waits_for,
+                every=self.settings.waiting_grace_seconds,
+                overrides=self.settings.waiting_grace,
+            ),
+            timedelta(seconds=self.settings.waiting_recheck_seconds),
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -187,6 +216,7 @@ class Service:
                 batch,
                 producer=self.name,
                 attempts=self.settings.transient_retry_attempts,
+                room=self._room,
             )
             for index, cause in outcome.rejected.items():
                 spans[index].record_exception(cause)
@@ -199,8 +229,10 @@ class Service:
             *(
                 self._dead_letter(record, cause, refused.get(id(record)))
                 for record, cause in unapplicable
-            )
+            ),
+            *(self._dead_letter_kept(kept, cause) for kept, cause in outcome.rejected_waiting),
         )
+        self._due.set()
         for outcome_name, indexes in (
             ("applied", outcome.applied),
             ("duplicate", outcome.duplicates),
@@ -228,6 +260,44 @@ class Service:
         with structlog.contextvars.bound_contextvars(**(event_ids(event) if event else {})):
             await self._dead_letters.send(record, cause)
 
+    async def _dead_letter_kept(self, kept: HandedBack, cause: Exception) -> None:
+        """A kept event its handler rejected once handed back: dead-lettered from the bytes
+        it was kept with (its offset long committed, so none is given)."""
+        record = ConsumerRecord(
+            topic=kept.topic,
+            partition=-1,
+            offset=-1,
+            timestamp=int(kept.since.timestamp() * 1000),
+            timestamp_type=0,
+            key=None,
+            value=kept.payload,
+            checksum=None,
+            serialized_key_size=-1,
+            serialized_value_size=len(kept.payload),
+            headers=(),
+        )
+        await self._dead_letter(record, cause, None)
+
+    async def _hand_back_due(self) -> None:
+        """The service's clock for kept events: every `waiting_check_seconds`, and after each
+        batch, hand back those due (a recheck or their deadline), until none is."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due.wait(), self.settings.waiting_check_seconds)
+            self._due.clear()
+            try:
+                while True:
+                    count, rejected = await hand_back_due(
+                        self.pool, producer=self.name, room=self._room
+                    )
+                    for kept, cause in rejected:
+                        await self._dead_letter_kept(kept, cause)
+                    if count == 0:
+                        break
+            except Exception:
+                # The database being away is the consumer's to report; the next tick retries.
+                log.exception("waiting_hand_back_failed")
+
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)
         self._pool = await create_pool(
@@ -246,9 +316,10 @@ class Service:
         """
         if self.consumed:
             self._subscribe()
+        self._room = self.waiting_room
         relay: OutboxRelay | None = None
         relay_task: asyncio.Task[None] | None = None
-        sampler_task: asyncio.Task[None] | None = None
+        background: list[asyncio.Task[None]] = []
         # Before FastStream logs its first line, so that it is JSON too.
         configure_logging(self.name, self.settings.log_level)
         tracer_provider = configure_tracing(
@@ -268,7 +339,7 @@ class Service:
             await self.start_database()
 
         async def start_relay() -> None:
-            nonlocal relay, relay_task, sampler_task
+            nonlocal relay, relay_task
             relay = OutboxRelay(
                 self.pool,
                 self.broker.publish,
@@ -277,17 +348,30 @@ class Service:
                 fallback_poll_seconds=self.settings.outbox_fallback_poll_seconds,
             )
             relay_task = asyncio.create_task(relay.run(), name=f"{self.name}-outbox-relay")
-            sampler_task = asyncio.create_task(
-                sample_outbox(self.pool, self.name), name=f"{self.name}-outbox-sampler"
+            background.append(
+                asyncio.create_task(
+                    sample_outbox(self.pool, self.name), name=f"{self.name}-outbox-sampler"
+                )
             )
+            if self.waits_for:
+                names = [dependency.name for dependency in self.waits_for]
+                background.extend(
+                    (
+                        asyncio.create_task(self._hand_back_due(), name=f"{self.name}-waiting"),
+                        asyncio.create_task(
+                            sample_waiting(self.pool, self.name, names),
+                            name=f"{self.name}-waiting-sampler",
+                        ),
+                    )
+                )
 
         async def announce_started() -> None:
             log.info("service_started")
 
         async def stop_relay() -> None:
-            if sampler_task is not None:
-                sampler_task.cancel()
-                await asyncio.gather(sampler_task, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             if relay is None or relay_task is None:
                 return
             relay.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Written by infra/postgres/start.sh when this checkout's stack is created: the database
@@ -61,6 +61,13 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_fallback_poll_seconds: float = 2.0
     transient_retry_attempts: int = 5
+    # Waiting (shared.waiting): every grace period at once (tests use a few seconds), one by
+    # dependency name (JSON: {"plan-of-assessment": 600}), how often a kept event is offered
+    # again unasked, and how often the timer looks for due ones.
+    waiting_grace_seconds: NonNegativeFloat | None = None
+    waiting_grace: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    waiting_recheck_seconds: PositiveFloat = 30.0
+    waiting_check_seconds: PositiveFloat = 1.0
     # Prometheus: each service on its documented port, base + its offset (shared.metrics);
     # CAREPLAN_METRICS_PORT overrides that port, and 0 turns the endpoint off.
     metrics_port_base: int = 9300

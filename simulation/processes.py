@@ -142,6 +142,8 @@ class Platform:
     metrics_port_base: int = field(default_factory=lambda: ServiceSettings().metrics_port_base)
     trace_files: bool = False  # each process writes its spans to <log_dir>/<process>.spans.jsonl
     kafka_credentials: dict[str, str] = field(default_factory=dict)  # principal -> password
+    # Every dependency's grace period (shared.waiting); None keeps the services' defaults.
+    waiting_grace_seconds: float | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -172,6 +174,8 @@ class Platform:
             }
             if instance != "1":  # the documented port is the first instance's
                 env["CAREPLAN_METRICS_PORT"] = "0"
+            if self.waiting_grace_seconds is not None:
+                env["CAREPLAN_WAITING_GRACE_SECONDS"] = str(self.waiting_grace_seconds)
             if self.trace_files:
                 env["CAREPLAN_TRACE_FILE"] = str(self.log_dir / f"{key}.spans.jsonl")
             if service == "lookup":

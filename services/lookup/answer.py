@@ -199,6 +199,18 @@ class ReplacementOut(_Out):
     shipment: ShipmentOut | None
 
 
+class WaitingOut(_Out):
+    """An event a service keeps until what it depends on arrives, e.g. an assessment read
+    before its plan; at its deadline it is answered as it stands."""
+
+    service: str
+    dependency: str = Field(description="What it waits for, e.g. plan-of-assessment")
+    key: str = Field(description="The SN, plan code or case it waits on")
+    event_type: str | None
+    since: datetime | None
+    deadline: datetime | None
+
+
 class LookupAnswer(_Out):
     """X5: what the platform knows of one SN, from its own events."""
 
@@ -217,6 +229,11 @@ class LookupAnswer(_Out):
     replacements: list[ReplacementOut]
     accessories: list[AccessoryOut] = Field(
         default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
+    waiting: list[WaitingOut] = Field(
+        default_factory=list,
+        description="Events about this SN, its plan codes or cases that a service keeps "
+        "until what they depend on arrives",
     )
     as_of: datetime
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from contracts.claims import RepairSplit
+from contracts.waiting import EventWaiting, WaitingEvent
 from services.lookup.answer import (
     AccessoryOut,
     AccessoryState,
@@ -34,6 +35,7 @@ from services.lookup.answer import (
     ShipmentOut,
     TerminationOut,
     TermOut,
+    WaitingOut,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -170,6 +172,32 @@ class Findings:
     cases: Sequence[CaseRecord]  # cases on the SN, and on those plans
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
+    waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
+
+
+@dataclass(frozen=True)
+class WaitEnded:
+    """A wait over: the event was decided, or answered at its deadline."""
+
+    event_id: uuid.UUID
+    service: str
+    dependency: str
+    key: str
+    ended: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WaitRecord:
+    """An event a service keeps until what it depends on arrives (shared.waiting)."""
+
+    event_id: uuid.UUID
+    service: str
+    dependency: str
+    key: str
+    event_type: str | None
+    since: datetime | None
+    deadline: datetime | None
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,7 +328,7 @@ def assemble(
     device = found.devices.get(sn)
     own_cases = [case for case in found.cases if case.sn == sn]
     naming = [r for r in found.replacements if sn in (r.old_sn, r.new_sn)]
-    if device is None and not found.plans and not own_cases and not naming:
+    if device is None and not found.plans and not own_cases and not naming and not found.waits:
         return None
 
     by_plan: dict[uuid.UUID, list[ReplacementRecord]] = defaultdict(list)
@@ -373,6 +401,17 @@ def assemble(
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
+        waiting=[
+            WaitingOut(
+                service=wait.service,
+                dependency=wait.dependency,
+                key=wait.key,
+                event_type=wait.event_type,
+                since=wait.since,
+                deadline=wait.deadline,
+            )
+            for wait in sorted(found.waits, key=lambda wait: (wait.since or now, wait.key))
+        ],
         as_of=now,
     )
 
@@ -570,3 +609,37 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
             else None
         ),
     )
+
+
+def follow_waiting(
+    events: Iterable[WaitingEvent],
+) -> tuple[list[WaitRecord], list[WaitEnded]]:
+    """What the services announced on platform.waiting.v1: waits begun, and waits over."""
+    begun, over = [], []
+    for event in events:
+        if isinstance(event, EventWaiting):
+            p = event.payload
+            begun.append(
+                WaitRecord(
+                    p.waiting_event_id,
+                    p.service,
+                    p.dependency,
+                    p.key,
+                    p.waiting_event_type,
+                    p.waiting_since,
+                    p.deadline,
+                )
+            )
+        else:
+            q = event.payload
+            over.append(
+                WaitEnded(
+                    q.waiting_event_id,
+                    q.service,
+                    q.dependency,
+                    q.key,
+                    q.ended.value,
+                    event.occurred_at,
+                )
+            )
+    return begun, over

@@ -12,7 +12,9 @@ from contracts.coverage import CoverageEvent
 from contracts.envelope import Envelope
 from contracts.fulfilment import FulfilmentEvent
 from contracts.upstream import DeviceActivated, RepairEvent
+from contracts.waiting import WaitingEvent
 from services.lookup import store
+from services.lookup.domain import follow_waiting
 from services.lookup.domain_projection import touched_by
 from shared.messaging import Transaction
 
@@ -53,3 +55,8 @@ async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> Non
 async def on_fulfilment_event(events: Sequence[FulfilmentEvent], tx: Transaction) -> None:
     """F1: the shipment and who pays for it; F3: old SN -> new SN when it is dispatched."""
     await _project(events, tx)
+
+
+async def on_waiting_event(events: Sequence[WaitingEvent], tx: Transaction) -> None:
+    """What a service keeps until what it depends on arrives, shown with its SN (X5)."""
+    await store.follow_waits(tx.conn, *follow_waiting(events))

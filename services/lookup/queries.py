@@ -14,6 +14,7 @@ from services.lookup.domain import (
     PlanRecord,
     ReplacementRecord,
     TermRecord,
+    WaitRecord,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +51,12 @@ async def findings(conn: Connection, sn: str) -> Findings:
             "SELECT * FROM accessories WHERE accessory_sn IN"
             " (SELECT accessory_sn FROM accessories WHERE drone_sn = $1)",
             sn,
+        )
+        awaited = {sn, *(row["case_id"] for row in case_rows)} | {
+            code for row in [*plan_rows, *term_rows] if (code := row["plan_code"]) is not None
+        }
+        wait_rows = await conn.fetch(
+            "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
         )
 
     terms: dict[Any, list[TermRecord]] = {}
@@ -159,6 +166,18 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 replaced_by_sn=row["replaced_by_sn"],
             )
             for row in accessory_rows
+        ],
+        waits=[
+            WaitRecord(
+                event_id=row["event_id"],
+                service=row["service"],
+                dependency=row["dependency"],
+                key=row["key"],
+                event_type=row["event_type"],
+                since=row["since"],
+                deadline=row["deadline"],
+            )
+            for row in wait_rows
         ],
     )
 

@@ -4,14 +4,21 @@ fields (services.lookup.domain_projection)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from contracts.claims import RepairSplit
-from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain import (
+    AccessoryRecord,
+    CaseRecord,
+    DeviceRecord,
+    ReplacementRecord,
+    WaitEnded,
+    WaitRecord,
+)
 from services.lookup.domain_projection import PlanRow, ReadModel, Rows, TermRow, Touched
 
 if TYPE_CHECKING:
@@ -111,3 +118,28 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await CASES.save(conn, model.cases)
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
+
+
+async def follow_waits(
+    conn: Connection, waits: Sequence[WaitRecord], ended: Sequence[WaitEnded]
+) -> None:
+    """Record the waits announced and the waits over, in two statements. The same key's
+    announcements come in order (one partition); a wait over seen first still wins."""
+    if waits:
+        await conn.executemany(
+            "INSERT INTO waits (event_id, service, dependency, key, event_type, since, deadline)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO UPDATE SET"
+            " event_type = EXCLUDED.event_type, since = EXCLUDED.since,"
+            " deadline = EXCLUDED.deadline",
+            [
+                (w.event_id, w.service, w.dependency, w.key, w.event_type, w.since, w.deadline)
+                for w in waits
+            ],
+        )
+    if ended:
+        await conn.executemany(
+            "INSERT INTO waits (event_id, service, dependency, key, ended, ended_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO UPDATE SET"
+            " ended = EXCLUDED.ended, ended_at = EXCLUDED.ended_at",
+            [(e.event_id, e.service, e.dependency, e.key, e.ended, e.at) for e in ended],
+        )

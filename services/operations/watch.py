@@ -43,6 +43,13 @@ class Health:
     lag: list[PartitionLag] = field(default_factory=list)
     outbox: dict[str, Outbox | None] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)  # per dead-letter topic
+    # Events each service keeps until what they depend on arrives, by dependency
+    # (shared.waiting); only the services that wait for anything, and only those answering.
+    waiting: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def events_waiting(self) -> int:
+        return sum(sum(counts.values()) for counts in self.waiting.values())
 
     def lag_of(self, service: str) -> int:
         return sum(p.lag for p in self.lag if service_of_group(p.group) == service)
@@ -154,31 +161,49 @@ class KafkaWatch:
             await reader.stop()
 
 
-async def outbox_of(http: httpx.AsyncClient, url: str) -> Outbox | None:
+@dataclass(frozen=True)
+class ServiceGauges:
+    outbox: Outbox
+    waiting: dict[str, int]  # events kept, by dependency
+
+
+async def gauges_of(http: httpx.AsyncClient, url: str) -> ServiceGauges | None:
+    """What the dashboard reads off a service's metrics; None: the service did not answer."""
     try:
         response = await http.get(url, timeout=2.0)
         response.raise_for_status()
     except httpx.HTTPError:
         return None
     gauges: dict[str, float] = {}
+    waiting: dict[str, int] = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
             if sample.name in ("careplan_outbox_backlog", "careplan_outbox_oldest_unsent_seconds"):
                 gauges[sample.name] = sample.value
-    return Outbox(
+            elif sample.name == "careplan_events_waiting":
+                waiting[sample.labels["dependency"]] = int(sample.value)
+    outbox = Outbox(
         int(gauges.get("careplan_outbox_backlog", 0)),
         gauges.get("careplan_outbox_oldest_unsent_seconds", 0.0),
     )
+    return ServiceGauges(outbox, waiting)
 
 
 async def collect_health(
     watch: KafkaWatch, http: httpx.AsyncClient, targets: dict[str, str]
 ) -> Health:
-    outboxes = await asyncio.gather(*(outbox_of(http, url) for url in targets.values()))
+    read = dict(
+        zip(
+            targets,
+            await asyncio.gather(*(gauges_of(http, url) for url in targets.values())),
+            strict=True,
+        )
+    )
     return Health(
         lag=await watch.lag(),
-        outbox=dict(zip(targets, outboxes, strict=True)),
+        outbox={service: g.outbox if g else None for service, g in read.items()},
         dead_letters=await watch.dead_letter_counts(),
+        waiting={service: g.waiting for service, g in read.items() if g and g.waiting},
     )
 
 
@@ -197,6 +222,12 @@ def render_text(health: Health) -> str:
             else f"{outbox.waiting} waiting, oldest {outbox.oldest_seconds:.1f} s"
         )
         lines.append(f"  {service:12} {state}")
+    lines.append("events waiting for a dependency (service dependency: events)")
+    lines += [
+        f"  {service:12} {dependency:32} {count}"
+        for service, counts in health.waiting.items()
+        for dependency, count in sorted(counts.items())
+    ] or ["  no service waits for anything"]
     lines.append("dead letters (topic: records)")
     lines += [f"  {topic:40} {count}" for topic, count in health.dead_letters.items() if count]
     if not any(health.dead_letters.values()):

@@ -37,6 +37,7 @@ from contracts.upstream import (
     ReviewConcludedPayload,
     ReviewVerdict,
 )
+from contracts.waiting import EventWaiting, EventWaitingPayload
 from simulation import factories
 
 pytestmark = pytest.mark.contract
@@ -146,6 +147,24 @@ def _owned_by_services() -> list[Sample]:
             ("payload", "occurred_at"),
             ("payload", "drone_sn"),
             ("payload", "claimed_amount"),
+        ),
+        Sample(
+            t.WAITING,
+            EventWaiting.new(
+                EventWaitingPayload(
+                    service="claims",
+                    dependency="plan-of-assessment",
+                    key=SN,
+                    waiting_event_id=uuid.uuid4(),
+                    waiting_event_type="repair.assessment-reported",
+                    waiting_topic=t.REPAIR_ASSESSMENTS.name,
+                    waiting_since=NOW,
+                    deadline=NOW + timedelta(minutes=15),
+                ),
+                producer="claims",
+                correlation_id="CASE-1",
+            ),
+            ("payload", "waiting_since"),
         ),
     ]
 

@@ -31,6 +31,11 @@ def free_port() -> int:
         return port
 
 
+# Every dependency's grace period on the e2e platform (shared.waiting): an event whose
+# dependency never comes gets its refusal after this long.
+E2E_WAITING_GRACE_SECONDS = 6.0
+
+
 @pytest.fixture(scope="session")
 async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> AsyncIterator[Platform]:
     platform = Platform(
@@ -42,6 +47,8 @@ async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> Async
         operations_http_port=free_port(),
         kafka_credentials=stack.kafka_credentials,
         trace_files=True,
+        # Long enough for any dependency read a moment late, short enough for a refusal test.
+        waiting_grace_seconds=E2E_WAITING_GRACE_SECONDS,
     )
     await platform.reset_databases()
     await platform.start()

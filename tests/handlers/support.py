@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,7 @@ from contracts import parse_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import apply_migrations, create_pool
-from shared.messaging import Delivery, apply_batch
+from shared.messaging import Delivery, WaitingRoom, apply_batch, hand_back_due
 from shared.runtime import Service
 from simulation.processes import recreate_databases
 
@@ -34,15 +35,28 @@ class Handled:
     emitted: list[Emitted]
     rejected: dict[int, Exception]
     duplicates: list[int]
+    # Kept events handed back and then rejected, by event id (they are dead-lettered).
+    rejected_waiting: dict[Any, Exception] = field(default_factory=dict)
 
     def events(self, kind: type[Envelope] | None = None) -> list[Any]:
         return [out.event for out in self.emitted if kind is None or isinstance(out.event, kind)]
 
 
 class ServiceHarness:
+    """`grace` is every dependency's grace period (shared.waiting): zero by default, so that an
+    event whose dependency is missing is answered at once, as it stands; set it to test
+    waiting."""
+
     def __init__(self, service: Service, pool: asyncpg.Pool) -> None:
         self.service = service
         self.pool = pool
+        self.grace = timedelta(0)
+
+    @property
+    def room(self) -> WaitingRoom:
+        handlers = {name: handler for name, (_, handler) in self.service.consumed.items()}
+        graces = {dependency.name: self.grace for dependency in self.service.waits_for}
+        return WaitingRoom(handlers, graces)
 
     @classmethod
     @asynccontextmanager
@@ -64,16 +78,38 @@ class ServiceHarness:
             Delivery(topic.name, event, self.service.consumed[topic.name][1])
             for topic, event in deliveries
         ]
-        before = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
-        outcome = await apply_batch(self.pool, batch, producer=self.service.name, attempts=1)
-        rows = await self.pool.fetch(
-            "SELECT topic, key, payload FROM outbox WHERE id > $1 ORDER BY id", before
+        before = await self._last_outbox_id()
+        outcome = await apply_batch(
+            self.pool, batch, producer=self.service.name, attempts=1, room=self.room
         )
-        emitted = [
+        rejected_waiting = {kept.event_id: error for kept, error in outcome.rejected_waiting}
+        return Handled(
+            await self._emitted_since(before),
+            outcome.rejected,
+            outcome.duplicates,
+            rejected_waiting,
+        )
+
+    async def expire_waiting(self) -> Handled:
+        """The service's clock, as if every kept event's grace period were over."""
+        await self.pool.execute("UPDATE waiting_events SET deadline = now(), due_at = now()")
+        before = await self._last_outbox_id()
+        _, rejected = await hand_back_due(self.pool, producer=self.service.name, room=self.room)
+        rejected_waiting = {kept.event_id: error for kept, error in rejected}
+        return Handled(await self._emitted_since(before), {}, [], rejected_waiting)
+
+    async def _last_outbox_id(self) -> int:
+        found: int = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+        return found
+
+    async def _emitted_since(self, outbox_id: int) -> list[Emitted]:
+        rows = await self.pool.fetch(
+            "SELECT topic, key, payload FROM outbox WHERE id > $1 ORDER BY id", outbox_id
+        )
+        return [
             Emitted(row["topic"], row["key"], parse_event(row["topic"], bytes(row["payload"])))
             for row in rows
         ]
-        return Handled(emitted, outcome.rejected, outcome.duplicates)
 
     async def deliver_each(self, topic: Topic, events: Sequence[Envelope]) -> Handled:
         """Apply `events` of one topic as one batch."""

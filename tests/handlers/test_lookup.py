@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from careplan.lookup_text import render_text
 from contracts import topics
 from contracts.accessories import AccessoryType
 from contracts.activation import (
@@ -65,7 +66,11 @@ from contracts.fulfilment import (
 )
 from contracts.money import Money
 from contracts.topics import Topic
+from contracts.waiting import EventWaiting, EventWaitingPayload, WaitEnd, WaitOver, WaitOverPayload
+from services.lookup.answer import LookupAnswer
 from services.lookup.app import service
+from services.lookup.domain import Findings, assemble
+from services.lookup.queries import findings
 from simulation import factories
 from tests.conftest import Stack
 from tests.handlers.support import ServiceHarness
@@ -613,3 +618,56 @@ async def test_events_the_lookup_does_not_show_and_facts_about_unknown_plans_cha
     assert (handled.rejected, handled.emitted) == ({}, [])
     assert await read_model(lookup) == {table: [] for table in TABLES}
     assert len(await lookup.rows("SELECT event_id FROM inbox")) == 4
+
+
+def _answer(found: Findings) -> LookupAnswer | None:
+    return assemble(found, now=factories.now(), warranty_months=12, plan_names={})
+
+
+async def test_an_assessment_kept_waiting_shows_with_its_sn_until_its_wait_is_over(
+    lookup: ServiceHarness,
+) -> None:
+    """X5 with shared.waiting: what a service keeps for the SN is in its lookup answer."""
+    plan = Plan()
+    await lookup.deliver((topics.ACTIVATION_EVENTS, plan.activated()))
+    kept_id = uuid.uuid4()
+    since = factories.now()
+    waiting = _new(
+        EventWaiting,
+        EventWaitingPayload(
+            service="claims",
+            dependency="plan-of-assessment",
+            key=plan.sn,
+            waiting_event_id=kept_id,
+            waiting_event_type="repair.assessment-reported",
+            waiting_topic=topics.REPAIR_ASSESSMENTS.name,
+            waiting_since=since,
+            deadline=since + timedelta(minutes=15),
+        ),
+        "claims",
+    )
+    await lookup.deliver((topics.WAITING, waiting))
+    async with lookup.pool.acquire() as conn:
+        answer = _answer(await findings(conn, plan.sn))
+    assert answer is not None
+    assert [(w.service, w.dependency, w.key, w.deadline) for w in answer.waiting] == [
+        ("claims", "plan-of-assessment", plan.sn, since + timedelta(minutes=15))
+    ]
+    assert "Waiting for a dependency" in render_text(answer)
+
+    over = _new(
+        WaitOver,
+        WaitOverPayload(
+            service="claims",
+            dependency="plan-of-assessment",
+            key=plan.sn,
+            waiting_event_id=kept_id,
+            ended=WaitEnd.RESOLVED,
+        ),
+        "claims",
+    )
+    await lookup.deliver((topics.WAITING, over))
+    async with lookup.pool.acquire() as conn:
+        answer = _answer(await findings(conn, plan.sn))
+    assert answer is not None
+    assert answer.waiting == []
