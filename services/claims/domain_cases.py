@@ -231,6 +231,34 @@ class CaseFile:
             self.reserved[key] = self.reserved.get(key, Reserved()) + amounts
 
 
+class Missing(StrEnum):
+    """What a repair event may have been read before, which it would be refused for."""
+
+    PLAN = "plan"  # no plan on its SN in claims' view: NO_PLAN_FOR_SN (D4)
+    ACCESSORY = "accessory"  # an AG claim on an accessory never seen associated (G4)
+
+
+def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | None:
+    """What a new case would be refused for only because claims has not read it yet, and the
+    SN it is missing for; None when the case can be decided now. A case already open never
+    waits: it is answered from what it was decided on."""
+    match event:
+        case AssessmentReported(payload=report) if report.case_id not in file.cases.now:
+            found = term_at(file.plans.get(report.reported_sn, []), report.incident_at)
+            if found is None:
+                return Missing.PLAN, report.reported_sn
+            if (
+                report.accessory_sn is not None
+                and found.plan.family is PlanFamily.AGRICULTURAL
+                and report.accessory_sn not in file.accessories
+            ):
+                return Missing.ACCESSORY, report.accessory_sn
+        case ExpressReplacementRequested(payload=request) if request.case_id not in file.cases.now:
+            if not file.plans.get(request.sn):
+                return Missing.PLAN, request.sn
+    return None
+
+
 def repair_event_sn(event: RepairEvent) -> str | None:
     """The SN whose plan a repair event is judged against; an overdue unit names none."""
     match event:

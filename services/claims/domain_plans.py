@@ -4,7 +4,7 @@ coverage events describe them; pure functions over plain values."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -147,6 +147,17 @@ def available(found: PlanTerm, reserved: Reserved) -> PlanTerm:
         quotas=quotas,
     )
     return PlanTerm(found.plan, left)
+
+
+def sns_with_plans(
+    plans: Mapping[uuid.UUID, PlanRecord],
+    saved_plans: Iterable[PlanRecord],
+    saved_terms: Iterable[TermRecord],
+) -> set[str]:
+    """The SNs a batch of coverage events gave a plan or a term to: opened, moved to a
+    replacement unit (F3), renewed (A3). What an assessment or an incident on them waits for."""
+    sns = {plan.sn for plan in saved_plans}
+    return sns | {plans[term.plan_id].sn for term in saved_terms if term.plan_id in plans}
 
 
 def ended_by_reversal(plan: PlanRecord | None) -> tuple[PlanRecord, ...]:

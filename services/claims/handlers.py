@@ -23,6 +23,7 @@ from services.claims.domain_cases import (
     decide_repair_event,
     finalised,
     ledger_case_id,
+    missing_for,
     plan_after_review,
     record_ledger_answer,
     recorded_answers,
@@ -30,7 +31,13 @@ from services.claims.domain_cases import (
     review_case,
 )
 from services.claims.domain_insurers import answer_liability_claim, decide_liability_incident
-from services.claims.domain_plans import project_coverage, term_at
+from services.claims.domain_plans import project_coverage, sns_with_plans, term_at
+from services.claims.waiting import (
+    ACCESSORY_OF_ASSESSMENT,
+    AWAITED,
+    PLAN_OF_ASSESSMENT,
+    PLAN_OF_INCIDENT,
+)
 from shared.messaging import EventRejectedError, Transaction
 
 
@@ -67,7 +74,8 @@ def answer(tx: Transaction, cause: Envelope, step: CaseDecided) -> Case:
 async def on_repair_event(events: Sequence[RepairEvent], tx: Transaction) -> None:
     """C1-C10, X2-X4, G4: decide each assessment by its plan's family, against what the plan has
     left once the approvals the ledger has not answered are reserved; X3: an express unit's
-    arrival or absence decides its pre-authorisation; a case sent again is answered again."""
+    arrival or absence decides its pre-authorisation; a case sent again is answered again. A
+    new case on an SN without a plan, or on an accessory not seen yet, waits for it."""
     sns = {sn for event in events if (sn := repair_event_sn(event)) is not None}
     accessory_sns = {
         event.payload.accessory_sn
@@ -84,6 +92,9 @@ async def on_repair_event(events: Sequence[RepairEvent], tx: Transaction) -> Non
     )
     for event in events:
         with deciding(event):
+            missing = missing_for(event, file)
+            if missing is not None and tx.wait(event, AWAITED[missing[0]], missing[1]):
+                continue
             decided = decide_repair_event(event, file)
             if decided is not None:
                 file.record(answer(tx, event, decided))
@@ -110,6 +121,9 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
     await store.save_plans(tx.conn, plans)
     await store.save_terms(tx.conn, terms)
     await store.save_cases(tx.conn, cases)
+    if sns := sns_with_plans(plans.now, plans.touched(), terms.touched()):
+        tx.resolve(PLAN_OF_ASSESSMENT, sns)
+        tx.resolve(PLAN_OF_INCIDENT, sns)
 
 
 async def on_review(events: Sequence[ReviewConcluded], tx: Transaction) -> None:
@@ -158,7 +172,7 @@ async def on_liability_incident(
     events: Sequence[LiabilityIncidentReported], tx: Transaction
 ) -> None:
     """L1-L4, P6: route each incident to the model's insurer with its limits, or refuse it; an
-    incident reported again is routed once."""
+    incident reported again is routed once. One on a drone without a plan waits for it."""
     sns = {event.payload.drone_sn for event in events}
     seen = await store.known_incidents(tx.conn, {event.payload.incident_id for event in events})
     plans = await store.plans_on(tx.conn, sns)
@@ -170,6 +184,8 @@ async def on_liability_incident(
             continue
         with deciding(event):
             found = term_at(plans.get(incident.drone_sn, []), incident.occurred_at)
+            if found is None and tx.wait(event, PLAN_OF_INCIDENT, incident.drone_sn):
+                continue
             decided = decide_liability_incident(incident, found, paid)
         seen.add(incident.incident_id)
         recorded.append(decided.incident)
@@ -178,7 +194,8 @@ async def on_liability_incident(
 
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:
-    """G4: which drone each accessory is associated with, as activation decided it (G1-G3)."""
+    """G4: which drone each accessory is associated with, as activation decided it (G1-G3);
+    an assessment on an accessory waits for it."""
     moves = [e for e in events if isinstance(e, AccessoryAssociated | AccessoryReleased)]
     accessory_sns = {e.payload.accessory_sn for e in moves} | {
         e.payload.replaced_accessory_sn
@@ -191,3 +208,5 @@ async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction
     for event in moves:
         found.put(*follow_accessory_event(event, found.now))
     await store.save_accessories(tx.conn, found)
+    if saved := {accessory.accessory_sn for accessory in found.touched()}:
+        tx.resolve(ACCESSORY_OF_ASSESSMENT, saved)

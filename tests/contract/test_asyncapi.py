@@ -59,7 +59,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.LIABILITY_INCIDENTS,  # L1-L4
             t.ACTIVATION_EVENTS,  # G4: which drone each accessory is associated with
         },
-        {t.CLAIMS_EVENTS, t.INSURER_CLAIMS},
+        {t.CLAIMS_EVENTS, t.INSURER_CLAIMS, t.WAITING},
     ),
     "fulfilment": (
         {
