@@ -234,8 +234,15 @@ class CaseFile:
 class Missing(StrEnum):
     """What a repair event may have been read before, which it would be refused for."""
 
-    PLAN = "plan"  # no plan on its SN in claims' view: NO_PLAN_FOR_SN (D4)
+    # No plan on its SN in claims' view (NO_PLAN_FOR_SN, D4), or none with a term as late as the
+    # incident, which a renewal not read yet may bring (INCIDENT_OUTSIDE_TERM, C1, A3).
+    PLAN = "plan"
     ACCESSORY = "accessory"  # an AG claim on an accessory never seen associated (G4)
+
+
+def _plan_missing(found: PlanTerm | None, incident_at: datetime) -> bool:
+    """No plan, or only terms that ended before the incident (`term_at` gives the latest)."""
+    return found is None or incident_at >= found.term.term_end
 
 
 def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | None:
@@ -245,16 +252,18 @@ def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | Non
     match event:
         case AssessmentReported(payload=report) if report.case_id not in file.cases.now:
             found = term_at(file.plans.get(report.reported_sn, []), report.incident_at)
-            if found is None:
+            if _plan_missing(found, report.incident_at):
                 return Missing.PLAN, report.reported_sn
             if (
-                report.accessory_sn is not None
+                found is not None
+                and report.accessory_sn is not None
                 and found.plan.family is PlanFamily.AGRICULTURAL
                 and report.accessory_sn not in file.accessories
             ):
                 return Missing.ACCESSORY, report.accessory_sn
         case ExpressReplacementRequested(payload=request) if request.case_id not in file.cases.now:
-            if not file.plans.get(request.sn):
+            found = term_at(file.plans.get(request.sn, []), request.incident_at)
+            if _plan_missing(found, request.incident_at):
                 return Missing.PLAN, request.sn
     return None
 

@@ -9,8 +9,10 @@ from shared.waiting import DEFAULT_GRACE, Dependency
 
 PLAN_OF_ASSESSMENT = Dependency(
     "plan-of-assessment",
-    "an assessment or express request (repair.assessments.v1) on an SN with no plan in view",
-    "the plan of its SN (CoverageOpened, PlanInherited, CoverageExtended on coverage.events.v1)",
+    "an assessment or express request (repair.assessments.v1) on an SN with no plan in view,"
+    " or none with a term as late as the incident",
+    "the plan of its SN or its renewal (CoverageOpened, PlanInherited, CoverageExtended on"
+    " coverage.events.v1)",
     DEFAULT_GRACE,
 )
 ACCESSORY_OF_ASSESSMENT = Dependency(

@@ -9,7 +9,12 @@ from datetime import timedelta
 
 from contracts import topics
 from contracts.claims import ClaimDecided, ClaimFinalised, ClaimOutcome, LiabilityIncidentRefused
-from contracts.coverage import PlanInherited, PlanInheritedPayload
+from contracts.coverage import (
+    CoverageExtended,
+    CoverageExtendedPayload,
+    PlanInherited,
+    PlanInheritedPayload,
+)
 from contracts.insurer import LiabilityClaimReported
 from contracts.liability import LiabilityKind
 from contracts.waiting import EventWaiting, WaitOver
@@ -98,6 +103,41 @@ async def test_f3_a_claim_on_the_new_sn_waits_for_the_plan_to_move_to_it(
     [decided] = handled.events(ClaimDecided)
     assert (decided.payload.sn, decided.payload.outcome) == (new_sn, ClaimOutcome.REPLACEMENT)
     assert decided.payload.plan_id == plan.payload.plan_id
+
+
+async def test_a3_a_claim_after_the_known_term_waits_for_the_renewal_that_covers_it(
+    claims: ServiceHarness,
+) -> None:
+    """C1: the incident is after the only term claims knows; the renewal's term covers it."""
+    claims.grace = GRACE
+    sn = factories.new_serial()
+    first = opened(sn)
+    ended = first.payload.term_start - timedelta(days=1)
+    start = ended - timedelta(days=365)
+    expired = first.model_copy(
+        update={
+            "payload": first.payload.model_copy(update={"term_start": start, "term_end": ended})
+        }
+    )
+    await claims.deliver(coverage(expired))
+    assessed = factories.assessment(sn, CONSUMER_MODEL)
+    assert (await claims.deliver(repair(assessed))).events(ClaimDecided) == []
+
+    renewal = CoverageExtendedPayload(
+        plan_id=first.payload.plan_id,
+        sn=sn,
+        sku="care-refresh-1y",
+        term_no=2,
+        term_start=ended,
+        term_end=ended + timedelta(days=365),
+        replacements_left=2,
+        flyaways_left=1,
+    )
+    extended = CoverageExtended.new(renewal, producer="coverage", correlation_id=sn)
+    handled = await claims.deliver(coverage(extended))
+
+    [decided] = handled.events(ClaimDecided)
+    assert decided.payload.outcome is ClaimOutcome.REPLACEMENT
 
 
 async def test_d4_after_the_grace_the_assessment_is_refused_no_plan_for_sn(
