@@ -51,16 +51,15 @@ def graces(
     every: float | None,
     overrides: Mapping[str, float],
 ) -> dict[str, timedelta]:
-    """Each dependency's grace: its default, or `every` for all of them, or its own override."""
+    """Each dependency's grace: its default, or `every` for all of them, or its own override.
+    One setting serves every service, so an override names dependencies of other services too;
+    each service reads the ones it waits for."""
     found = {}
     for dependency in dependencies:
         grace = dependency.grace if every is None else timedelta(seconds=every)
         if dependency.name in overrides:
             grace = timedelta(seconds=overrides[dependency.name])
         found[dependency.name] = grace
-    unknown = set(overrides) - set(found)
-    if unknown:
-        raise ValueError(f"waiting grace for unknown dependencies: {', '.join(sorted(unknown))}")
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -144,6 +145,7 @@ class Platform:
     kafka_credentials: dict[str, str] = field(default_factory=dict)  # principal -> password
     # Every dependency's grace period (shared.waiting); None keeps the services' defaults.
     waiting_grace_seconds: float | None = None
+    waiting_grace: dict[str, float] = field(default_factory=dict)  # seconds, by dependency
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -176,6 +178,8 @@ class Platform:
                 env["CAREPLAN_METRICS_PORT"] = "0"
             if self.waiting_grace_seconds is not None:
                 env["CAREPLAN_WAITING_GRACE_SECONDS"] = str(self.waiting_grace_seconds)
+            if self.waiting_grace:
+                env["CAREPLAN_WAITING_GRACE"] = json.dumps(self.waiting_grace)
             if self.trace_files:
                 env["CAREPLAN_TRACE_FILE"] = str(self.log_dir / f"{key}.spans.jsonl")
             if service == "lookup":

@@ -34,6 +34,9 @@ def free_port() -> int:
 # Every dependency's grace period on the e2e platform (shared.waiting): an event whose
 # dependency never comes gets its refusal after this long.
 E2E_WAITING_GRACE_SECONDS = 6.0
+# A liability incident on a drone with no plan waits for the whole session: the dashboard's and
+# the lookup's tests watch one wait that does not end under them.
+KEPT_FOR_THE_SESSION = "plan-of-liability-incident"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +52,7 @@ async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> Async
         trace_files=True,
         # Long enough for any dependency read a moment late, short enough for a refusal test.
         waiting_grace_seconds=E2E_WAITING_GRACE_SECONDS,
+        waiting_grace={KEPT_FOR_THE_SESSION: 3600.0},
     )
     await platform.reset_databases()
     await platform.start()

@@ -13,17 +13,20 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from contracts import topics as t
 from contracts.claims import ClaimOutcome
+from contracts.liability import LiabilityKind
 from contracts.upstream import IncidentCause
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.offsets import Offsets
 from simulation.processes import Platform
 from tests.e2e.ag_journeys import ag_claim, open_ag_plan
+from tests.e2e.conftest import KEPT_FOR_THE_SESSION
 from tests.e2e.journeys import activate_plan, claim, eventually, query, replace_unit
 
 pytestmark = pytest.mark.e2e
@@ -160,6 +163,29 @@ async def test_an_invalid_message_shows_as_a_dead_letter_and_one_replay_sends_on
 async def lag_shown(page: Page, group: str, topic: str) -> int:
     cells = page.locator(f'#lag tr[data-group="{group}"][data-topic="{topic}"] .lag')
     return sum(int(text) for text in await cells.all_inner_texts())
+
+
+async def test_an_incident_on_a_drone_without_a_plan_waits_on_the_page_and_in_the_lookup(
+    page: Page, platform: Platform, upstream: Upstream
+) -> None:
+    """shared.waiting: the incident is kept, not refused, and operators see it wait (its grace
+    on the e2e platform lasts the session: KEPT_FOR_THE_SESSION)."""
+    incident = f.liability_incident(f.new_serial(), LiabilityKind.THIRD_PARTY_PROPERTY, "900.00")
+    sn = incident.payload.drone_sn
+    await upstream.send(t.LIABILITY_INCIDENTS, sn, incident)
+    row = page.locator(
+        f"#waiting tr[data-service=claims][data-dependency={KEPT_FOR_THE_SESSION}] td.n"
+    )
+    await expect(row).to_have_text("1")
+
+    async def shown_in_the_lookup() -> bool:
+        async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=5.0) as client:
+            response = await client.get(f"/plans/by-sn/{sn}")
+        return response.status_code == 200 and [
+            (w["service"], w["dependency"], w["key"]) for w in response.json()["waiting"]
+        ] == [("claims", KEPT_FOR_THE_SESSION, sn)]
+
+    await eventually(shown_in_the_lookup, "the lookup to show the incident waiting for its plan")
 
 
 async def test_the_lag_of_a_stopped_service_grows_on_the_page(
