@@ -126,6 +126,9 @@ class ClaimSpec:
     express_premium: bool = False  # X3: the unit ships before the damaged one comes in
 
 
+DEMO_WAITING_GRACE_SECONDS = 5.0
+
+
 def covered(cause: IncidentCause, customer_region: str | None = None) -> ClaimSpec:
     return ClaimSpec(cause, REPLACED, customer_region=customer_region)
 
@@ -989,6 +992,9 @@ def demo_platform(settings: ServiceSettings, credentials: dict[str, str]) -> Pla
         lookup_http_port=settings.lookup_http_port,
         operations_http_port=settings.operations_http_port,
         kafka_credentials=credentials,
+        # The demo's unknown serials and codes wait this long for what never comes, then get
+        # their refusals within the run.
+        waiting_grace_seconds=DEMO_WAITING_GRACE_SECONDS,
     )
     if settings.operations_token:  # else the demo makes one up, and prints it
         platform.operations_token = settings.operations_token.get_secret_value()

@@ -41,6 +41,7 @@ EXPECTED_ORDER = [
     "messaging:0001_messaging",
     "messaging:0002_outbox_notify",
     "messaging:0003_outbox_trace",
+    "messaging:0004_waiting_events",
     "ledger:0001_ledger",
     "ledger:0002_add_amount",
     "ledger:0010_amount_index",
