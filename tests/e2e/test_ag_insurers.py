@@ -4,6 +4,7 @@ limits, and the insurers' answers are tracked."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -12,13 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts import topics as t
-from contracts.claims import ClaimOutcome, ClaimReversed, LiabilityIncidentRefused
+from contracts.claims import ClaimDecided, ClaimOutcome, ClaimReversed, LiabilityIncidentRefused
 from contracts.coverage import QuotaDeductionApplied, QuotaDeductionAppliedPayload, TermConfirmed
 from contracts.insurer import InsurerAnswer, InsurerClaimReported, LiabilityClaimReported
 from contracts.liability import LiabilityKind
 from contracts.money import Money
 from contracts.upstream import (
-    CustomerChoice,
     ReviewConcluded,
     ReviewConcludedPayload,
     ReviewVerdict,
@@ -27,7 +27,7 @@ from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.e2e.ag_journeys import ag_claim, base_quota_split, ledger_answer, open_ag_plan
-from tests.e2e.journeys import activate_ag_plan, claims_sees_plan_on, eventually, query
+from tests.e2e.journeys import Device, activate_ag_plan, claims_sees_plan_on, eventually, query
 
 pytestmark = pytest.mark.e2e
 
@@ -255,16 +255,27 @@ async def test_c10_c8_a_case_reversed_before_the_ledger_answered_is_not_claimed_
     platform: Platform, upstream: Upstream, events: EventLog
 ) -> None:
     """The review and the ledger's answer reach claims on two topics, in either order. Here the
-    reviewer's fraud verdict comes first; the ledger's answer, published here as coverage would,
-    comes after it and must not report anything to the insurer."""
+    reviewer's fraud verdict comes first; the ledger's answer, published here as coverage would
+    while coverage itself is stopped, comes after it and must not report anything to the
+    insurer."""
     device = await open_ag_plan(platform, upstream, events, "T40")
-    decided = await ag_claim(
-        upstream,
-        events,
-        device,
-        [f.repair_line("arm", "500.00")],
-        choice=CustomerChoice.PAID_REPAIR,
-    )
+    coverage = platform.process("coverage")
+    await asyncio.to_thread(coverage.terminate)
+    try:
+        decided = await ag_claim(upstream, events, device, [f.repair_line("arm", "500.00")])
+        await _reverse_then_answer_late(platform, upstream, events, device, decided)
+    finally:
+        coverage.start()
+        await coverage.wait_started()
+
+
+async def _reverse_then_answer_late(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    device: Device,
+    decided: ClaimDecided,
+) -> None:
     case_id = decided.payload.case_id
     review = ReviewConcluded.new(
         ReviewConcludedPayload(
