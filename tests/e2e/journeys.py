@@ -46,15 +46,11 @@ class Device:
     plan_id: str
 
 
-async def activate_plan(
-    platform: Platform,
-    upstream: Upstream,
-    events: EventLog,
-    sku: str,
-    model: str,
-    at: datetime | None = None,
-) -> Device:
-    """Sell a plan code, activate the device, bind the code within the window (A1) at `at`."""
+async def request_activation(
+    platform: Platform, upstream: Upstream, sku: str, model: str, at: datetime | None = None
+) -> str:
+    """Sell a plan code, activate the device and, once activation knows both, ask to bind the
+    code within the window (A1) at `at`. Returns the device's SN."""
     at = at or f.now()
     sn, code = f.new_serial(), f.new_plan_code()
     await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, sku, model, at=at))
@@ -75,6 +71,19 @@ async def activate_plan(
 
     await eventually(activation_knows_both, f"activation recorded {sn} and {code}")
     await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn, at=at))
+    return sn
+
+
+async def activate_plan(
+    platform: Platform,
+    upstream: Upstream,
+    events: EventLog,
+    sku: str,
+    model: str,
+    at: datetime | None = None,
+) -> Device:
+    """A plan bound (A1) and opened by the ledger, as claims sees it."""
+    sn = await request_activation(platform, upstream, sku, model, at)
     (opened,) = await events.wait_for(CoverageOpened, lambda e: e.payload.sn == sn)
     await claims_sees_plan_on(platform, sn)
     return Device(sn, model, str(opened.payload.plan_id))

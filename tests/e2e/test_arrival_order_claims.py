@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +31,7 @@ from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
-from tests.e2e.journeys import Device, activate_plan, claim, eventually, query
+from tests.e2e.journeys import Device, activate_plan, claim, eventually, query, request_activation
 
 pytestmark = pytest.mark.e2e
 
@@ -46,25 +45,8 @@ def about(case_id: str) -> Callable[[Any], bool]:
 async def plan_announced(platform: Platform, upstream: Upstream, events: EventLog) -> Device:
     """Sell a 1-Year plan and bind it; return as soon as activation announces PlanActivated,
     before coverage has opened the ledger or claims has read it."""
-    sn, code, model = f.new_serial(), f.new_plan_code(), "mavic-3"
-    await upstream.send(t.PLAN_ORDERS, code, f.plan_order(code, "care-refresh-1y", model))
-    await upstream.send(
-        t.DEVICE_ACTIVATIONS, sn, f.device_activation(sn, model, f.now() - timedelta(hours=1))
-    )
-
-    async def activation_knows_both() -> bool:
-        rows = await query(
-            platform,
-            "activation",
-            "SELECT (SELECT count(*) FROM devices WHERE sn = $1)"
-            " + (SELECT count(*) FROM plan_codes WHERE plan_code = $2) AS known",
-            sn,
-            code,
-        )
-        return bool(rows[0]["known"] == 2)
-
-    await eventually(activation_knows_both, f"activation recorded {sn} and {code}")
-    await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn))
+    model = "mavic-3"
+    sn = await request_activation(platform, upstream, "care-refresh-1y", model)
     (activated,) = await events.wait_for(PlanActivated, lambda e: e.payload.sn == sn)
     return Device(sn, model, str(activated.payload.plan_id))
 
