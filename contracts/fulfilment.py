@@ -121,12 +121,43 @@ class RepairedUnitReturnArranged(Envelope):
     payload: RepairedUnitReturnArrangedPayload
 
 
+class PaymentRecordedPayload(Payload):
+    payment_id: str = Field(description="The payment this answers")
+    case_id: str
+    plan_id: uuid.UUID | None = Field(
+        description="The plan of the replacement it pays towards; None when no deduction of the"
+        " case had been read by the end of its grace (it is kept and counts once one comes)"
+    )
+    amount: Money
+    paid_for: Literal["replacement_fee", "case_not_yet_deducted"] = Field(
+        description="F1: the replacement fee of its case, or a case whose deduction is not known"
+    )
+    counts_towards_fee: bool = Field(
+        description="F1: false when paid in another currency than the fee's (a case not"
+        " deducted yet: true, its fee is not known)"
+    )
+    copy_of: uuid.UUID | None = Field(
+        default=None,
+        description="A payment sent again under its payment id: the event id of the answer it"
+        " repeats; nothing is applied again",
+    )
+
+
+class PaymentRecorded(Envelope):
+    """F1: fulfilment's one answer to a payment, naming it; a payment sent again gets a copy
+    (`copy_of`). Keyed by plan id, or by case id when no deduction is known."""
+
+    event_type: Literal["fulfilment.payment-recorded"] = "fulfilment.payment-recorded"
+    payload: PaymentRecordedPayload
+
+
 FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
     | PreAuthorisationRequested
     | ConsumablesPackScheduled
     | ConsumablesPackHeld
-    | RepairedUnitReturnArranged,
+    | RepairedUnitReturnArranged
+    | PaymentRecorded,
     Field(discriminator="event_type"),
 ]

@@ -101,7 +101,7 @@ CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEven
 FULFILMENT_EVENTS = Topic(
     "fulfilment.events.v1",
     6,
-    "plan id (case id: a repaired unit's return)",
+    "plan id (case id: a repaired unit's return, a payment of a case not deducted)",
     "fulfilment",
     FulfilmentEvent,
 )

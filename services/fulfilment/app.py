@@ -7,6 +7,7 @@ from pathlib import Path
 
 from contracts import topics
 from services.fulfilment import handlers
+from services.fulfilment.waiting import WAITS_FOR
 from shared.runtime import Service
 
 service = Service(
@@ -18,6 +19,7 @@ service = Service(
         " schedules the consumables pack of a designated AG renewal (F4); sends a repaired unit"
         " back (F5)."
     ),
+    waits_for=WAITS_FOR,
 )
 service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
 service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)

@@ -15,9 +15,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from contracts.coverage import DeductionAppliedPayload
-from contracts.envelope import Payload
+from contracts.envelope import Envelope, Payload
 from contracts.fulfilment import (
     DeviceReplacedPayload,
+    PaymentRecorded,
+    PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
     RepairedUnitReturnArrangedPayload,
     ShipmentRequestedPayload,
@@ -109,8 +111,30 @@ class PreAuthorisation:
     closed_amount: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class PaymentAnswer:
+    """The answer a payment got (F1), kept so that the payment sent again gets its copy."""
+
+    payment_id: str
+    event_id: uuid.UUID
+    answer: PaymentRecordedPayload
+
+
 class UnknownShipmentError(LookupError):
     pass
+
+
+class Missing(StrEnum):
+    """What an event may be read before (services/fulfilment/waiting.py says for how long)."""
+
+    CASE = "case"  # the deduction a payment pays for
+    PRE_AUTHORISATION = "pre-authorisation"  # the X3 request a hold answers
+    SHIPMENT = "shipment"  # the shipment a dispatch confirms
+
+
+PaymentUpdate = (
+    PaymentSettledPayload | PreAuthorisationPlacedPayload | PreAuthorisationClosedPayload
+)
 
 
 @dataclass
@@ -123,6 +147,24 @@ class Replacements:
     changed: set[str] = field(default_factory=set)
     new_payments: list[Payment] = field(default_factory=list)
     changed_pre_authorisations: set[str] = field(default_factory=set)
+    answers: dict[str, PaymentAnswer] = field(default_factory=dict)
+    new_answers: list[PaymentAnswer] = field(default_factory=list)
+    requested_shipments: set[uuid.UUID] = field(default_factory=set)
+
+    def missing_for_payment(self, update: PaymentUpdate) -> Missing | None:
+        """F1: a payment not answered yet for a case with no deduction in view waits for it;
+        X3: a hold's news for a case whose hold was not requested yet waits for the request."""
+        if isinstance(update, PaymentSettledPayload):
+            if update.payment_id in self.answers or update.case_id in self.replacements:
+                return None
+            return Missing.CASE
+        return None if update.case_id in self.pre_authorisations else Missing.PRE_AUTHORISATION
+
+    def missing_for_dispatch(self, dispatch: DispatchConfirmedPayload) -> Missing | None:
+        """F3: a dispatch of a shipment not requested yet waits for the request."""
+        if any(r.shipment_id == dispatch.shipment_id for r in self.replacements.values()):
+            return None
+        return Missing.SHIPMENT
 
     def take_deduction(self, deduction: DeductionAppliedPayload) -> list[Outgoing]:
         """A replacement was taken off the plan: it ships once its fee is paid (F1); express
@@ -159,14 +201,40 @@ class Replacements:
         )
 
     def record_payment(self, settled: PaymentSettledPayload) -> list[Outgoing]:
-        """F1: the fee charged; several payments for one case add up, each once."""
-        if settled.payment_id not in self.payments:
+        """F1: the fee charged; several payments for one case add up, each once. Each payment
+        is answered, naming it; one sent again gets a copy of its answer, nothing more."""
+        answered = self.answers.get(settled.payment_id)
+        if answered is not None:
+            copy = answered.answer.model_copy(update={"copy_of": answered.event_id})
+            return [_answer(copy)]
+        payment = self.payments.get(settled.payment_id)
+        if payment is None:
             payment = Payment(
                 settled.payment_id, settled.case_id, settled.amount, settled.settled_at
             )
             self.payments[payment.payment_id] = payment
             self.new_payments.append(payment)
-        return self._ship_if_ready(settled.case_id)
+        return [_answer(self._payment_answer(payment)), *self._ship_if_ready(payment.case_id)]
+
+    def _payment_answer(self, payment: Payment) -> PaymentRecordedPayload:
+        """F1: what a payment paid for: its case's replacement fee, if the deduction is known."""
+        paid_for = self.replacements.get(payment.case_id)
+        return PaymentRecordedPayload(
+            payment_id=payment.payment_id,
+            case_id=payment.case_id,
+            plan_id=paid_for.plan_id if paid_for else None,
+            amount=payment.amount,
+            paid_for="replacement_fee" if paid_for else "case_not_yet_deducted",
+            counts_towards_fee=paid_for is None or paid_for.fee.currency == payment.amount.currency,
+        )
+
+    def record_answers(self, sent: list[Envelope]) -> None:
+        """Keep each payment's first answer, by its event id, for the copies."""
+        for event in sent:
+            if isinstance(event, PaymentRecorded) and event.payload.copy_of is None:
+                answer = PaymentAnswer(event.payload.payment_id, event.event_id, event.payload)
+                self.answers[answer.payment_id] = answer
+                self.new_answers.append(answer)
 
     def place_pre_authorisation(self, placed: PreAuthorisationPlacedPayload) -> list[Outgoing]:
         """X3: the hold is in place; an express premium replacement paid for now ships."""
@@ -262,6 +330,7 @@ class Replacements:
                 customer_pays_shipping=pays_shipping,
             )
         )
+        self.requested_shipments.add(shipment_id)
         return [
             Outgoing(
                 ShipmentRequestedPayload(
@@ -293,6 +362,11 @@ class Replacements:
     def _update_pre_authorisation(self, held: PreAuthorisation) -> None:
         self.pre_authorisations[held.case_id] = held
         self.changed_pre_authorisations.add(held.case_id)
+
+
+def _answer(answer: PaymentRecordedPayload) -> Outgoing:
+    key = str(answer.plan_id) if answer.plan_id else answer.case_id
+    return Outgoing(answer, key=key, correlation_id=answer.case_id)
 
 
 @dataclass(frozen=True)

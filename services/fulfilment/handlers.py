@@ -18,14 +18,30 @@ from contracts.upstream import (
     PreAuthorisationReleased,
 )
 from services.fulfilment import store
-from services.fulfilment.domain import Outgoing, UnknownShipmentError
+from services.fulfilment.domain import Outgoing, Replacements, UnknownShipmentError
 from services.fulfilment.domain_agricultural import designated_order
+from services.fulfilment.waiting import (
+    AWAITED,
+    CASE_OF_PAYMENT,
+    REQUEST_OF_PRE_AUTHORISATION,
+    SHIPMENT_OF_DISPATCH,
+)
 from shared.messaging import EventRejectedError, Transaction
 
 
-def _emit(tx: Transaction, cause: Envelope, decided: list[Outgoing]) -> None:
-    for out in decided:
+def _emit(tx: Transaction, cause: Envelope, decided: list[Outgoing]) -> list[Envelope]:
+    return [
         tx.emit(out.payload, key=out.key, cause=cause, correlation_id=out.correlation_id)
+        for out in decided
+    ]
+
+
+async def _save(tx: Transaction, book: Replacements) -> None:
+    """Save the book; what it now holds resolves the events kept for it, in this transaction."""
+    await store.save_replacements(tx.conn, book)
+    tx.resolve(CASE_OF_PAYMENT, book.changed)
+    tx.resolve(REQUEST_OF_PRE_AUTHORISATION, book.changed_pre_authorisations)
+    tx.resolve(SHIPMENT_OF_DISPATCH, {str(shipment) for shipment in book.requested_shipments})
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:
@@ -41,37 +57,44 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
             _emit(tx, event, book.take_deduction(event.payload))
         elif isinstance(event, PlanTerminated):
             book.cancel_unshipped(event.payload.plan_id)
-    await store.save_replacements(tx.conn, book)
+    await _save(tx, book)
 
 
 async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> None:
-    """F1: fees charged add up; X3: the card pre-authorisation placed, captured or released.
-    A replacement paid for (and pre-authorised) ships."""
+    """F1: fees charged add up, each answered; X3: the card pre-authorisation placed, captured
+    or released. A replacement paid for (and pre-authorised) ships. A payment for a case not
+    deducted yet, or a hold not requested yet, waits for it."""
     book = await store.load_replacements(
         tx.conn,
         case_ids=[event.payload.case_id for event in events],
         payment_ids=[e.payload.payment_id for e in events if isinstance(e, PaymentSettled)],
     )
     for event in events:
+        missing = book.missing_for_payment(event.payload)
+        if missing is not None and tx.wait(event, AWAITED[missing], event.payload.case_id):
+            continue
         match event:
             case PaymentSettled(payload=settled):
-                _emit(tx, event, book.record_payment(settled))
+                book.record_answers(_emit(tx, event, book.record_payment(settled)))
             case PreAuthorisationPlaced(payload=placed):
                 _emit(tx, event, book.place_pre_authorisation(placed))
             case PreAuthorisationCaptured(payload=closed):
                 book.close_pre_authorisation(closed, "captured")
             case PreAuthorisationReleased(payload=closed):
                 book.close_pre_authorisation(closed, "released")
-    await store.save_replacements(tx.conn, book)
+    await _save(tx, book)
 
 
 async def confirm_dispatches(events: Sequence[DispatchConfirmed], tx: Transaction) -> None:
     """F3: the warehouse names each replacement's SN; old SN -> new SN is announced once. A
-    dispatch of a shipment never requested is refused."""
+    dispatch of a shipment not requested yet waits for it; after its grace it is refused."""
     book = await store.load_replacements(
         tx.conn, shipment_ids=[event.payload.shipment_id for event in events]
     )
     for event in events:
+        missing = book.missing_for_dispatch(event.payload)
+        if missing and tx.wait(event, AWAITED[missing], str(event.payload.shipment_id)):
+            continue
         try:
             _emit(tx, event, book.confirm_dispatch(event.payload))
         except UnknownShipmentError as error:

@@ -14,10 +14,12 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from contracts.fulfilment import PaymentRecordedPayload
 from contracts.money import Money
 from contracts.upstream import DeliveryAddress, ServiceMode
 from services.fulfilment.domain import (
     Payment,
+    PaymentAnswer,
     PreAuthorisation,
     RepairReturns,
     Replacement,
@@ -94,7 +96,28 @@ async def load_replacements(
         replacements,
         await _payments(conn, case_ids, payment_ids),
         await _pre_authorisations(conn, case_ids),
+        answers=await _payment_answers(conn, payment_ids),
     )
+
+
+async def _payment_answers(
+    conn: Connection, payment_ids: Collection[str]
+) -> dict[str, PaymentAnswer]:
+    if not payment_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT payment_id, event_id, answer::text AS answer FROM payment_answers"
+        " WHERE payment_id = ANY($1::text[])",
+        list(payment_ids),
+    )
+    return {
+        row["payment_id"]: PaymentAnswer(
+            row["payment_id"],
+            row["event_id"],
+            PaymentRecordedPayload.model_validate_json(row["answer"]),
+        )
+        for row in rows
+    }
 
 
 async def _payments(
@@ -180,6 +203,14 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [p.amount.amount for p in book.new_payments],
             [p.amount.currency for p in book.new_payments],
             [p.settled_at for p in book.new_payments],
+        )
+    if book.new_answers:
+        await conn.execute(
+            "INSERT INTO payment_answers (payment_id, event_id, answer)"
+            " SELECT * FROM unnest($1::text[], $2::uuid[], $3::jsonb[])",
+            [a.payment_id for a in book.new_answers],
+            [a.event_id for a in book.new_answers],
+            [a.answer.model_dump_json() for a in book.new_answers],
         )
     held = [book.pre_authorisations[case_id] for case_id in sorted(book.changed_pre_authorisations)]
     if held:

@@ -26,6 +26,7 @@ from contracts.fulfilment import (
     ConsumablesPackHeld,
     ConsumablesPackScheduled,
     DeviceReplaced,
+    PaymentRecorded,
     PreAuthorisationRequested,
     RepairedUnitReturnArranged,
     ShipmentRequested,
@@ -208,9 +209,10 @@ async def test_a_deduction_and_its_fee_in_one_batch_ship_once_then_the_dispatch_
 async def test_f1_payments_before_the_deduction_add_up_and_each_counts_once(
     fulfilment: ServiceHarness,
 ) -> None:
-    """F1: a payment may come first; a payment delivered again under a new event id counts
-    once, so half the fee twice over is still half; the rest ships it, outside the plan's
-    region at the customer's cost."""
+    """F1: a payment may come first (its grace over, it is answered as not yet deducted); a
+    payment delivered again under a new event id counts once and is answered with a copy, so
+    half the fee twice over is still half; the rest ships it, outside the plan's region at the
+    customer's cost."""
     deducted = deduction(customer_region="PL")
     case_id = deducted.payload.case_id
     half = factories.payment(case_id, HALF)
@@ -223,7 +225,13 @@ async def test_f1_payments_before_the_deduction_add_up_and_each_counts_once(
     assert await replacement_states(fulfilment) == {case_id: "awaiting_payment"}
     rest = await fulfilment.deliver((topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, HALF)))
 
-    assert early.emitted == waiting.emitted == []
+    first, copy = early.events(PaymentRecorded)
+    assert early.events(ShipmentRequested) == waiting.emitted == []
+    assert (first.payload.payment_id, first.payload.paid_for) == (
+        half.payload.payment_id,
+        "case_not_yet_deducted",
+    )
+    assert copy.payload == first.payload.model_copy(update={"copy_of": first.event_id})
     [request] = rest.events(ShipmentRequested)
     assert request.payload.customer_pays_shipping is True
     assert await replacement_states(fulfilment) == {case_id: "shipment_requested"}
@@ -246,7 +254,11 @@ async def test_f1_two_payments_of_one_case_in_one_batch_ship_as_they_do_one_by_o
         stack, deliveries, "SELECT case_id, state, customer_pays_shipping FROM replacements"
     )
 
-    assert together == apart == (["ShipmentRequested"], [(case_id, "shipment_requested", False)])
+    assert together == apart
+    assert together == (
+        ["PaymentRecorded", "PaymentRecorded", "ShipmentRequested"],
+        [(case_id, "shipment_requested", False)],
+    )
 
 
 async def test_x3_express_premium_ships_once_paid_and_pre_authorised_in_one_batch_or_apart(
@@ -273,7 +285,7 @@ async def test_x3_express_premium_ships_once_paid_and_pre_authorised_in_one_batc
 
     assert together == apart
     assert together == (
-        ["PreAuthorisationRequested", "ShipmentRequested"],
+        ["PreAuthorisationRequested", "PaymentRecorded", "ShipmentRequested"],
         [("shipment_requested", "captured", value.amount, value.amount)],
     )
 
@@ -317,7 +329,7 @@ async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_o
 
     assert together == apart
     assert together == (
-        [],
+        ["PaymentRecorded"],
         [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "shipment_requested")],
     )
 
