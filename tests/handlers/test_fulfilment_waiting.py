@@ -202,9 +202,7 @@ async def test_f3_a_dispatch_before_its_shipment_waits_and_is_refused_after_its_
 
     kept = await fulfilment.deliver((topics.WAREHOUSE_DISPATCHES, unknown))
     assert kept.rejected == {} and len(kept.events(EventWaiting)) == 1
-    assert await waiting(fulfilment) == [
-        ("shipment-of-dispatch", str(unknown.payload.shipment_id))
-    ]
+    assert await waiting(fulfilment) == [("shipment-of-dispatch", str(unknown.payload.shipment_id))]
 
     expired = await fulfilment.expire_waiting()
 
