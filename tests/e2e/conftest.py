@@ -37,6 +37,9 @@ E2E_WAITING_GRACE_SECONDS = 6.0
 # A liability incident on a drone with no plan waits for the whole session: the dashboard's and
 # the lookup's tests watch one wait that does not end under them.
 KEPT_FOR_THE_SESSION = "plan-of-liability-incident"
+# A fee paid while coverage is stopped waits for its deduction across coverage's restart, which
+# may take longer than the grace above.
+KEPT_ACROSS_A_RESTART = "case-of-payment"
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +55,7 @@ async def platform(stack: Stack, topics: dict[str, int], run_dir: Path) -> Async
         trace_files=True,
         # Long enough for any dependency read a moment late, short enough for a refusal test.
         waiting_grace_seconds=E2E_WAITING_GRACE_SECONDS,
-        waiting_grace={KEPT_FOR_THE_SESSION: 3600.0},
+        waiting_grace={KEPT_FOR_THE_SESSION: 3600.0, KEPT_ACROSS_A_RESTART: 120.0},
     )
     await platform.reset_databases()
     await platform.start()
