@@ -70,7 +70,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.ACTIVATION_EVENTS,  # F4: the designated AG renewals bought
             t.REPAIR_COMPLETIONS,  # F5: the repaired unit goes back
         },
-        {t.FULFILMENT_EVENTS},
+        {t.FULFILMENT_EVENTS, t.WAITING},
     ),
     # X5: the read model behind the lookup by SN; it answers over HTTP and publishes nothing.
     "lookup": (

@@ -12,6 +12,7 @@ from contracts.coverage import DeductionAppliedPayload
 from contracts.fulfilment import (
     ConsumablesPackHeldPayload,
     DeviceReplacedPayload,
+    PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
     ShipmentRequestedPayload,
 )
@@ -22,7 +23,12 @@ from contracts.upstream import (
     PreAuthorisationPlacedPayload,
     ServiceMode,
 )
-from services.fulfilment.domain import Replacements, ReplacementState, UnknownShipmentError
+from services.fulfilment.domain import (
+    Outgoing,
+    Replacements,
+    ReplacementState,
+    UnknownShipmentError,
+)
 from services.fulfilment.domain_agricultural import (
     PACK_ADDRESS_MISSING,
     AgriculturalRenewal,
@@ -58,18 +64,27 @@ def paid(amount: Money, payment_id: str) -> PaymentSettledPayload:
     )
 
 
+def answered(decided: list[Outgoing], payment_id: str) -> list[Outgoing]:
+    """The decisions after the payment's answer, which comes first and names it (F1)."""
+    answer, *rest = decided
+    assert isinstance(answer.payload, PaymentRecordedPayload)
+    assert (answer.payload.payment_id, answer.correlation_id) == (payment_id, "CASE-1")
+    return rest
+
+
 def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> None:
     book = Replacements({}, {}, {})
 
-    assert book.record_payment(paid(HALF, "PAY-1")) == []
-    assert book.record_payment(paid(HALF, "PAY-1")) == []  # the same payment, again
+    assert answered(book.record_payment(paid(HALF, "PAY-1")), "PAY-1") == []
+    again = book.record_payment(paid(HALF, "PAY-1"))  # the same payment, again
+    assert answered(again, "PAY-1") == []
     assert book.take_deduction(deduction()) == []
-    [shipment] = book.record_payment(paid(HALF, "PAY-2"))
+    [shipment] = answered(book.record_payment(paid(HALF, "PAY-2")), "PAY-2")
 
     assert isinstance(shipment.payload, ShipmentRequestedPayload)
     assert shipment.payload.customer_pays_shipping  # shipped outside the plan's region
     assert (shipment.key, shipment.correlation_id) == (str(shipment.payload.plan_id), "CASE-1")
-    assert book.record_payment(paid(HALF, "PAY-3")) == []
+    assert answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3") == []
     assert [p.payment_id for p in book.new_payments] == ["PAY-1", "PAY-2", "PAY-3"]
     assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
 
@@ -83,7 +98,7 @@ def test_x3_express_premium_asks_for_the_products_value_and_ships_once_it_is_hel
     assert requested.payload == PreAuthorisationRequestedPayload(
         case_id="CASE-1", plan_id=deducted.plan_id, amount=value
     )
-    assert book.record_payment(paid(FEE, "PAY-1")) == []
+    assert answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1") == []
     [shipment] = book.place_pre_authorisation(
         PreAuthorisationPlacedPayload(
             case_id="CASE-1", authorisation_id="AUTH-1", amount=value, placed_at=AT
@@ -102,13 +117,13 @@ def test_c10_a_termination_cancels_only_what_waits_for_its_fee() -> None:
     book.cancel_unshipped(waiting.plan_id)
 
     assert book.replacements["CASE-1"].state is ReplacementState.CANCELLED
-    assert book.record_payment(paid(FEE, "PAY-1")) == []
+    assert answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1") == []
 
 
 def test_f3_a_dispatch_names_the_new_sn_once_and_an_unknown_shipment_is_refused() -> None:
     book = Replacements({}, {}, {})
     book.take_deduction(deduction())
-    [shipment] = book.record_payment(paid(FEE, "PAY-1"))
+    [shipment] = answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1")
     assert isinstance(shipment.payload, ShipmentRequestedPayload)
     dispatched = DispatchConfirmedPayload(
         shipment_id=shipment.payload.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
