@@ -181,3 +181,16 @@ ActivationEvent = Annotated[
     | AccessoryAssociationRefused,
     Field(discriminator="event_type"),
 ]
+
+
+def is_copy(event: Envelope) -> bool:
+    """An answer sent again to a request sent again under its id: it repeats the answer whose
+    event id it names and changes nothing a reader keeps."""
+    payload = event.payload
+    answer = (
+        PlanActivatedPayload
+        | PlanRenewedPayload
+        | ActivationPendingPayload
+        | ActivationRefusedPayload
+    )
+    return isinstance(payload, answer) and payload.copy_of is not None
