@@ -31,6 +31,13 @@ class PlanActivatedPayload(Payload):
     agricultural: AgriculturalTerm | None = Field(
         default=None, description="AG plans only: quotas, deductible, insurer (P4-P6)"
     )
+    request_id: str | None = Field(
+        default=None, description="The activation request this term was bound for"
+    )
+    copy_of: uuid.UUID | None = Field(
+        default=None,
+        description="Set on a request's answer sent again: the event id of the answer it copies",
+    )
 
 
 class PlanActivated(Envelope):
@@ -58,6 +65,13 @@ class PlanRenewedPayload(Payload):
         default=None,
         description="A4: an AG renewal bought before expiry ends the previous term at purchase",
     )
+    request_id: str | None = Field(
+        default=None, description="The activation request this term was bound for"
+    )
+    copy_of: uuid.UUID | None = Field(
+        default=None,
+        description="Set on a request's answer sent again: the event id of the answer it copies",
+    )
 
 
 class PlanRenewed(Envelope):
@@ -72,6 +86,10 @@ class ActivationPendingPayload(Payload):
     plan_code: PlanCode
     sn: SerialNumber
     reason_code: str = Field(description="Why the activation waits, e.g. VIDEO_REVIEW_REQUIRED")
+    copy_of: uuid.UUID | None = Field(
+        default=None,
+        description="Set on a request's answer sent again: the event id of the answer it copies",
+    )
 
 
 class ActivationPending(Envelope):
@@ -86,6 +104,10 @@ class ActivationRefusedPayload(Payload):
     plan_code: str
     sn: str
     reason_codes: list[str] = Field(min_length=1)
+    copy_of: uuid.UUID | None = Field(
+        default=None,
+        description="Set on a request's answer sent again: the event id of the answer it copies",
+    )
 
 
 class ActivationRefused(Envelope):
@@ -159,3 +181,16 @@ ActivationEvent = Annotated[
     | AccessoryAssociationRefused,
     Field(discriminator="event_type"),
 ]
+
+
+def is_copy(event: Envelope) -> bool:
+    """An answer sent again to a request sent again under its id: it repeats the answer whose
+    event id it names and changes nothing a reader keeps."""
+    payload = event.payload
+    answer = (
+        PlanActivatedPayload
+        | PlanRenewedPayload
+        | ActivationPendingPayload
+        | ActivationRefusedPayload
+    )
+    return isinstance(payload, answer) and payload.copy_of is not None

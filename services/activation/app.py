@@ -7,6 +7,7 @@ from pathlib import Path
 
 from contracts import topics
 from services.activation import handlers
+from services.activation.waiting import WAITS_FOR
 from shared.runtime import Service
 
 service = Service(
@@ -17,6 +18,7 @@ service = Service(
         "Binds plan codes to devices (A1, A2, X1, P4), renews plans (A3, A4), associates AG"
         " accessories with drones (G1-G3) and owns the owners' personal data."
     ),
+    waits_for=WAITS_FOR,
 )
 service.consumes(topics.PLAN_ORDERS)(handlers.on_plan_orders)
 service.consumes(topics.DEVICE_ACTIVATIONS)(handlers.on_device_activations)

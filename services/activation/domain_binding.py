@@ -279,6 +279,35 @@ def decide_request(
     return bind_term(request, code, plan, allowed, new_plan_id, books)
 
 
+class Missing(StrEnum):
+    """What a request may be read before, that its decision depends on."""
+
+    ORDER = "order"  # D2: the order that sold its code
+    DEVICE = "device"  # A1: the device's first activation, which starts the binding window
+    PLAN = "plan"  # A4: the plan an AG renewal extends
+
+
+def missing_for(asked: ActivationRequestedPayload, binding: Binding) -> tuple[Missing, str] | None:
+    """What the request needs that activation has not read, and its key (None: nothing).
+
+    Without the order the code is unknown (D2); without the device's first activation a
+    consumer request is outside every binding window and would wait for a video (A1); an AG
+    year-2 or year-3 code on a device without a plan would be refused FIRST_YEAR_PLAN_REQUIRED
+    (A4). A consumer 1-Year code binds a first term as well as a renewal, so it waits for no
+    plan.
+    """
+    code = binding.codes.get(asked.plan_code)
+    if code is None:
+        return Missing.ORDER, asked.plan_code
+    if asked.sn in binding.plans:
+        return None
+    if code.family is PlanFamily.AGRICULTURAL:
+        return (Missing.PLAN, asked.sn) if code.plan_year != 1 else None
+    if asked.sn not in binding.devices:
+        return Missing.DEVICE, asked.sn
+    return None
+
+
 def _first_term(
     code: SoldCode,
     device: Device | None,
@@ -399,7 +428,7 @@ def bind_term(
     payload: PlanActivatedPayload | PlanRenewedPayload
     if plan is None:
         term = _term_of(code, request, new_plan_id, 1, request.owner_id, allowed)
-        payload = _plan_activated(term, code, grant)
+        payload = _plan_activated(term, code, grant, request.request_id)
     else:
         latest = plan.latest
         owner_id = plan.terms[0].owner_id
@@ -408,7 +437,9 @@ def bind_term(
             cut_short = (
                 replace(latest, end=allowed.previous_term_ends_at, scheduled_end=latest.end),
             )
-        payload = _plan_renewed(term, code, grant, allowed.previous_term_ends_at)
+        payload = _plan_renewed(
+            term, code, grant, allowed.previous_term_ends_at, request.request_id
+        )
     return Decided(
         replace(request, state=RequestState.ACTIVATED, reasons=()),
         replace(code, state=CodeState.ACTIVATED),
@@ -438,7 +469,9 @@ def _term_of(
     )
 
 
-def _plan_activated(term: BoundTerm, code: SoldCode, grant: TermGrant) -> PlanActivatedPayload:
+def _plan_activated(
+    term: BoundTerm, code: SoldCode, grant: TermGrant, request_id: str
+) -> PlanActivatedPayload:
     return PlanActivatedPayload(
         plan_id=term.plan_id,
         plan_code=code.code,
@@ -454,11 +487,16 @@ def _plan_activated(term: BoundTerm, code: SoldCode, grant: TermGrant) -> PlanAc
         purchased_at=code.purchased_at,
         family=code.family,
         agricultural=grant.agricultural,
+        request_id=request_id,
     )
 
 
 def _plan_renewed(
-    term: BoundTerm, code: SoldCode, grant: TermGrant, previous_term_ends_at: datetime | None
+    term: BoundTerm,
+    code: SoldCode,
+    grant: TermGrant,
+    previous_term_ends_at: datetime | None,
+    request_id: str,
 ) -> PlanRenewedPayload:
     return PlanRenewedPayload(
         plan_id=term.plan_id,
@@ -473,6 +511,7 @@ def _plan_renewed(
         purchased_at=code.purchased_at,
         agricultural=grant.agricultural,
         previous_term_ends_at=previous_term_ends_at,
+        request_id=request_id,
     )
 
 
@@ -533,6 +572,29 @@ def decide_review(
     return bind_term(
         request, code, None, consumer_term(code, verdict, books.consumer), new_plan_id, books
     )
+
+
+# A request's answer, and its copy for the request sent again ---------------------------------
+
+AnswerPayload = (
+    PlanActivatedPayload | PlanRenewedPayload | ActivationPendingPayload | ActivationRefusedPayload
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer a request got: the event that carried it, and what it said."""
+
+    request_id: str
+    event_id: uuid.UUID
+    outgoing: Outgoing
+
+
+def copy_of(answer: Answer) -> Outgoing:
+    """A request sent again under its id gets the answer it got, marked as a copy of that event;
+    the first answer stands, whatever the request says this time."""
+    sent = answer.outgoing
+    return replace(sent, payload=sent.payload.model_copy(update={"copy_of": answer.event_id}))
 
 
 # Following the plan (A5, F3) and barring after fraud (C10) ---------------------------------------

@@ -23,6 +23,7 @@ from services.activation.domain_accessories import (
     move_with_plan,
 )
 from services.activation.domain_binding import (
+    Answer,
     Binding,
     BoundTerm,
     Decided,
@@ -31,13 +32,26 @@ from services.activation.domain_binding import (
     bars_after_fraud,
     catalogues,
     confirm_term,
+    copy_of,
     decide_request,
     decide_review,
     first_activations,
+    missing_for,
     move_plan,
     sell_code,
 )
+from services.activation.waiting import (
+    AWAITED,
+    DEVICE_OF_REQUEST,
+    DRONE_OF_ACCESSORY,
+    EARLIER_REQUEST_OF_DEVICE,
+    OF_REQUEST,
+    ORDER_OF_REQUEST,
+    PLAN_OF_RENEWAL,
+    REQUEST_OF_VIDEO_REVIEW,
+)
 from shared.messaging import EventRejectedError, Transaction
+from shared.waiting import Dependency
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -61,42 +75,89 @@ async def on_plan_orders(events: Sequence[PlanOrderPlaced], tx: Transaction) -> 
         except (InconsistentPlanOrderError, LookupError) as error:
             raise EventRejectedError(event, error) from error
     await store.record_plan_codes(tx.conn, codes)
+    _resolve(tx, ORDER_OF_REQUEST, {code.code for code in codes})
 
 
 async def on_device_activations(events: Sequence[DeviceActivated], tx: Transaction) -> None:
     """A1: a device's first activation starts its binding window; later ones do not move it."""
-    await store.record_devices(tx.conn, first_activations([event.payload for event in events]))
+    devices = first_activations([event.payload for event in events])
+    await store.record_devices(tx.conn, devices)
+    for dependency in (DEVICE_OF_REQUEST, DRONE_OF_ACCESSORY):
+        _resolve(tx, dependency, {device.sn for device in devices})
 
 
 async def on_activation_requests(events: Sequence[ActivationRequested], tx: Transaction) -> None:
-    """A1-A4, P4, C10: bind each request's term, or wait for its video, or refuse it."""
-    known = await store.known_requests(tx.conn, (event.payload.request_id for event in events))
-    requests = _first_asked(events, known)  # a request retried upstream under a new event id
-    if not requests:
-        return
-    owners = await store.save_owners(tx.conn, [event.payload.owner for event in requests])
-    binding = await _binding(tx.conn, requests, owners.values())
+    """A1-A4, P4, C10: bind each request's term, or wait for its video, or refuse it. A request
+    read before its order, its device or the plan it renews waits for it, and later requests on
+    its device wait behind it; a request sent again gets a copy of the answer it got."""
+    request_ids = {event.payload.request_id for event in events}
+    answers = await store.answers(tx.conn, request_ids)
+    # Decided before answers were kept: nothing to copy, and never decided twice.
+    unanswered = await store.known_requests(tx.conn, request_ids - set(answers))
+    new = [event for event in events if event.payload.request_id not in {*answers, *unanswered}]
+    owners = await store.save_owners(tx.conn, [event.payload.owner for event in new])
+    binding = await _binding(tx.conn, new, owners.values())
+    held = await store.sns_with_waiting_requests(
+        tx.conn, (event.payload.sn for event in new), (dependency.name for dependency in OF_REQUEST)
+    )
     books = catalogues()
     decisions: list[Decided] = []
-    for event in requests:
+    for event in events:
         asked = event.payload
-        owner_id = owners[asked.owner.email.lower()]
-        decided = decide_request(asked, owner_id, binding, books, uuid.uuid4())
-        binding.record(decided)
-        decisions.append(decided)
-        _emit(tx, event, [decided.event])
+        if asked.request_id in answers:
+            _emit(tx, event, [copy_of(answers[asked.request_id])])
+        elif asked.request_id not in unanswered and not _waits(tx, event, binding, held):
+            owner_id = owners[asked.owner.email.lower()]
+            decided = decide_request(asked, owner_id, binding, books, uuid.uuid4())
+            binding.record(decided)
+            decisions.append(decided)
+            answers[asked.request_id] = _answer(tx, event, decided)
     await store.record_requests(tx.conn, [decided.request for decided in decisions])
     await _save_bindings(tx.conn, decisions)
+    await _save_answers(tx, decisions, answers)
 
 
-def _first_asked(
-    events: Sequence[ActivationRequested], known: set[str]
-) -> list[ActivationRequested]:
-    first: dict[str, ActivationRequested] = {}
-    for event in events:
-        if event.payload.request_id not in known:
-            first.setdefault(event.payload.request_id, event)
-    return list(first.values())
+def _waits(tx: Transaction, event: ActivationRequested, binding: Binding, held: set[str]) -> bool:
+    """Keep a request behind an earlier one on its device, or until what it misses is read;
+    `held` gains its device unless it waits for a plan. False once its grace is over: it is
+    decided as it stands."""
+    asked = event.payload
+    if asked.sn in held and tx.wait(event, EARLIER_REQUEST_OF_DEVICE, asked.sn):
+        return True
+    missing = missing_for(asked, binding)
+    if missing is None or not tx.wait(event, AWAITED[missing[0]], missing[1]):
+        return False
+    if AWAITED[missing[0]] in OF_REQUEST:
+        held.add(asked.sn)
+    return True
+
+
+def _answer(tx: Transaction, cause: Envelope, decided: Decided) -> Answer:
+    sent = tx.emit(
+        decided.event.payload,
+        key=decided.event.key,
+        cause=cause,
+        correlation_id=decided.event.correlation_id,
+    )
+    return Answer(decided.request.request_id, sent.event_id, decided.event)
+
+
+async def _save_answers(
+    tx: Transaction, decisions: Sequence[Decided], answers: dict[str, Answer]
+) -> None:
+    """Each decided request's answer, kept for its copies; then what the decisions satisfy: the
+    requests behind them and their reviews, and what waits for a plan on a device."""
+    await store.save_answers(tx.conn, [answers[d.request.request_id] for d in decisions])
+    _resolve(tx, EARLIER_REQUEST_OF_DEVICE, {decided.request.sn for decided in decisions})
+    _resolve(tx, REQUEST_OF_VIDEO_REVIEW, {decided.request.request_id for decided in decisions})
+    bound = {term.sn for decided in decisions for term in decided.terms}
+    for dependency in (PLAN_OF_RENEWAL, DRONE_OF_ACCESSORY):
+        _resolve(tx, dependency, bound)
+
+
+def _resolve(tx: Transaction, dependency: Dependency, keys: set[str]) -> None:
+    if keys:
+        tx.resolve(dependency, keys)
 
 
 async def _binding(
@@ -129,14 +190,18 @@ async def _save_bindings(conn: Connection, decisions: Sequence[Decided]) -> None
 
 
 async def on_video_reviews(events: Sequence[VideoReviewed], tx: Transaction) -> None:
-    """A1: the video review decides a pending request; a second verdict changes nothing."""
+    """A1: the video review decides a pending request; a second verdict changes nothing. A
+    review read before its request waits for it."""
     requests = await store.lock_requests(tx.conn, (event.payload.request_id for event in events))
     codes = await store.lock_codes(tx.conn, (request.plan_code for request in requests.values()))
     books = catalogues()
     decisions: list[Decided] = []
+    answers: dict[str, Answer] = {}
     for event in events:
         review = event.payload
         request = requests.get(review.request_id)
+        if request is None and tx.wait(event, REQUEST_OF_VIDEO_REVIEW, review.request_id):
+            continue
         if request is None:
             error = UnknownActivationRequestError(f"no activation request {review.request_id!r}")
             raise EventRejectedError(event, error)
@@ -152,9 +217,10 @@ async def on_video_reviews(events: Sequence[VideoReviewed], tx: Transaction) -> 
             continue
         requests[request.request_id] = decided.request
         decisions.append(decided)
-        _emit(tx, event, [decided.event])
+        answers[request.request_id] = _answer(tx, event, decided)
     await store.save_request_decisions(tx.conn, [decided.request for decided in decisions])
     await _save_bindings(tx.conn, decisions)
+    await _save_answers(tx, decisions, answers)
 
 
 async def on_coverage_events(events: Sequence[CoverageEvent], tx: Transaction) -> None:
@@ -183,6 +249,8 @@ async def on_coverage_events(events: Sequence[CoverageEvent], tx: Transaction) -
         _emit(tx, event, accessories.events)
     await store.save_terms(tx.conn, touched.values())
     await store.save_accessories(tx.conn, moved.values())
+    for dependency in (PLAN_OF_RENEWAL, DRONE_OF_ACCESSORY):
+        _resolve(tx, dependency, {event.payload.new_sn for event in inherited})
 
 
 def _follow_policies(
@@ -215,7 +283,8 @@ async def on_claims_events(events: Sequence[ClaimsEvent], tx: Transaction) -> No
 
 
 async def on_accessory_activations(events: Sequence[AccessoryActivated], tx: Transaction) -> None:
-    """G1-G3: associate each accessory with the drone it was activated on, or say why not."""
+    """G1-G3: associate each accessory with the drone it was activated on, or say why not; one
+    on a drone activation does not know yet waits for it."""
     activations = [event.payload for event in events]
     drones = [activation.drone_sn for activation in activations]
     accessory_sns = [activation.accessory_sn for activation in activations]
@@ -233,6 +302,9 @@ async def on_accessory_activations(events: Sequence[AccessoryActivated], tx: Tra
     records: list[AccessoryActivationRecord] = []
     touched: dict[str, Accessory] = {}
     for event in events:
+        drone_sn = event.payload.drone_sn
+        if drone_sn not in fittings.drone_models and tx.wait(event, DRONE_OF_ACCESSORY, drone_sn):
+            continue
         changed = activate_accessory(event.payload, fittings, models)
         if changed is None or changed.activation is None:
             continue

@@ -10,16 +10,29 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from contracts import topics
+from contracts.activation import (
+    ActivationPending,
+    ActivationPendingPayload,
+    ActivationRefused,
+    ActivationRefusedPayload,
+    PlanActivated,
+    PlanActivatedPayload,
+    PlanRenewed,
+    PlanRenewedPayload,
+)
 from contracts.agricultural import PlanFamily
+from contracts.envelope import Envelope, Payload
 from contracts.money import Money
 from contracts.upstream import Owner
-from services.activation.domain import ActivationRefusal, CodeState
+from services.activation.domain import ActivationRefusal, CodeState, Outgoing
 from services.activation.domain_accessories import (
     Accessory,
     AccessoryActivationRecord,
     AccessoryState,
 )
 from services.activation.domain_binding import (
+    Answer,
     Bar,
     BoundTerm,
     Device,
@@ -460,3 +473,77 @@ async def record_accessory_activations(
             ]
         ),
     )
+
+
+_ANSWERS: tuple[tuple[type[Envelope], type[Payload]], ...] = (
+    (PlanActivated, PlanActivatedPayload),
+    (PlanRenewed, PlanRenewedPayload),
+    (ActivationPending, ActivationPendingPayload),
+    (ActivationRefused, ActivationRefusedPayload),
+)
+_PAYLOAD_OF = {
+    envelope.model_fields["event_type"].default: payload for envelope, payload in _ANSWERS
+}
+_EVENT_TYPE_OF = {payload: event_type for event_type, payload in _PAYLOAD_OF.items()}
+
+
+async def answers(conn: Connection, request_ids: Iterable[str]) -> dict[str, Answer]:
+    rows = await conn.fetch(
+        "SELECT request_id, event_id, event_type, payload::text, key, correlation_id"
+        " FROM request_answers WHERE request_id = ANY($1::text[])",
+        list(set(request_ids)),
+    )
+    return {
+        row["request_id"]: Answer(
+            row["request_id"],
+            row["event_id"],
+            Outgoing(
+                _PAYLOAD_OF[row["event_type"]].model_validate_json(row["payload"]),
+                row["key"],
+                row["correlation_id"],
+            ),
+        )
+        for row in rows
+    }
+
+
+async def save_answers(conn: Connection, given: Iterable[Answer]) -> None:
+    """The latest answer of each request: a video review's verdict replaces the pending one."""
+    rows = [
+        (
+            answer.request_id,
+            answer.event_id,
+            _EVENT_TYPE_OF[type(answer.outgoing.payload)],
+            answer.outgoing.payload.model_dump_json(),
+            answer.outgoing.key,
+            answer.outgoing.correlation_id,
+        )
+        for answer in given
+    ]
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO request_answers (request_id, event_id, event_type, payload, key,"
+        " correlation_id) SELECT r.request_id, r.event_id, r.event_type, r.payload::jsonb, r.key,"
+        " r.correlation_id FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+        " $5::text[], $6::text[]) AS r (request_id, event_id, event_type, payload, key,"
+        " correlation_id) ON CONFLICT (request_id) DO UPDATE SET event_id = excluded.event_id,"
+        " event_type = excluded.event_type, payload = excluded.payload, key = excluded.key,"
+        " correlation_id = excluded.correlation_id, answered_at = now()",
+        *_columns(rows),
+    )
+
+
+async def sns_with_waiting_requests(
+    conn: Connection, sns: Iterable[str], dependencies: Iterable[str]
+) -> set[str]:
+    """The devices with a request kept waiting for one of `dependencies` (shared.waiting)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT sn FROM (SELECT convert_from(payload, 'UTF8')::jsonb #>> '{payload,sn}'"
+        " AS sn FROM waiting_events WHERE topic = $1 AND dependency = ANY($2::text[])) AS kept"
+        " WHERE sn = ANY($3::text[])",
+        topics.ACTIVATION_REQUESTS.name,
+        list(dependencies),
+        list(set(sns)),
+    )
+    return {row["sn"] for row in rows}

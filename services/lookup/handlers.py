@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from contracts.activation import ActivationEvent
+from contracts.activation import ActivationEvent, is_copy
 from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
 from contracts.envelope import Envelope
@@ -32,8 +32,9 @@ async def record_device_activation(events: Sequence[DeviceActivated], tx: Transa
 
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:
-    """A1, A3: the plan's binding and each term with its allowance."""
-    await _project(events, tx)
+    """A1, A3: the plan's binding and each term with its allowance; an answer sent again to a
+    request sent again shows nothing new."""
+    await _project([event for event in events if not is_copy(event)], tx)
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:

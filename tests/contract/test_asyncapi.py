@@ -39,7 +39,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.CLAIMS_EVENTS,  # C10: renewals barred after fraud
             t.ACCESSORY_ACTIVATIONS,  # G1-G3: accessories associated with drones
         },
-        {t.ACTIVATION_EVENTS},
+        {t.ACTIVATION_EVENTS, t.WAITING},
     ),
     "coverage": (
         {

@@ -230,7 +230,10 @@ async def test_a1_a_request_in_the_window_binds_the_plan_with_the_owner_kept_her
     assert activated.correlation_id == str(activated.payload.plan_id)
     assert activated.causation_id == request.event_id
     assert handled.emitted[0].key == sn
-    assert resent.emitted == []  # the same request retried upstream changes nothing
+    assert activated.payload.request_id == request.payload.request_id
+    # The same request retried upstream is answered with a copy, and binds nothing again.
+    [copy] = resent.events(PlanActivated)
+    assert copy.payload == activated.payload.model_copy(update={"copy_of": activated.event_id})
     [owner] = await activation.rows("SELECT owner_id, email FROM owners")
     assert owner["owner_id"] == activated.payload.owner_id
     assert [

@@ -13,6 +13,7 @@ from contracts.activation import (
     PlanActivatedPayload,
     PlanRenewed,
     PlanRenewedPayload,
+    is_copy,
 )
 from contracts.agricultural import PlanFamily
 from contracts.claims import (
@@ -96,6 +97,8 @@ def cases_settling(events: Iterable[LedgerEvent]) -> list[str]:
 
 
 def decide_activation(book: PlanBook, event: ActivationEvent) -> Decision:
+    if is_copy(event):
+        return NOTHING  # an answer sent again to a request sent again: bound once
     if isinstance(event, PlanActivated):
         return open_plan(book.plans.get(event.payload.plan_id), event.payload)
     if isinstance(event, PlanRenewed):
