@@ -12,8 +12,9 @@ from contracts.claims import (
     PreAuthorisationReleaseRequested,
 )
 from contracts.coverage import DeductionApplied, PlanInherited
-from contracts.fulfilment import PreAuthorisationRequested, ShipmentRequested
+from contracts.fulfilment import PaymentRecorded, PreAuthorisationRequested, ShipmentRequested
 from contracts.upstream import IncidentCause, ServiceMode
+from contracts.waiting import EventWaiting
 from shared.catalogue import consumer_catalogue
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -122,14 +123,19 @@ async def test_x3_c5_express_basic_is_paid_first_and_ships_once_adjudicated(
     fee, _ = consumer_catalogue().replacement_fee(
         device.model, flyaway=False, replacements_used=0, at=f.now()
     )
-    await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, fee))
-
-    async def fee_recorded() -> bool:
-        sql = "SELECT 1 FROM payments WHERE case_id = $1"
-        return bool(await query(platform, "fulfilment", sql, case_id))
-
-    await eventually(fee_recorded, "fulfilment recorded the fee paid before the unit came in")
+    paid = f.payment(case_id, fee)
+    await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, paid)
+    # Read before the unit came in, the fee is kept for the case's deduction (case-of-payment).
+    (kept,) = await events.wait_for(
+        EventWaiting, lambda e: e.payload.waiting_event_id == paid.event_id
+    )
+    assert (kept.payload.dependency, kept.payload.key) == ("case-of-payment", case_id)
     await upstream.send(t.REPAIR_ASSESSMENTS, device.sn, report)
     (shipment,) = await events.wait_for(ShipmentRequested, lambda e: e.payload.case_id == case_id)
+    (answer,) = await events.wait_for(PaymentRecorded, lambda e: e.payload.case_id == case_id)
     assert shipment.payload.old_sn == device.sn
+    assert (answer.payload.payment_id, answer.payload.paid_for) == (
+        paid.payload.payment_id,
+        "replacement_fee",
+    )
     assert not events.of(PreAuthorisationRequested, lambda e: e.payload.case_id == case_id)
