@@ -16,6 +16,7 @@ from contracts.activation import (
 )
 from contracts.coverage import PlanInherited, PlanInheritedPayload
 from contracts.envelope import Envelope
+from contracts.waiting import WaitEnd, WaitOver
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -89,9 +90,15 @@ async def test_g1_g2_g3_associate_replace_release_and_never_move(
     assert elsewhere.payload.reason_codes == ["ACCESSORY_ON_ANOTHER_DRONE"]
 
     # A drone nobody has reported is not associated with anything.
-    unknown = await _activate(upstream, events, f.new_serial(), SPRAY, f.new_serial())
+    nobodys = f.new_serial()
+    unknown = await _activate(upstream, events, f.new_serial(), SPRAY, nobodys)
     assert isinstance(unknown, AccessoryAssociationRefused)
     assert unknown.payload.reason_codes == ["DRONE_UNKNOWN"]
+    (over,) = await events.wait_for(
+        WaitOver,
+        lambda e: (e.payload.dependency, e.payload.key) == ("drone-of-accessory", nobodys),
+    )
+    assert over.payload.ended is WaitEnd.EXPIRED  # refused once its grace is over (G1)
 
 
 async def test_g1_an_activation_resent_under_a_new_event_id_changes_nothing(

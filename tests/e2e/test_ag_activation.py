@@ -15,6 +15,7 @@ from contracts.claims import ClaimReversed
 from contracts.coverage import CoverageOpened, TermConfirmed
 from contracts.money import Money
 from contracts.upstream import Owner, ReviewConcluded, ReviewConcludedPayload, ReviewVerdict
+from contracts.waiting import WaitEnd, WaitOver
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -70,6 +71,11 @@ async def test_p4_p6_a_bought_first_year_plan_has_no_liability_and_a_renewal_can
     refused = await bind(upstream, events, code, sn)
     assert isinstance(refused, ActivationRefused)
     assert refused.payload.reason_codes == ["FIRST_YEAR_PLAN_REQUIRED"]
+    # Refused only once its wait for a plan to renew is over (A4).
+    (over,) = await events.wait_for(
+        WaitOver, lambda e: (e.payload.dependency, e.payload.key) == ("plan-of-renewal", sn)
+    )
+    assert over.payload.ended is WaitEnd.EXPIRED
 
 
 async def test_a2_d2_an_ag_code_binds_to_its_own_model_and_a_cr_code_not_to_an_ag_drone(

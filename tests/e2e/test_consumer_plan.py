@@ -12,6 +12,7 @@ from contracts.claims import ClaimDecided, ClaimOutcome
 from contracts.coverage import CoverageOpened
 from contracts.money import Money
 from contracts.upstream import CustomerChoice, IncidentCause, ReturnedPart
+from contracts.waiting import WaitEnd, WaitOver
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -201,3 +202,8 @@ async def test_p3_an_order_at_the_wrong_price_is_dead_lettered_and_its_code_neve
     await upstream.send(t.ACTIVATION_REQUESTS, sn, f.activation_request(code, sn))
     (refused,) = await events.wait_for(ActivationRefused, lambda e: e.payload.sn == sn)
     assert "PLAN_CODE_UNKNOWN" in refused.payload.reason_codes
+    # Refused only once its wait for an order that never came is over (D2).
+    (over,) = await events.wait_for(
+        WaitOver, lambda e: (e.payload.dependency, e.payload.key) == ("order-of-request", code)
+    )
+    assert over.payload.ended is WaitEnd.EXPIRED
