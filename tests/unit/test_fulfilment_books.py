@@ -89,6 +89,22 @@ def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> N
     assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
 
 
+def test_f1_a_payment_in_another_currency_is_answered_as_not_counting_and_ships_nothing() -> None:
+    book = Replacements({}, {}, {})
+    deducted = deduction()
+    book.take_deduction(deducted)
+
+    [answer] = book.record_payment(paid(Money.of("99.00", "USD"), "PAY-1"))
+
+    assert isinstance(answer.payload, PaymentRecordedPayload)
+    assert (answer.payload.paid_for, answer.payload.counts_towards_fee) == (
+        "replacement_fee",
+        False,
+    )
+    assert (answer.payload.plan_id, answer.key) == (deducted.plan_id, str(deducted.plan_id))
+    assert book.replacements["CASE-1"].state is ReplacementState.AWAITING_PAYMENT
+
+
 def test_x3_express_premium_asks_for_the_products_value_and_ships_once_it_is_held() -> None:
     book = Replacements({}, {}, {})
     value = consumer_catalogue().product_value("mavic-3-pro")
