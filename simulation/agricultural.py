@@ -53,7 +53,7 @@ def repair_quote(rng: random.Random, model: str) -> list[RepairLine]:
     ]
     if rng.random() < 0.1:
         whole = agricultural_catalogue().base_quota(model, 1).amount
-        lines.append(f.repair_line("frame", f"{whole + 1500}.00", line_id="L-BIG"))
+        lines.append(f.repair_line("frame", str(whole + 1500), line_id="L-BIG"))
     for number in range(rng.choice((0, 1, 1, 2))):
         cost = f"{rng.randrange(20, 400)}.{rng.randrange(100):02}"
         lines.append(f.repair_line(rng.choice(CONSUMABLE_PARTS), cost, line_id=f"C{number}"))

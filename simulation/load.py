@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import RecordMetadata
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
 from contracts import parse_event, serialise_event
 from contracts import topics as t
 from contracts.accessories import AccessoryType
 from contracts.activation import (
+    AccessoryAssociated,
+    AccessoryAssociationRefused,
     ActivationPending,
     ActivationRefused,
     PlanActivated,
@@ -145,6 +148,8 @@ class Driver:
         self.extended: dict[str, CoverageExtended] = {}  # by SN: the renewal's term
         self.answers: dict[str, ActivationAnswer] = {}  # by plan code: activation's last answer
         self.liability: dict[str, dict[uuid.UUID, LiabilityAnswer]] = defaultdict(dict)
+        # By accessory SN: activation's answer to its activation on a drone (G1-G3).
+        self.accessories: dict[str, AccessoryAssociated | AccessoryAssociationRefused] = {}
         self._bootstrap = bootstrap
         self._upstream = Upstream(bootstrap)
         self._consumer = AIOKafkaConsumer(
@@ -182,15 +187,20 @@ class Driver:
 
     # -- sending, through broker restarts ------------------------------------------------------
 
-    async def send(self, topic: t.Topic, key: str, event: Envelope) -> None:
-        await self.send_raw(topic.name, key, serialise_event(event))
+    async def send(self, topic: t.Topic, key: str, event: Envelope) -> RecordMetadata:
+        return await self.send_raw(topic.name, key, serialise_event(event))
 
-    async def send_raw(self, topic: str, key: str, value: bytes) -> None:
+    async def send_raw(self, topic: str, key: str, value: bytes) -> RecordMetadata:
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(180), wait=wait_exponential(multiplier=0.2, max=5), reraise=True
         ):
             with attempt:
-                await self._upstream.send_raw(topic, key, value)
+                return await self._upstream.send_raw(topic, key, value)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    def paid_in_advance(self, case_id: str) -> None:
+        """The fee of this case is already on its way: do not pay it again on its deduction."""
+        self._paid.add(case_id)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -218,6 +228,8 @@ class Driver:
                 self.extended[extended.sn] = event
             case PlanActivated() | PlanRenewed() | ActivationPending() | ActivationRefused():
                 self.answers[event.payload.plan_code] = event
+            case AccessoryAssociated() | AccessoryAssociationRefused():
+                self.accessories[event.payload.accessory_sn] = event
             case LiabilityClaimReported() | LiabilityIncidentRefused():
                 self.liability[event.payload.incident_id][event.event_id] = event
             case ClaimDecided(payload=decision) if decision.case_id in self.cases:
@@ -326,7 +338,10 @@ class Driver:
     def renewal_order(self, d: Device) -> list[Message]:
         if d.renewal_sku is None or d.renewal_code is None:
             return []
-        address = f.delivery_address()
+        year = agricultural_catalogue().plan(d.renewal_sku).plan_year
+        # F4: the address the pack of a designated renewal goes to, given at purchase.
+        pack = agricultural_catalogue().pack(d.model, year) is not None
+        address = f.delivery_address() if pack else None
         order = f.ag_plan_order(d.renewal_code, d.renewal_sku, d.model, address=address)
         return [(t.PLAN_ORDERS, d.renewal_code, order)]
 
@@ -341,8 +356,10 @@ class Driver:
         accessory_sn, kind = d.accessory
         return [(t.ACCESSORY_ACTIVATIONS, d.sn, f.accessory_activation(accessory_sn, kind, d.sn))]
 
-    async def send_all(self, messages: list[Message]) -> None:
-        await asyncio.gather(*(self.send(topic, key, event) for topic, key, event in messages))
+    async def send_all(self, messages: list[Message]) -> list[RecordMetadata]:
+        return await asyncio.gather(
+            *(self.send(topic, key, event) for topic, key, event in messages)
+        )
 
     async def sell_and_register(self, devices: list[Device]) -> None:
         await self.send_all([m for d in devices for m in self.selling(d)])
