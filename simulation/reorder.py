@@ -227,19 +227,20 @@ async def play_in_order(driver: Driver, offsets: Offsets, played: Played) -> Non
 def whole(driver: Driver, journey: Journey) -> list[Message]:
     """Every message of the twin that can be computed in advance, in the journey's order."""
     device = journey.twin.device
-    journey.twin.report = restamped(
-        journey.twin.report, device, f"{driver.run_id}-O{uuid.uuid4().hex[:10]}"
-    )
-    report = journey.twin.report
-    driver.track(device, report)
     messages: list[Message] = [
         *driver.selling(device),
         *driver.binding(device),
         *driver.renewal_order(device),
         *driver.renewal_binding(device),
         *driver.association(device),
-        (t.REPAIR_ASSESSMENTS, device.sn, report),
     ]
+    # Reported after the plan was bought and bound (A1, A4), as in the reference.
+    journey.twin.report = restamped(
+        journey.twin.report, device, f"{driver.run_id}-O{uuid.uuid4().hex[:10]}"
+    )
+    report = journey.twin.report
+    driver.track(device, report)
+    messages.append((t.REPAIR_ASSESSMENTS, device.sn, report))
     if journey.twin.incident is not None:
         incident = journey.twin.incident
         driver.sent.incidents[incident.payload.incident_id] = incident
