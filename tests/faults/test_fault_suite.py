@@ -30,7 +30,7 @@ CASES = int(os.environ.get("CAREPLAN_FAULT_CASES", "2000"))
 AG_CASES = int(os.environ.get("CAREPLAN_FAULT_AG_CASES", str(CASES // 4)))
 KILLS_PER_PROCESS = int(os.environ.get("CAREPLAN_FAULT_KILLS", "3"))
 # Journeys per start order of the out-of-order phase, each played twice (simulation.reorder).
-REORDER_JOURNEYS = int(os.environ.get("CAREPLAN_FAULT_REORDER_JOURNEYS", "80"))
+REORDER_JOURNEYS = int(os.environ.get("CAREPLAN_FAULT_REORDER_JOURNEYS", "50"))
 CHUNK_SPACING_SECONDS = 3.0
 INVALID = [
     (t.REPAIR_ASSESSMENTS, b"not json at all"),
