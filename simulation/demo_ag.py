@@ -92,7 +92,7 @@ def ag_roster() -> list[AgSpec]:
         AgSpec(
             "AG5",
             "T40",
-            (line("motor", "900.00", "100.00"),),
+            (line("motor", "900.00", "100.00"), line("blade", "80.00")),
             bundle=True,
             liability=LiabilityKind.THIRD_PARTY_PROPERTY,
         ),
@@ -160,9 +160,9 @@ async def ag_journey(
         return
     opened = await _one(events, CoverageOpened, lambda e: e.payload.sn == sn)
     journey.plan = "first year" + (" (gifted, liability cover)" if spec.bundle else "")
-    journey.plan += (
-        f", base quota {opened.payload.agricultural and opened.payload.agricultural.base_quota}"
-    )
+    term = opened.payload.agricultural
+    if term is not None:
+        journey.plan += f", quotas {term.base_quota} base, {term.consumables_quota} consumables"
     if spec.renewed:
         await _renew(upstream, events, offsets, journey)
     accessory_sn = None
