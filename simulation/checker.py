@@ -14,16 +14,33 @@ from aiokafka import AIOKafkaConsumer
 from careplan.registry import SERVICES
 from contracts import parse_event
 from contracts import topics as t
-from contracts.claims import ClaimDecided, ClaimOutcome
-from contracts.coverage import DeductionApplied, PlanInherited
+from contracts.agricultural import PlanFamily
+from contracts.claims import (
+    ClaimDecided,
+    ClaimFinalised,
+    ClaimOutcome,
+    LiabilityIncidentRefused,
+    RepairSplit,
+)
+from contracts.coverage import DeductionApplied, PlanInherited, QuotaDeductionApplied
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
+from contracts.insurer import LiabilityClaimReported
 from shared.kafka_security import client_options
+from simulation.agricultural import split_problems
 from simulation.load import OWNED, Driver
 from simulation.offsets import consumer_groups
 from simulation.processes import Platform
 
-CASE_EVENTS = (ClaimDecided, DeductionApplied, ShipmentRequested, DeviceReplaced, PlanInherited)
+CASE_EVENTS = (
+    ClaimDecided,
+    ClaimFinalised,
+    DeductionApplied,
+    QuotaDeductionApplied,
+    ShipmentRequested,
+    DeviceReplaced,
+    PlanInherited,
+)
 
 
 @dataclass
@@ -107,56 +124,108 @@ def distinct(events: list[Envelope]) -> dict[uuid.UUID, Envelope]:
     return {event.event_id: event for event in events}
 
 
+CaseEvents = defaultdict[type, dict[uuid.UUID, Envelope]]
+
+
 async def check(platform: Platform, driver: Driver) -> Verdict:
     verdict = Verdict()
     events, letters = await read_topics(platform.kafka_bootstrap)
-    by_case: defaultdict[str, defaultdict[type, set[uuid.UUID]]] = defaultdict(
-        lambda: defaultdict(set)
-    )
-    decisions: dict[str, ClaimDecided] = {}
+    by_case: defaultdict[str, CaseEvents] = defaultdict(lambda: defaultdict(dict))
+    answers: defaultdict[str, set[uuid.UUID]] = defaultdict(set)
     for event in distinct(events).values():
-        if isinstance(
-            event,
-            ClaimDecided | DeductionApplied | ShipmentRequested | DeviceReplaced | PlanInherited,
-        ):
-            case_id = event.payload.case_id
-            by_case[case_id][type(event)].add(event.event_id)
-            if isinstance(event, ClaimDecided):
-                decisions[case_id] = event
+        if isinstance(event, CASE_EVENTS):
+            by_case[event.payload.case_id][type(event)][event.event_id] = event
+        elif isinstance(event, LiabilityClaimReported | LiabilityIncidentRefused):
+            answers[event.payload.incident_id].add(event.event_id)
 
-    for case_id in driver.sent.cases:
-        seen = by_case[case_id]
+    for case_id, report in driver.sent.cases.items():
+        family = driver.cases[case_id].family
+        _check_case(case_id, family, by_case[case_id], verdict)
+        if report.payload.repair_lines:
+            _check_splits(case_id, by_case[case_id], verdict)
+    for incident_id in driver.sent.incidents:
         verdict.expect(
-            len(seen[ClaimDecided]) == 1,
-            "every assessment has exactly one decision",
-            f"{case_id} has {len(seen[ClaimDecided])}",
+            len(answers[incident_id]) == 1,
+            "agricultural: every liability incident has exactly one answer (L4)",
+            f"{incident_id} has {len(answers[incident_id])}",
         )
-        deducted = len(seen[DeductionApplied])
-        approved = case_id in decisions and (
-            decisions[case_id].payload.outcome is ClaimOutcome.REPLACEMENT
-        )
-        verdict.expect(
-            deducted == 0 or (deducted == 1 and approved),
-            "every deduction matches exactly one approved decision",
-            f"{case_id}: {deducted} deductions, approved={approved}",
-        )
-        if deducted:
-            for kind in (ShipmentRequested, DeviceReplaced, PlanInherited):
-                verdict.expect(
-                    len(seen[kind]) == 1,
-                    f"every paid replacement has exactly one {kind.__name__}",
-                    f"{case_id} has {len(seen[kind])}",
-                )
 
     await _check_ledger(platform, driver, verdict)
+    await _check_quotas(platform, driver, verdict)
     await _check_outboxes(platform, verdict)
     _check_dead_letters(driver, letters, verdict)
     return verdict
 
 
+def _check_case(case_id: str, family: PlanFamily, seen: CaseEvents, verdict: Verdict) -> None:
+    """One decision, one final outcome naming it; the ledger took exactly what was approved."""
+    decided = list(seen[ClaimDecided].values())
+    fates = [e for e in seen[ClaimFinalised].values() if isinstance(e, ClaimFinalised)]
+    verdict.expect(
+        len(decided) == 1,
+        f"{family}: every assessment has exactly one decision",
+        f"{case_id} has {len(decided)}",
+    )
+    verdict.expect(
+        len(fates) == 1
+        and (len(decided) != 1 or fates[0].payload.decision_id == decided[0].event_id),
+        f"{family}: every case has exactly one final outcome (ClaimFinalised), naming its decision",
+        f"{case_id} has {len(fates)}",
+    )
+    fate = fates[0].payload if fates else None
+    taken = fate is not None and fate.refused_by is None
+    replaced = taken and fate is not None and fate.outcome is ClaimOutcome.REPLACEMENT
+    repaired = taken and fate is not None and fate.outcome is ClaimOutcome.REPAIR
+    deducted = len(seen[DeductionApplied])
+    verdict.expect(
+        deducted == int(replaced),
+        f"{family}: a deduction exactly for each replacement finalised as approved",
+        f"{case_id}: {deducted} deductions, final outcome {fate and fate.outcome}",
+    )
+    if deducted:
+        for kind in (ShipmentRequested, DeviceReplaced, PlanInherited):
+            verdict.expect(
+                len(seen[kind]) == 1,
+                f"{family}: every paid replacement has exactly one {kind.__name__}",
+                f"{case_id} has {len(seen[kind])}",
+            )
+    quota = [
+        e for e in seen[QuotaDeductionApplied].values() if isinstance(e, QuotaDeductionApplied)
+    ]
+    verdict.expect(
+        len(quota) == int(repaired),
+        f"{family}: a quota deduction exactly for each repair finalised as approved (C7)",
+        f"{case_id}: {len(quota)} quota deductions, final outcome {fate and fate.outcome}",
+    )
+    if quota and fate is not None:
+        verdict.expect(
+            fate.repair_split == quota[0].payload.split,
+            f"{family}: the final outcome carries the split the ledger took",
+            f"{case_id}: {fate.repair_split} vs {quota[0].payload.split}",
+        )
+
+
+def _check_splits(case_id: str, seen: CaseEvents, verdict: Verdict) -> None:
+    """Every split published about the case, quoted or taken, sums exactly to its lines."""
+    splits: list[RepairSplit] = []
+    for event in (*seen[ClaimDecided].values(), *seen[ClaimFinalised].values()):
+        if isinstance(event, ClaimDecided | ClaimFinalised) and event.payload.repair_split:
+            splits.append(event.payload.repair_split)
+    for event in seen[QuotaDeductionApplied].values():
+        if isinstance(event, QuotaDeductionApplied):
+            splits.append(event.payload.split)
+    for split in splits:
+        problems = split_problems(split)
+        verdict.expect(
+            not problems,
+            "agricultural: every split sums exactly to its lines (C7, M1)",
+            f"{case_id}: {problems}",
+        )
+
+
 async def _check_ledger(platform: Platform, driver: Driver, verdict: Verdict) -> None:
     """Balances equal the opening amounts minus the deductions, and never go below zero."""
-    run_cases = set(driver.sent.cases)
+    run_cases = {c for c, track in driver.cases.items() if track.family is PlanFamily.CONSUMER}
     conn = await asyncpg.connect(platform.dsn("coverage"))
     try:
         terms = await conn.fetch(
@@ -168,7 +237,7 @@ async def _check_ledger(platform: Platform, driver: Driver, verdict: Verdict) ->
             " WHERE p.sn = ANY($1::text[]) OR p.plan_id IN"
             " (SELECT plan_id FROM deductions WHERE case_id = ANY($2::text[]))"
             " GROUP BY t.plan_id, t.term_no",
-            [device.sn for device in driver.sent.devices],
+            [device.sn for device in driver.sent.devices if device.family is PlanFamily.CONSUMER],
             list(run_cases),
         )
         for term in terms:
@@ -176,7 +245,8 @@ async def _check_ledger(platform: Platform, driver: Driver, verdict: Verdict) ->
                 term["replacements_left"] == term["replacements_total"] - term["used"]
                 and term["flyaways_left"] >= 0
                 and term["replacements_left"] >= 0,
-                "every plan's balance is its opening amount minus its deductions, never negative",
+                "consumer: every plan's balance is its opening amount minus its deductions,"
+                " never negative",
                 f"plan {term['plan_id']} term {term['term_no']}: {dict(term)}",
             )
         applied = {
@@ -190,7 +260,54 @@ async def _check_ledger(platform: Platform, driver: Driver, verdict: Verdict) ->
     published = {case_id for case_id in run_cases if driver.cases[case_id].deductions}
     verdict.expect(
         applied == published,
-        "the ledger's deductions are exactly the published ones",
+        "consumer: the ledger's deductions are exactly the published ones",
+        f"only in the ledger: {sorted(applied - published)[:5]},"
+        f" only published: {sorted(published - applied)[:5]}",
+    )
+
+
+async def _check_quotas(platform: Platform, driver: Driver, verdict: Verdict) -> None:
+    """Each AG term's base and consumables balances are what it opened with minus what the
+    ledger took from each, never negative (P5); the ledger took exactly what it published."""
+    ag = PlanFamily.AGRICULTURAL
+    run_cases = [case for case, track in driver.cases.items() if track.family is ag]
+    ag_sns = [d.sn for d in driver.sent.devices if d.family is ag]
+    conn = await asyncpg.connect(platform.dsn("coverage"))
+    try:
+        terms = await conn.fetch(
+            "SELECT t.plan_id, t.term_no, t.base_quota_total, t.base_quota_left,"
+            " t.consumables_quota_total, t.consumables_quota_left,"
+            " coalesce(sum(q.from_base_quota), 0) AS base_taken,"
+            " coalesce(sum(q.from_consumables_quota), 0) AS consumables_taken"
+            " FROM plan_terms t JOIN plans p USING (plan_id)"
+            " LEFT JOIN quota_deductions q ON q.plan_id = t.plan_id AND q.term_no = t.term_no"
+            " WHERE p.family = 'agricultural' AND (p.sn = ANY($1::text[]) OR p.plan_id IN"
+            " (SELECT plan_id FROM quota_deductions WHERE case_id = ANY($2::text[])))"
+            " GROUP BY t.plan_id, t.term_no",
+            ag_sns,
+            run_cases,
+        )
+        applied = {
+            row["case_id"]
+            for row in await conn.fetch(
+                "SELECT case_id FROM quota_deductions WHERE case_id = ANY($1::text[])", run_cases
+            )
+        }
+    finally:
+        await conn.close()
+    for term in terms:
+        for quota in ("base", "consumables"):
+            total, left = term[f"{quota}_quota_total"], term[f"{quota}_quota_left"]
+            verdict.expect(
+                left == total - term[f"{quota}_taken"] and left >= 0,
+                f"agricultural: every {quota} quota is its opening amount minus its deductions,"
+                " never negative (P5)",
+                f"plan {term['plan_id']} term {term['term_no']}: {dict(term)}",
+            )
+    published = {case for case in run_cases if driver.cases[case].quota_deductions}
+    verdict.expect(
+        applied == published,
+        "agricultural: the ledger's quota deductions are exactly the published ones",
         f"only in the ledger: {sorted(applied - published)[:5]},"
         f" only published: {sorted(published - applied)[:5]}",
     )

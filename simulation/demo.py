@@ -1,4 +1,5 @@
-"""`make demo`: the four services on the local stack, fed a realistic stream of consumer cases.
+"""`make demo`: the services on the local stack, fed a realistic stream of consumer and
+agricultural cases.
 
 The demo plays every system around the platform and talks to it only through Kafka:
 
@@ -9,7 +10,11 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
 - payments pays the fee of every `DeductionApplied`, and places and releases the card
   pre-authorisation of an express premium replacement;
-- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN.
+- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN;
+- beside them, AG drones (`simulation.demo_ag`): first-year and renewal plans, repairs quoted
+  line by line and split across the two quotas with deductibles (C7), a shortfall, a
+  consumables pack (F4), an accessory (G1-G4) and a liability incident routed to the insurer
+  (L1-L4).
 
 A real customer waits days between buying a plan and activating it; the demo compresses that
 into moments, so before each step that depends on an earlier message on *another* topic it waits
@@ -83,6 +88,7 @@ from shared.kafka_admin import ensure_topics
 from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
+from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster
 from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
 from simulation.processes import Platform, act_as_administrator
@@ -94,7 +100,13 @@ DEMO_TIMEOUT = 45.0  # the whole stream, from the first order to the last dead l
 STEP_TIMEOUT = 20.0  # one hop of one journey
 CONCURRENCY = 12  # device journeys in flight at once
 
-OWNED = [t.ACTIVATION_EVENTS, t.COVERAGE_EVENTS, t.CLAIMS_EVENTS, t.FULFILMENT_EVENTS]
+OWNED = [
+    t.ACTIVATION_EVENTS,
+    t.COVERAGE_EVENTS,
+    t.CLAIMS_EVENTS,
+    t.FULFILMENT_EVENTS,
+    t.INSURER_CLAIMS,
+]
 
 # --------------------------------------------------------------------------------------------
 # The stream: what happens to each device
@@ -351,6 +363,7 @@ class World:
     offsets: Offsets
     rng: random.Random
     devices: list[Device] = field(default_factory=list)
+    ag: list[AgJourney] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
     holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
 
@@ -677,6 +690,14 @@ async def review_fraud(world: World, device: Device, case: Case) -> None:
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
 
+async def ag_run(world: World, each: AgJourney, gate: asyncio.Semaphore) -> None:
+    async with gate:
+        try:
+            await ag_journey(world.upstream, world.events, world.offsets, each)
+        except TimeoutError as error:
+            each.problems.append(f"stalled: {error}")
+
+
 async def journey(world: World, device: Device, gate: asyncio.Semaphore) -> None:
     async with gate:
         try:
@@ -821,6 +842,10 @@ def summary(
         if problem := check(case):
             problems.append(f"{case.case_id}: {problem}")
 
+    lines.extend(ag_lines(world.ag))
+    problems.extend(
+        f"{each.spec.label}: {problem}" for each in world.ag for problem in each.problems
+    )
     lines.append("")
     lines.append("Activations, renewals and reviews (the unusual ones)")
     at_once = 0
@@ -887,6 +912,12 @@ def summary(
     lines.append("Totals")
     lines.append(f"  devices              {len(world.devices)}")
     lines.append(f"  cases                {len(cases)} ({len(decided)} decided)")
+    ag_final = [each.case for each in world.ag if each.case]
+    lines.append(
+        f"  agricultural cases   {len(world.ag)} ({len(ag_final)} finalised,"
+        f" {sum(1 for c in ag_final if c.payload.outcome is ClaimOutcome.REPAIR)} repairs"
+        " paid from the quotas)"
+    )
     lines.append(
         f"  approved             {len(approved)} replacements"
         f" ({sum(1 for d in approved if d.flyaway)} flyaways),"
@@ -964,7 +995,10 @@ async def feed(world: World) -> tuple[list[str], bool]:
     try:
         async with asyncio.timeout(DEMO_TIMEOUT):
             sent = await send_invalid(world)
-            await asyncio.gather(*(journey(world, device, gate) for device in world.devices))
+            await asyncio.gather(
+                *(journey(world, device, gate) for device in world.devices),
+                *(ag_run(world, each, gate) for each in world.ag),
+            )
             dead_letter_problems = await collect_dead_letters(world, sent, timeout=STEP_TIMEOUT)
     except TimeoutError:
         timed_out = True
@@ -1041,9 +1075,11 @@ async def run() -> int:
                     world.devices.append(
                         Device(f"D{index:02}", spec, f.new_serial(rng), f.new_plan_code(rng))
                     )
+                world.ag = [AgJourney(spec) for spec in ag_roster()]
                 total_claims = sum(len(d.spec.claims) for d in world.devices)
                 print(
-                    f"  feeding {len(world.devices)} devices and {total_claims} assessments"
+                    f"  feeding {len(world.devices)} consumer devices, {total_claims} assessments,"
+                    f" {len(world.ag)} AG drones"
                     f" ({CONCURRENCY} journeys at a time) plus {len(invalid_messages())}"
                     " invalid messages ..."
                 )

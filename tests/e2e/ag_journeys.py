@@ -18,36 +18,20 @@ from contracts.activation import (
     PlanActivated,
     PlanActivatedPayload,
 )
-from contracts.agricultural import AgriculturalTerm, PlanFamily
-from contracts.claims import ClaimDecided, LineCoverage, RepairLineSplit, RepairSplit
+from contracts.agricultural import PlanFamily
+from contracts.claims import ClaimDecided
 from contracts.coverage import (
     CoverageOpened,
     DeductionRefused,
     QuotaDeductionApplied,
 )
 from contracts.envelope import Envelope
-from contracts.money import Money
-from contracts.upstream import PartClass, RepairLine
-from shared.catalogue.agricultural import agricultural_catalogue
+from contracts.upstream import RepairLine
 from simulation import factories as f
+from simulation.agricultural import YEAR, ag_term
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.e2e.journeys import Device, claims_sees_plan_on, eventually, query
-
-YEAR = timedelta(days=365)
-
-
-def ag_term(model: str, plan_year: int, *, liability_cover: bool = False) -> AgriculturalTerm:
-    """The catalogue's balances and deductible for `model` in `plan_year` (P4-P6, C7)."""
-    catalogue = agricultural_catalogue()
-    return AgriculturalTerm(
-        plan_year=plan_year,
-        base_quota=catalogue.base_quota(model, plan_year),
-        consumables_quota=catalogue.consumables_quota(model, plan_year),
-        deductible_rate=catalogue.deductible_rate(model, plan_year),
-        insurer=catalogue.model(model).insurer,
-        liability_cover=liability_cover,
-    )
 
 
 async def open_ag_plan(
@@ -131,34 +115,3 @@ async def claims_sees_base_quota(platform: Platform, device: Device, amount: str
         return bool(rows) and rows[0]["base_quota_left"] == Decimal(amount)
 
     await eventually(projected, f"claims sees a base quota of {amount} on {device.sn}")
-
-
-def base_quota_split(amount: str) -> RepairSplit:
-    """A repair split of one frame line paid in full from the base quota (no deductible)."""
-    cost, zero = Money.of(amount, "CNY"), Money.of("0", "CNY")
-    line = RepairLineSplit(
-        line_id="L1",
-        part_code="frame",
-        part_class=PartClass.BODY,
-        coverage=LineCoverage.BASE_QUOTA,
-        cost=cost,
-        from_base_quota=cost,
-        from_consumables_quota=zero,
-        deductible=zero,
-        shortfall=zero,
-        not_covered=zero,
-    )
-    return RepairSplit(
-        deductible_rate=Decimal("0"),
-        lines=[line],
-        repair_cost=cost,
-        from_base_quota=cost,
-        from_consumables_quota=zero,
-        deductible=zero,
-        shortfall=zero,
-        not_covered=zero,
-        logistics_fee=zero,
-        customer_share=zero,
-        base_quota_before=cost,
-        consumables_quota_before=zero,
-    )

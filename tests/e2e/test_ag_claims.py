@@ -42,13 +42,12 @@ from contracts.upstream import (
 from services.coverage.app import service as coverage_service
 from shared.kafka_security import client_options
 from simulation import factories as f
+from simulation.agricultural import YEAR, base_quota_split
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.conftest import Stack
 from tests.e2e.ag_journeys import (
-    YEAR,
     ag_claim,
-    base_quota_split,
     claims_sees_base_quota,
     ledger_answer,
     open_ag_plan,

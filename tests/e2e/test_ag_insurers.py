@@ -24,9 +24,10 @@ from contracts.upstream import (
     ReviewVerdict,
 )
 from simulation import factories as f
+from simulation.agricultural import base_quota_split
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.ag_journeys import ag_claim, base_quota_split, ledger_answer, open_ag_plan
+from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
 from tests.e2e.journeys import Device, activate_ag_plan, claims_sees_plan_on, eventually, query
 
 pytestmark = pytest.mark.e2e

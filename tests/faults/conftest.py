@@ -12,6 +12,11 @@ from simulation.processes import Platform
 from tests.conftest import Stack
 from tests.e2e.conftest import free_port
 
+# Long enough for the out-of-order phase: the services stay stopped while its journeys are
+# published, and what arrives before its dependency must wait, not be refused, until they are
+# back and have read it; short enough that what waits in vain is answered before the end.
+WAITING_GRACE_SECONDS = float(os.environ.get("CAREPLAN_FAULT_WAITING_GRACE", "60"))
+
 
 @pytest.fixture(scope="session")
 def owns_infrastructure() -> bool:
@@ -31,6 +36,7 @@ async def fault_platform(
         lookup_http_port=free_port(),
         operations_http_port=free_port(),
         kafka_credentials=stack.kafka_credentials,
+        waiting_grace_seconds=WAITING_GRACE_SECONDS,
     )
     await platform.reset_databases()
     await platform.start()

@@ -49,8 +49,8 @@ from contracts.money import Money
 from contracts.topics import Topic
 from services.coverage.app import service
 from simulation import factories
+from simulation.agricultural import base_quota_split
 from tests.conftest import Stack
-from tests.e2e.ag_journeys import base_quota_split
 from tests.e2e.journeys import eventually
 from tests.handlers.support import Handled, ServiceHarness
 
