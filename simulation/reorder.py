@@ -80,8 +80,6 @@ class PhaseReport:
     journeys: Counter[PlanFamily] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)  # twins' messages, by mode
     differences: list[str] = field(default_factory=list)
-    # Differences in journeys whose activation answered alike: not explained by activation.
-    unexplained: list[str] = field(default_factory=list)
     wrongly_refused: list[str] = field(default_factory=list)
     waiting_past_deadline: int = 0
     compared: Counter[PlanFamily] = field(default_factory=Counter)
@@ -96,8 +94,7 @@ class PhaseReport:
             f" {', '.join(f'{k} {v}' for k, v in sorted(self.compared.items()))}",
             f"out-of-order phase: differences {len(self.differences)},"
             f" wrongly refused {len(self.wrongly_refused)},"
-            f" events left waiting past their deadline {self.waiting_past_deadline};"
-            f" differences where activation answered alike {len(self.unexplained)}",
+            f" events left waiting past their deadline {self.waiting_past_deadline}",
         ]
         lines.extend(f"  difference: {d}" for d in self.differences[:40])
         return lines
@@ -387,8 +384,6 @@ def compare(driver: Driver, journey: Journey, report: PhaseReport) -> None:
     expected, got = outcome(driver, journey.reference), outcome(driver, journey.twin)
     family = journey.reference.device.family
     report.compared[family] += 1
-    upstream = ("activation", "renewal", "accessory")
-    activation_alike = all(expected.get(what) == got.get(what) for what in upstream)
     for what in sorted(expected.keys() | got.keys()):
         if expected.get(what) != got.get(what):
             difference = (
@@ -396,8 +391,6 @@ def compare(driver: Driver, journey: Journey, report: PhaseReport) -> None:
                 f" {what}: in order {expected.get(what)}, out of order {got.get(what)}"
             )
             report.differences.append(difference)
-            if activation_alike:
-                report.unexplained.append(difference)
     for what in refused(got) - refused(expected):
         report.wrongly_refused.append(f"#{journey.number} {family} {what}")
 
