@@ -83,6 +83,8 @@ class PhaseReport:
     wrongly_refused: list[str] = field(default_factory=list)
     waiting_past_deadline: int = 0
     compared: Counter[PlanFamily] = field(default_factory=Counter)
+    # The differences by start order, family, answer and what each run answered, in short.
+    kinds: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         sent = ", ".join(f"{family} {count}" for family, count in sorted(self.journeys.items()))
@@ -96,8 +98,22 @@ class PhaseReport:
             f" wrongly refused {len(self.wrongly_refused)},"
             f" events left waiting past their deadline {self.waiting_past_deadline}",
         ]
-        lines.extend(f"  difference: {d}" for d in self.differences[:40])
+        lines.extend(f"  {count:4} x {kind}" for kind, count in sorted(self.kinds.items()))
+        lines.extend(f"  difference: {d}" for d in self.differences[:10])
         return lines
+
+
+def _short(answer: Any) -> str:
+    """An answer's kind and reasons, without its amounts."""
+    if answer is None:
+        return "none"
+    if isinstance(answer, list):
+        return "; ".join(_short(one) for one in answer) or "none"
+    kind, *rest = answer
+    reasons = next((r for r in rest if isinstance(r, tuple) and r and isinstance(r[0], str)), ())
+    if kind in ("refused", "routed") and not reasons and rest:
+        reasons = tuple(rest) if kind == "refused" else ()
+    return f"{kind}{list(reasons) if reasons else ''}"
 
 
 def restamped(report: AssessmentReported, device: Device, case_id: str) -> AssessmentReported:
@@ -391,6 +407,10 @@ def compare(driver: Driver, journey: Journey, report: PhaseReport) -> None:
                 f" {what}: in order {expected.get(what)}, out of order {got.get(what)}"
             )
             report.differences.append(difference)
+            report.kinds[
+                f"{journey.mode}, {family} {what}: in order {_short(expected.get(what))},"
+                f" out of order {_short(got.get(what))}"
+            ] += 1
     for what in refused(got) - refused(expected):
         report.wrongly_refused.append(f"#{journey.number} {family} {what}")
 

@@ -9,7 +9,7 @@ import pytest
 from contracts.activation import ActivationRefused
 from contracts.money import Money
 from simulation.agricultural import base_quota_split, split_problems
-from simulation.reorder import refused
+from simulation.reorder import _short, refused
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +50,16 @@ def test_a_journey_is_refused_where_activation_the_case_or_the_insurer_routing_r
         "case": ("repair", None, (), None, {}),
     }
     assert refused(approved) == set()
+
+
+def test_a_difference_is_grouped_by_the_answers_kind_and_reasons_not_its_amounts() -> None:
+    split = {"repair_cost": {"amount": "4263.61", "currency": "CNY"}}
+    assert _short(("repair", None, (), None, split)) == "repair"
+    assert _short(("refused", "claims", ("NO_PLAN_FOR_SN",), None, None)) == (
+        "refused['NO_PLAN_FOR_SN']"
+    )
+    assert _short(("ActivationRefused", ("PLAN_CODE_UNKNOWN",))) == (
+        "ActivationRefused['PLAN_CODE_UNKNOWN']"
+    )
+    assert _short([("refused", "NOT_COVERED_REGION")]) == "refused['NOT_COVERED_REGION']"
+    assert _short(None) == "none"
