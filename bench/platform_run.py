@@ -240,6 +240,8 @@ class BenchPlatform:
         self.pool = PlanPool(consumer, random.Random(seed_))
         self.ag_pool = PlanPool(agricultural, random.Random(seed_ + 2))
         self.rng = random.Random(seed_ + 1)
+        # Their cases wait the grace for a plan that never comes: left out of the latencies.
+        self.unknown_sns: set[str] = set()
 
     @property
     def setup(self) -> str:
@@ -288,8 +290,10 @@ class BenchPlatform:
         return min(self.pool.left, self.ag_pool.left * seed.AG_SHARE)
 
     def unknown_device(self) -> Device:
+        sn = f.new_serial(self.rng)
+        self.unknown_sns.add(sn)
         return Device(
-            sn=f.new_serial(self.rng),
+            sn=sn,
             model=self.rng.choice(CR_MODELS),
             sku="care-refresh-1y",
             plan_code=f.new_plan_code(self.rng),
@@ -432,6 +436,7 @@ class Phase:
             else:
                 outcomes["no decision"] += 1
         replaced = [tr for tr in finished if tr.inherited]
+        timed = [tr for tr in tracks if tr.sn not in self.bench.unknown_sns]
         return PhaseResult(
             name=self.name,
             setup=self.bench.setup,
@@ -449,9 +454,9 @@ class Phase:
             throughput=rate(len(finished), elapsed),
             final_rate_middle=middle_rate([tr.final_at for tr in finished if tr.final_at]),
             decision=summarise(
-                tr.decided_at - tr.sent_at for tr in tracks if tr.decided_at is not None
+                tr.decided_at - tr.sent_at for tr in timed if tr.decided_at is not None
             ),
-            final=summarise(tr.final_at - tr.sent_at for tr in finished if tr.final_at),
+            final=summarise(tr.final_at - tr.sent_at for tr in timed if tr.final_at),
             final_replacements=summarise(
                 tr.final_at - tr.sent_at for tr in replaced if tr.final_at
             ),

@@ -715,7 +715,8 @@ def render(results: Results, plot_name: str | None, previous: dict[str, Any] | N
         "## The run",
         "",
         f"- mix (baseline open throttle): {outcomes}; one case in ten an AG repair on a seeded"
-        " AG plan, a few on an SN with no plan (refused, C1), about 15% of consumer cases an"
+        " AG plan, a few on an SN with no plan (refused, C1, after the waiting grace; left out of"
+        " the latencies, counted in the throughput), about 15% of consumer cases an"
         f" exclusion (refused); one invalid message per {results.scale.invalid_every} cases on"
         " `repair.assessments.v1` (dead-lettered by claims and the lookup)."
         f" The bare chain replays the shares: AG {mix.get('agricultural', 0):.0%}, refused"
