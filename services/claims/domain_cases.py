@@ -240,9 +240,15 @@ class Missing(StrEnum):
     ACCESSORY = "accessory"  # an AG claim on an accessory never seen associated (G4)
 
 
-def _plan_missing(found: PlanTerm | None, incident_at: datetime) -> bool:
-    """No plan, or only terms that ended before the incident (`term_at` gives the latest)."""
-    return found is None or incident_at >= found.term.term_end
+def _plan_missing(terms: list[PlanTerm], incident_at: datetime, filed_at: datetime) -> bool:
+    """No plan, only terms that ended before the incident (`term_at` gives the latest), or a
+    claim filed after every term in view ended: the renewal may not have been read yet (A3)."""
+    found = term_at(terms, incident_at)
+    return (
+        found is None
+        or incident_at >= found.term.term_end
+        or filed_at >= max(known.term.term_end for known in terms)
+    )
 
 
 def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | None:
@@ -251,9 +257,10 @@ def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | Non
     waits: it is answered from what it was decided on."""
     match event:
         case AssessmentReported(payload=report) if report.case_id not in file.cases.now:
-            found = term_at(file.plans.get(report.reported_sn, []), report.incident_at)
-            if _plan_missing(found, report.incident_at):
+            terms = file.plans.get(report.reported_sn, [])
+            if _plan_missing(terms, report.incident_at, report.assessed_at):
                 return Missing.PLAN, report.reported_sn
+            found = term_at(terms, report.incident_at)
             if (
                 found is not None
                 and report.accessory_sn is not None
@@ -262,8 +269,9 @@ def missing_for(event: RepairEvent, file: CaseFile) -> tuple[Missing, str] | Non
             ):
                 return Missing.ACCESSORY, report.accessory_sn
         case ExpressReplacementRequested(payload=request) if request.case_id not in file.cases.now:
-            found = term_at(file.plans.get(request.sn, []), request.incident_at)
-            if _plan_missing(found, request.incident_at):
+            if _plan_missing(
+                file.plans.get(request.sn, []), request.incident_at, request.requested_at
+            ):
                 return Missing.PLAN, request.sn
     return None
 
