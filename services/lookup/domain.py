@@ -124,6 +124,7 @@ class CaseRecord:
     quoted_split: RepairSplit | None = None  # AG C7: as claims quoted it
     ledger_split: RepairSplit | None = None  # AG C7: what the ledger took
     ledger_term_no: int | None = None
+    ledger_at: datetime | None = None  # AG C7: when the ledger took the split (the bordereau)
     final_outcome: str | None = None  # the case's fate, from ClaimFinalised
     final_reason_codes: tuple[str, ...] = ()
     final_refused_by: str | None = None
