@@ -36,6 +36,10 @@ class Health(BaseModel):
     status: str
 
 
+# Documented, not enforced by FastAPI: an unknown insurer gets the service's own 404.
+INSURERS = sorted(agricultural_catalogue().insurers)
+
+
 class ExportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
@@ -90,8 +94,6 @@ def create_api(
             )
         return answer
 
-    insurers = sorted(agricultural_catalogue().insurers)
-
     @api.get(
         "/insurers/{insurer}/bordereaux/{month}",
         response_model=Bordereau,
@@ -102,22 +104,22 @@ def create_api(
         },
     )
     async def insurer_bordereau(
-        insurer: Annotated[str, Path(json_schema_extra={"enum": insurers})],
+        insurer: Annotated[str, Path(json_schema_extra={"enum": INSURERS})],
         month: Annotated[str, Path(pattern=MONTH_PATTERN, examples=["2026-11"])],
-        format: Annotated[ExportFormat, Query()] = ExportFormat.JSON,
+        export: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.JSON,
     ) -> Bordereau | PlainTextResponse:
         """The insurer's bordereau of a month of Asia/Shanghai dates (M2): the repairs its base
         quotas paid with their deductibles, the claims reported, withdrawn and answered, the
         liability claims routed with their limits, and totals that tie out to the ledger."""
-        if insurer not in insurers:
+        if insurer not in INSURERS:
             raise HTTPException(
-                404, detail=f"{insurer!r} is not an insurer of the catalogue: {', '.join(insurers)}"
+                404, detail=f"{insurer!r} is not an insurer of the catalogue: {', '.join(INSURERS)}"
             )
         start, end = month_bounds(month)
         async with pool().acquire() as conn:
             repairs, claims = await queries.bordereau_facts(conn, insurer, start, end)
         document = bordereau(insurer, month, repairs, claims)
-        if format is ExportFormat.CSV:
+        if export is ExportFormat.CSV:
             return PlainTextResponse(
                 to_csv(document),
                 media_type="text/csv",
