@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.claims import RepairSplit
 from contracts.money import Money
-from services.lookup.domain_projection import InsurerClaimRow
 from shared.catalogue.agricultural import agricultural_catalogue
 
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -42,6 +41,43 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     start = datetime(year, number, 1, tzinfo=zone)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
     return start, end
+
+
+@dataclass(frozen=True)
+class InsurerClaimRow:
+    """C8, L4: a claim the platform reported to an insurer (a repair's base-quota part, or a
+    liability incident with its limits), and the insurer's answer; amounts in `currency`."""
+
+    claim_id: str
+    kind: str  # base_quota | liability
+    insurer: str
+    plan_id: uuid.UUID | None = None
+    term_no: int | None = None
+    policy_no: str | None = None
+    sn: str | None = None
+    model: str | None = None
+    incident_date: date | None = None
+    reported_at: datetime | None = None
+    currency: str | None = None
+    base_quota_amount: Decimal | None = None
+    deductible: Decimal | None = None
+    liability_kind: str | None = None
+    claimed_amount: Decimal | None = None
+    limit_amount: Decimal | None = None
+    limit_left: Decimal | None = None
+    total_limit_left: Decimal | None = None
+    medical_sublimit: Decimal | None = None
+    indicative_payable: Decimal | None = None
+    withdrawn_at: datetime | None = None
+    answer: str | None = None
+    answered_at: datetime | None = None
+    paid_amount: Decimal | None = None
+    answer_reason: str | None = None
+
+
+def bordereau_month(moment: datetime) -> str:
+    """M2: the month (YYYY-MM) whose bordereau lists what happened at `moment`."""
+    return moment.astimezone(agricultural_catalogue().zone).strftime("%Y-%m")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast
 
@@ -83,6 +83,7 @@ from contracts.upstream import (
     ExpressReplacementRequestedPayload,
 )
 from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain_bordereau import InsurerClaimRow
 
 
 @dataclass(frozen=True)
@@ -128,38 +129,6 @@ class TermRow:
     liability_cover: bool | None = None
     base_quota_left: Decimal | None = None
     consumables_quota_left: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class InsurerClaimRow:
-    """C8, L4: a claim the platform reported to an insurer (a repair's base-quota part, or a
-    liability incident with its limits), and the insurer's answer; amounts in `currency`."""
-
-    claim_id: str
-    kind: str  # base_quota | liability
-    insurer: str
-    plan_id: uuid.UUID | None = None
-    term_no: int | None = None
-    policy_no: str | None = None
-    sn: str | None = None
-    model: str | None = None
-    incident_date: date | None = None
-    reported_at: datetime | None = None
-    currency: str | None = None
-    base_quota_amount: Decimal | None = None
-    deductible: Decimal | None = None
-    liability_kind: str | None = None
-    claimed_amount: Decimal | None = None
-    limit_amount: Decimal | None = None
-    limit_left: Decimal | None = None
-    total_limit_left: Decimal | None = None
-    medical_sublimit: Decimal | None = None
-    indicative_payable: Decimal | None = None
-    withdrawn_at: datetime | None = None
-    answer: str | None = None
-    answered_at: datetime | None = None
-    paid_amount: Decimal | None = None
-    answer_reason: str | None = None
 
 
 @dataclass

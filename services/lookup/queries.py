@@ -19,8 +19,7 @@ from services.lookup.domain import (
     TermRecord,
     WaitRecord,
 )
-from services.lookup.domain_bordereau import LedgerRepair
-from services.lookup.domain_projection import InsurerClaimRow
+from services.lookup.domain_bordereau import InsurerClaimRow, LedgerRepair
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -62,6 +61,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
         }
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
+        )
+        claim_rows = await conn.fetch(
+            f"SELECT {', '.join(f.name for f in fields(InsurerClaimRow))} FROM insurer_claims"
+            " WHERE claim_id = ANY($1)",
+            [row["case_id"] for row in case_rows],
         )
 
     terms: dict[Any, list[TermRecord]] = {}
@@ -185,6 +189,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             )
             for row in wait_rows
         ],
+        insurer_claims={row["claim_id"]: InsurerClaimRow(**dict(row)) for row in claim_rows},
     )
 
 

@@ -19,14 +19,8 @@ from services.lookup.domain import (
     WaitEnded,
     WaitRecord,
 )
-from services.lookup.domain_projection import (
-    InsurerClaimRow,
-    PlanRow,
-    ReadModel,
-    Rows,
-    TermRow,
-    Touched,
-)
+from services.lookup.domain_bordereau import InsurerClaimRow
+from services.lookup.domain_projection import PlanRow, ReadModel, Rows, TermRow, Touched
 
 if TYPE_CHECKING:
     from shared.db import Connection

@@ -194,6 +194,25 @@ async def test_an_insurers_bordereau_ties_out_to_the_ledger_rows_of_its_month(
     assert Decimal(csv_totals["base_quota_paid"]) >= Decimal(totals["base_quota_paid"]["amount"])
     assert {row["id"] for row in rows if row["section"] == "repair"} >= set(lines)
 
+    # Where an operator looks a drone up: each case's claim on the insurer and its bordereau.
+    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=10.0) as client:
+        by_sn = (await client.get(f"/plans/by-sn/{first_year.sn}")).json()
+    claimed = {c["case_id"]: c["insurer_claim"] for c in by_sn["claims"]}
+    assert claimed[paid]["insurer"] == "zhongan"
+    assert (claimed[paid]["state"], claimed[paid]["bordereau"]) == ("paid", month)
+    assert claimed[withdrawn]["state"] == "withdrawn"
+    lookup = await asyncio.create_subprocess_exec(
+        str(CAREPLAN),
+        "lookup",
+        first_year.sn,
+        "--url",
+        platform.lookup_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    text, _ = await lookup.communicate()
+    assert "Claims on insurers (C8)" in text.decode() and month in text.decode()
+
     unknown = await fetch("nobody")
     assert unknown.status_code == 404
     bad_month = await asyncio.create_subprocess_exec(

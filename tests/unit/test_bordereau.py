@@ -14,13 +14,13 @@ import pytest
 from contracts.money import Money
 from services.lookup.domain_bordereau import (
     ClaimState,
+    InsurerClaimRow,
     InvalidMonthError,
     LedgerRepair,
     bordereau,
     month_bounds,
     to_csv,
 )
-from services.lookup.domain_projection import InsurerClaimRow
 from simulation.agricultural import base_quota_split
 
 pytestmark = pytest.mark.unit
