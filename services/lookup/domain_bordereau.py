@@ -237,11 +237,14 @@ def bordereau(
         for claim in [claims.get(repair.case_id)]
     ]
     answers = sorted(_answers(claims.values(), start, end), key=lambda a: (a.at, a.claim_id))
-    liability = [
-        _liability_line(claim)
-        for claim in sorted(claims.values(), key=lambda c: (c.reported_at, c.claim_id))
-        if claim.kind == "liability" and _within(claim.reported_at, start, end)
-    ]
+    liability = sorted(
+        (
+            _liability_line(claim, claim.reported_at)
+            for claim in claims.values()
+            if claim.kind == "liability" and claim.reported_at and start <= claim.reported_at < end
+        ),
+        key=lambda line: (line.reported_at, line.incident_id),
+    )
     claimed = [
         line.base_quota_amount
         for line in repair_lines
@@ -287,11 +290,7 @@ def _answers(claims: Iterable[InsurerClaimRow], start: datetime, end: datetime) 
     lines = []
     for claim in claims:
         currency = claim.currency or agricultural_catalogue().currency
-        if (
-            claim.answer is not None
-            and claim.answered_at
-            and _within(claim.answered_at, start, end)
-        ):
+        if claim.answer is not None and claim.answered_at and start <= claim.answered_at < end:
             paid = None if claim.paid_amount is None else _money(claim.paid_amount, currency)
             lines.append(
                 AnswerLine(
@@ -303,7 +302,7 @@ def _answers(claims: Iterable[InsurerClaimRow], start: datetime, end: datetime) 
                     reason=claim.answer_reason,
                 )
             )
-        if claim.withdrawn_at is not None and _within(claim.withdrawn_at, start, end):
+        if claim.withdrawn_at and start <= claim.withdrawn_at < end:
             lines.append(
                 AnswerLine(
                     claim_id=claim.claim_id,
@@ -328,9 +327,8 @@ def _paid(answers: Sequence[AnswerLine], kind: str, currency: str) -> Money:
     )
 
 
-def _liability_line(claim: InsurerClaimRow) -> LiabilityLine:
+def _liability_line(claim: InsurerClaimRow, reported_at: datetime) -> LiabilityLine:
     currency = claim.currency or agricultural_catalogue().currency
-    assert claim.reported_at is not None  # only reported claims are listed
 
     def money(amount: Decimal | None) -> Money:
         return _money(amount, currency)
@@ -344,7 +342,7 @@ def _liability_line(claim: InsurerClaimRow) -> LiabilityLine:
         model=claim.model,
         liability_kind=claim.liability_kind,
         incident_date=claim.incident_date,
-        reported_at=claim.reported_at,
+        reported_at=reported_at,
         claimed=money(claim.claimed_amount),
         limit=money(claim.limit_amount),
         limit_left=money(claim.limit_left),

@@ -246,14 +246,15 @@ _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
 _TERMINATION = ("terminated_at", "termination_case", "termination_codes")
-# What the platform reported of a claim; withdrawal and answer are the other events' columns.
+# What the platform reported of a claim; its withdrawal and the insurer's answer are other
+# events' columns.
 _CLAIM_REPORT = tuple(
     f.name
     for f in fields(InsurerClaimRow)
-    if f.name
-    not in {"claim_id", "kind", "insurer", "withdrawn_at", "answer", "answered_at", "paid_amount"}
-    and f.name != "answer_reason"
+    if f.name not in {"claim_id", "kind", "insurer", "withdrawn_at"}
+    and f.name not in {"answer", "answered_at", "paid_amount", "answer_reason"}
 )
+# C8, L4: a claim only moves forward; rejected and paid are final.
 _ANSWER_RANK = {"accepted": 1, "rejected": 2, "paid": 2}
 
 

@@ -137,3 +137,36 @@ def test_the_csv_has_a_row_per_line_and_per_total() -> None:
     assert totals["repairs"] == "1"
     assert totals["base_quota_paid"] == "250.50"
     assert set(totals) == set(type(report.totals).model_fields)
+
+
+def test_l1_l4_a_liability_claim_routed_in_the_month_is_listed_with_its_limits() -> None:
+    at = datetime(2026, 11, 10, 2, tzinfo=UTC)
+    routed = InsurerClaimRow(
+        "INC-1",
+        "liability",
+        "zhongan",
+        reported_at=at,
+        currency="CNY",
+        liability_kind="third_party_property",
+        claimed_amount=Decimal("5000.00"),
+        limit_amount=Decimal("100000.00"),
+        limit_left=Decimal("100000.00"),
+        total_limit_left=Decimal("600000.00"),
+        deductible=Decimal("200.00"),
+        indicative_payable=Decimal("4800.00"),
+        answer="paid",
+        answered_at=at + timedelta(days=20),  # 2026-11-30T02:00Z: still November in Shanghai
+        paid_amount=Decimal("4700.00"),
+    )
+    report = bordereau("zhongan", "2026-11", [], {"INC-1": routed})
+    (line,) = report.liability_claims
+    assert (line.limit, line.deductible, line.indicative_payable, line.medical_sublimit) == (
+        cny("100000.00"),
+        cny("200.00"),
+        cny("4800.00"),
+        None,
+    )
+    totals = report.totals
+    assert (totals.liability_claims, totals.liability_claimed) == (1, cny("5000.00"))
+    assert totals.liability_settled == cny("4700.00")
+    assert totals.repairs == 0 and totals.base_quota_paid == cny("0.00")
