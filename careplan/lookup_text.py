@@ -165,6 +165,23 @@ def render_text(answer: LookupAnswer) -> str:
                 for case_id, source, split in splits
             ],
         )
+    claimed = [(c.case_id, c.insurer_claim) for c in answer.claims if c.insurer_claim]
+    if claimed:
+        lines += _section(
+            "Claims on insurers (C8)",
+            ("case", "insurer", "base quota", "state", "paid", "bordereau"),
+            [
+                (
+                    case_id,
+                    claim.insurer,
+                    _amount(claim.base_quota_amount),
+                    claim.state,
+                    _amount(claim.paid),
+                    claim.bordereau or "-",
+                )
+                for case_id, claim in claimed
+            ],
+        )
     if answer.accessories:
         lines += _section(
             "Accessories",

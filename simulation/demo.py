@@ -88,7 +88,7 @@ from shared.kafka_admin import ensure_topics
 from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
-from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster
+from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster, bordereau_lines
 from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
 from simulation.processes import Platform, act_as_administrator
@@ -830,7 +830,11 @@ def case_line(case: Case) -> str:
 
 
 def summary(
-    world: World, dead_letter_problems: list[str], elapsed: float, timed_out: bool
+    world: World,
+    dead_letter_problems: list[str],
+    elapsed: float,
+    timed_out: bool,
+    bordereaux: tuple[list[str], list[str]],
 ) -> tuple[str, list[str]]:
     lines: list[str] = []
     problems: list[str] = []
@@ -846,6 +850,9 @@ def summary(
     problems.extend(
         f"{each.spec.label}: {problem}" for each in world.ag for problem in each.problems
     )
+    bordereau_text, bordereau_problems = bordereaux
+    lines.extend(bordereau_text)
+    problems.extend(bordereau_problems)
     lines.append("")
     lines.append("Activations, renewals and reviews (the unusual ones)")
     at_once = 0
@@ -1085,8 +1092,10 @@ async def run() -> int:
                 )
                 fed_at = time.monotonic()
                 dead_letter_problems, timed_out = await feed(world)
+                elapsed = time.monotonic() - fed_at
+                bordereaux = await bordereau_lines(platform)
                 text, problems = summary(
-                    world, dead_letter_problems, time.monotonic() - fed_at, timed_out
+                    world, dead_letter_problems, elapsed, timed_out, bordereaux
                 )
         print(text)
         if sys.stdin.isatty():

@@ -139,6 +139,19 @@ class LedgerOut(_Out):
     )
 
 
+class InsurerClaimOut(_Out):
+    """C8: the repair's base-quota part as claimed from the term's insurer, and where it is."""
+
+    insurer: str
+    state: str = Field(description="reported, accepted, paid, rejected or withdrawn (C10)")
+    base_quota_amount: MoneyOut | None
+    paid: MoneyOut | None
+    bordereau: str | None = Field(
+        description="M2: the month (YYYY-MM, Asia/Shanghai) of the insurer's bordereau that lists"
+        " the repair: the month the ledger took it"
+    )
+
+
 class ReversalOut(_Out):
     """C10: a reviewer found fraud and reversed the case."""
 
@@ -176,6 +189,9 @@ class ClaimOut(_Out):
         default_factory=list, description="Why the case was refused in the end, by whom below"
     )
     final_refused_by: str | None = Field(default=None, description="claims or ledger")
+    insurer_claim: InsurerClaimOut | None = Field(
+        default=None, description="AG C8: the base-quota part claimed from the insurer"
+    )
 
 
 class ShipmentOut(_Out):

@@ -12,7 +12,7 @@ import calendar
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -24,6 +24,7 @@ from services.lookup.answer import (
     AgriculturalOut,
     ClaimOut,
     CoverState,
+    InsurerClaimOut,
     LedgerOut,
     LookupAnswer,
     MoneyOut,
@@ -37,6 +38,7 @@ from services.lookup.answer import (
     TermOut,
     WaitingOut,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow, bordereau_month
 
 # --------------------------------------------------------------------------------------------
 # What the read model holds
@@ -124,6 +126,7 @@ class CaseRecord:
     quoted_split: RepairSplit | None = None  # AG C7: as claims quoted it
     ledger_split: RepairSplit | None = None  # AG C7: what the ledger took
     ledger_term_no: int | None = None
+    ledger_at: datetime | None = None  # AG C7: when the ledger took the split (the bordereau)
     final_outcome: str | None = None  # the case's fate, from ClaimFinalised
     final_reason_codes: tuple[str, ...] = ()
     final_refused_by: str | None = None
@@ -173,6 +176,7 @@ class Findings:
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
+    insurer_claims: Mapping[str, InsurerClaimRow] = field(default_factory=dict)  # by case id
 
 
 @dataclass(frozen=True)
@@ -397,7 +401,9 @@ def assemble(
             else None
         ),
         claims=[
-            _claim_out(case) for case in sorted(cases, key=_case_moment) if case.outcome is not None
+            _claim_out(case, found.insurer_claims.get(case.case_id))
+            for case in sorted(cases, key=_case_moment)
+            if case.outcome is not None
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
@@ -544,7 +550,21 @@ def _plan_out(
     )
 
 
-def _claim_out(case: CaseRecord) -> ClaimOut:
+def _insurer_claim_out(case: CaseRecord, claim: InsurerClaimRow | None) -> InsurerClaimOut | None:
+    """C8: the claim on the insurer, with the bordereau month of the ledger's deduction (M2)."""
+    if claim is None or claim.kind != "base_quota":
+        return None
+    currency = claim.currency
+    return InsurerClaimOut(
+        insurer=claim.insurer,
+        state="withdrawn" if claim.withdrawn_at else claim.answer or "reported",
+        base_quota_amount=_money(claim.base_quota_amount, currency),
+        paid=_money(claim.paid_amount, currency),
+        bordereau=bordereau_month(case.ledger_at) if case.ledger_at else None,
+    )
+
+
+def _claim_out(case: CaseRecord, claim: InsurerClaimRow | None) -> ClaimOut:
     return ClaimOut(
         case_id=case.case_id,
         sn=case.sn,
@@ -583,6 +603,7 @@ def _claim_out(case: CaseRecord) -> ClaimOut:
         final_outcome=case.final_outcome,
         final_reason_codes=list(case.final_reason_codes),
         final_refused_by=case.final_refused_by,
+        insurer_claim=_insurer_claim_out(case, claim),
     )
 
 

@@ -63,6 +63,17 @@ from contracts.fulfilment import (
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
+from contracts.insurer import (
+    InsurerClaimAnswered,
+    InsurerClaimAnsweredPayload,
+    InsurerClaimReported,
+    InsurerClaimReportedPayload,
+    InsurerClaimWithdrawn,
+    LiabilityClaimAnswered,
+    LiabilityClaimAnsweredPayload,
+    LiabilityClaimReported,
+    LiabilityClaimReportedPayload,
+)
 from contracts.upstream import (
     AssessmentReported,
     AssessmentReportedPayload,
@@ -72,6 +83,7 @@ from contracts.upstream import (
     ExpressReplacementRequestedPayload,
 )
 from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain_bordereau import InsurerClaimRow
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,7 @@ class Touched:
     case_ids: set[str] = field(default_factory=set)
     replacement_case_ids: set[str] = field(default_factory=set)
     accessory_sns: set[str] = field(default_factory=set)
+    insurer_claim_ids: set[str] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -174,6 +187,14 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
                 touched.accessory_sns.add(accessory.accessory_sn)
+            case (
+                InsurerClaimReported(payload=claim)
+                | InsurerClaimWithdrawn(payload=claim)
+                | InsurerClaimAnswered(payload=claim)
+            ):
+                touched.insurer_claim_ids.add(claim.case_id)
+            case LiabilityClaimReported(payload=claim) | LiabilityClaimAnswered(payload=claim):
+                touched.insurer_claim_ids.add(claim.incident_id)
     return touched
 
 
@@ -225,6 +246,16 @@ _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
 _TERMINATION = ("terminated_at", "termination_case", "termination_codes")
+# What the platform reported of a claim; its withdrawal and the insurer's answer are other
+# events' columns.
+_CLAIM_REPORT = tuple(
+    f.name
+    for f in fields(InsurerClaimRow)
+    if f.name not in {"claim_id", "kind", "insurer", "withdrawn_at"}
+    and f.name not in {"answer", "answered_at", "paid_amount", "answer_reason"}
+)
+# C8, L4: a claim only moves forward; rejected and paid are final.
+_ANSWER_RANK = {"accepted": 1, "rejected": 2, "paid": 2}
 
 
 @dataclass
@@ -237,6 +268,7 @@ class ReadModel:
     cases: Rows[str, CaseRecord]
     replacements: Rows[str, ReplacementRecord]
     accessories: Rows[tuple[str, str], AccessoryRecord]
+    insurer_claims: Rows[str, InsurerClaimRow]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -256,7 +288,7 @@ class ReadModel:
             case CoverageExtended(payload=extended):
                 self._coverage_extended(extended)
             case QuotaDeductionApplied(payload=taken):
-                self._quota_taken(taken)
+                self._quota_taken(taken, event.occurred_at)
             case DeductionApplied(payload=deduction):
                 self._deduction_applied(deduction, event.occurred_at)
             case DeductionRefused(payload=refusal):
@@ -281,6 +313,16 @@ class ReadModel:
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
                 self._device_replaced(replaced)
+            case InsurerClaimReported(payload=claim):
+                self._insurer_claim_reported(claim, event.occurred_at)
+            case LiabilityClaimReported(payload=claim):
+                self._liability_claim_reported(claim, event.occurred_at)
+            case InsurerClaimWithdrawn(payload=withdrawal):
+                self._insurer_claim_withdrawn(withdrawal.case_id, withdrawal.insurer, event)
+            case InsurerClaimAnswered(payload=answer):
+                self._insurer_answered(answer)
+            case LiabilityClaimAnswered(payload=answer):
+                self._insurer_answered(answer)
 
     # Devices ------------------------------------------------------------------------------
 
@@ -453,7 +495,7 @@ class ReadModel:
         }
         self.terms.put(key, replace(term, **lower))
 
-    def _quota_taken(self, taken: QuotaDeductionAppliedPayload) -> None:
+    def _quota_taken(self, taken: QuotaDeductionAppliedPayload, at: datetime) -> None:
         """P5, C7: the ledger took a repair's split off the AG term's quotas."""
         self._taken_off_term(
             (taken.plan_id, taken.term_no),
@@ -468,6 +510,7 @@ class ReadModel:
                 ledger_state="applied",
                 ledger_split=taken.split,
                 ledger_term_no=taken.term_no,
+                ledger_at=at,
             )
         )
 
@@ -556,6 +599,7 @@ class ReadModel:
                 ledger_reason_codes=answer.ledger_reason_codes,
                 ledger_split=_first(answer.ledger_split, known.ledger_split),
                 ledger_term_no=_first(answer.ledger_term_no, known.ledger_term_no),
+                ledger_at=_first(answer.ledger_at, known.ledger_at),
             )
         self.cases.put(answer.case_id, answer)
 
@@ -712,3 +756,88 @@ class ReadModel:
     def _accessory(self, facts: AccessoryRecord, columns: Sequence[str]) -> None:
         key = (facts.accessory_sn, facts.drone_sn)
         self.accessories.put(key, _filled_in(self.accessories.get(key), facts, columns))
+
+    # Insurers: the claims reported to them and their answers (C8, L4) ---------------------
+
+    def _insurer_claim_reported(self, claim: InsurerClaimReportedPayload, at: datetime) -> None:
+        """C8: the base-quota part of a repair, reported to the term's insurer."""
+        self._insurer_claim(
+            InsurerClaimRow(
+                claim.case_id,
+                "base_quota",
+                claim.insurer,
+                plan_id=claim.plan_id,
+                term_no=claim.term_no,
+                policy_no=claim.policy_no,
+                sn=claim.sn,
+                model=claim.model,
+                incident_date=claim.incident_date,
+                reported_at=at,
+                currency=claim.base_quota_amount.currency,
+                base_quota_amount=claim.base_quota_amount.amount,
+                deductible=claim.deductible.amount,
+            ),
+            _CLAIM_REPORT,
+        )
+
+    def _liability_claim_reported(self, claim: LiabilityClaimReportedPayload, at: datetime) -> None:
+        """L1-L4: a liability incident routed to the model's insurer with its limits."""
+        self._insurer_claim(
+            InsurerClaimRow(
+                claim.incident_id,
+                "liability",
+                claim.insurer,
+                plan_id=claim.plan_id,
+                term_no=claim.term_no,
+                policy_no=claim.policy_no,
+                sn=claim.drone_sn,
+                model=claim.model,
+                incident_date=claim.incident_date,
+                reported_at=at,
+                currency=claim.claimed_amount.currency,
+                deductible=claim.deductible.amount,
+                liability_kind=claim.kind.value,
+                claimed_amount=claim.claimed_amount.amount,
+                limit_amount=claim.limit.amount,
+                limit_left=claim.limit_left.amount,
+                total_limit_left=claim.total_limit_left.amount,
+                medical_sublimit=claim.medical_sublimit.amount if claim.medical_sublimit else None,
+                indicative_payable=claim.indicative_payable.amount,
+            ),
+            _CLAIM_REPORT,
+        )
+
+    def _insurer_claim_withdrawn(self, case_id: str, insurer: str, event: Envelope) -> None:
+        """C10: a reversed case's claim is withdrawn; the first withdrawal seen stays."""
+        self._insurer_claim(
+            InsurerClaimRow(case_id, "base_quota", insurer, withdrawn_at=event.occurred_at),
+            ("withdrawn_at",),
+        )
+
+    def _insurer_answered(
+        self, answer: InsurerClaimAnsweredPayload | LiabilityClaimAnsweredPayload
+    ) -> None:
+        """C8, L4: the insurer's answer. A claim only moves forward (accepted, then paid or
+        rejected), so a late or repeated answer keeps the one that went furthest."""
+        if isinstance(answer, InsurerClaimAnsweredPayload):
+            claim_id, kind, paid = answer.case_id, "base_quota", answer.amount
+        else:
+            claim_id, kind, paid = answer.incident_id, "liability", answer.settled_amount
+        known = self.insurer_claims.get(claim_id) or InsurerClaimRow(claim_id, kind, answer.insurer)
+        if _ANSWER_RANK[answer.answer.value] <= _ANSWER_RANK.get(known.answer or "", 0):
+            return
+        self.insurer_claims.put(
+            claim_id,
+            replace(
+                known,
+                answer=answer.answer.value,
+                answered_at=answer.answered_at,
+                paid_amount=paid.amount if paid else known.paid_amount,
+                currency=_first(known.currency, paid.currency if paid else None),
+                answer_reason=answer.reason,
+            ),
+        )
+
+    def _insurer_claim(self, facts: InsurerClaimRow, columns: Sequence[str]) -> None:
+        known = self.insurer_claims.get(facts.claim_id)
+        self.insurer_claims.put(facts.claim_id, _filled_in(known, facts, columns))

@@ -1,7 +1,10 @@
-"""Reads of the read model for one SN, in one snapshot, as the records domain.py works on."""
+"""Reads of the read model, each in one snapshot: for one SN, as the records domain.py works on;
+for an insurer's month, as domain_bordereau.py works on."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.claims import RepairSplit
@@ -16,6 +19,7 @@ from services.lookup.domain import (
     TermRecord,
     WaitRecord,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow, LedgerRepair
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -57,6 +61,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
         }
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
+        )
+        claim_rows = await conn.fetch(
+            f"SELECT {', '.join(f.name for f in fields(InsurerClaimRow))} FROM insurer_claims"
+            " WHERE claim_id = ANY($1)",
+            [row["case_id"] for row in case_rows],
         )
 
     terms: dict[Any, list[TermRecord]] = {}
@@ -128,6 +137,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 quoted_split=_split(row["quoted_split"]),
                 ledger_split=_split(row["ledger_split"]),
                 ledger_term_no=row["ledger_term_no"],
+                ledger_at=row["ledger_at"],
                 final_outcome=row["final_outcome"],
                 final_reason_codes=tuple(row["final_reason_codes"]),
                 final_refused_by=row["final_refused_by"],
@@ -179,6 +189,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             )
             for row in wait_rows
         ],
+        insurer_claims={row["claim_id"]: InsurerClaimRow(**dict(row)) for row in claim_rows},
     )
 
 
@@ -206,3 +217,50 @@ def _split(stored: str | None) -> RepairSplit | None:
 
 async def database_answers(conn: Connection) -> bool:
     return bool(await conn.fetchval("SELECT true"))
+
+
+async def bordereau_facts(
+    conn: Connection, insurer: str, start: datetime, end: datetime
+) -> tuple[list[LedgerRepair], dict[str, InsurerClaimRow]]:
+    """C7, C8, L4: the ledger's AG repairs on the insurer's terms deducted between `start` and
+    `end`, and the claims reported to the insurer that those repairs name or that were reported,
+    answered or withdrawn in that time."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        repair_rows = await conn.fetch(
+            "SELECT c.case_id, c.plan_id, c.ledger_term_no, c.sn,"
+            " coalesce(c.model, p.model) AS model, c.ledger_at, c.ledger_split"
+            " FROM cases c"
+            " JOIN plan_terms t ON t.plan_id = c.plan_id AND t.term_no = c.ledger_term_no"
+            " LEFT JOIN plans p ON p.plan_id = c.plan_id"
+            " WHERE t.insurer = $1 AND c.ledger_at >= $2 AND c.ledger_at < $3"
+            " AND c.ledger_split IS NOT NULL",
+            insurer,
+            start,
+            end,
+        )
+        case_ids = [row["case_id"] for row in repair_rows]
+        claim_rows = await conn.fetch(
+            f"SELECT {', '.join(f.name for f in fields(InsurerClaimRow))} FROM insurer_claims"
+            " WHERE insurer = $1 AND (claim_id = ANY($4)"
+            " OR reported_at >= $2 AND reported_at < $3"
+            " OR answered_at >= $2 AND answered_at < $3"
+            " OR withdrawn_at >= $2 AND withdrawn_at < $3)",
+            insurer,
+            start,
+            end,
+            case_ids,
+        )
+    repairs = [
+        LedgerRepair(
+            case_id=row["case_id"],
+            plan_id=row["plan_id"],
+            term_no=row["ledger_term_no"],
+            sn=row["sn"],
+            model=row["model"],
+            deducted_at=row["ledger_at"],
+            split=RepairSplit.model_validate_json(row["ledger_split"]),
+        )
+        for row in repair_rows
+    ]
+    claims = {row["claim_id"]: InsurerClaimRow(**dict(row)) for row in claim_rows}
+    return repairs, claims

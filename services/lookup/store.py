@@ -19,6 +19,7 @@ from services.lookup.domain import (
     WaitEnded,
     WaitRecord,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow
 from services.lookup.domain_projection import PlanRow, ReadModel, Rows, TermRow, Touched
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ CASES = _Table(
 )
 REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
+INSURER_CLAIMS = _Table("insurer_claims", InsurerClaimRow, ("claim_id",), "claim_id")
 
 
 async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
@@ -107,6 +109,7 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         cases=await CASES.load(conn, touched.case_ids),
         replacements=await REPLACEMENTS.load(conn, touched.replacement_case_ids),
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
+        insurer_claims=await INSURER_CLAIMS.load(conn, touched.insurer_claim_ids),
     )
 
 
@@ -118,6 +121,7 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await CASES.save(conn, model.cases)
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
+    await INSURER_CLAIMS.save(conn, model.insurer_claims)
 
 
 async def follow_waits(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -64,20 +65,32 @@ from contracts.fulfilment import (
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
+from contracts.insurer import InsurerAnswer, InsurerClaimReported, InsurerClaimReportedPayload
 from contracts.money import Money
 from contracts.topics import Topic
+from contracts.upstream import AgriculturalActivity, IncidentCause
 from contracts.waiting import EventWaiting, EventWaitingPayload, WaitEnd, WaitOver, WaitOverPayload
 from services.lookup.answer import LookupAnswer
 from services.lookup.app import service
 from services.lookup.domain import Findings, assemble
-from services.lookup.queries import findings
+from services.lookup.domain_bordereau import ClaimState, bordereau, month_bounds
+from services.lookup.queries import bordereau_facts, findings
 from simulation import factories
+from simulation.agricultural import base_quota_split
 from tests.conftest import Stack
 from tests.handlers.support import ServiceHarness
 
 Delivery = tuple[Topic, Envelope]
 E = TypeVar("E", bound=Envelope)
-TABLES = ("devices", "plans", "plan_terms", "cases", "replacements", "accessories")
+TABLES = (
+    "devices",
+    "plans",
+    "plan_terms",
+    "cases",
+    "replacements",
+    "accessories",
+    "insurer_claims",
+)
 FEE = Money.of("99.00", "EUR")
 YEAR = timedelta(days=365)
 
@@ -328,7 +341,9 @@ async def test_a_plans_life_as_one_batch_leaves_the_rows_it_leaves_one_batch_api
     together, apart = await as_one_batch_and_one_by_one(stack, Plan().life())
 
     assert together == apart
-    assert all(together[table] for table in TABLES if table != "accessories")
+    assert all(
+        together[table] for table in TABLES if table not in {"accessories", "insurer_claims"}
+    )
 
 
 async def test_c5_c9_two_deductions_and_a_refusal_on_one_term_in_one_batch_as_apart(
@@ -671,3 +686,79 @@ async def test_an_assessment_kept_waiting_shows_with_its_sn_until_its_wait_is_ov
         answer = _answer(await findings(conn, plan.sn))
     assert answer is not None
     assert answer.waiting == []
+
+
+def _insurer_claim(plan: Plan, split: RepairSplit) -> InsurerClaimReported:
+    incident_at = plan.start + timedelta(days=3)
+    return _new(
+        InsurerClaimReported,
+        InsurerClaimReportedPayload(
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            term_no=1,
+            insurer="zhongan",
+            policy_no="POL-1",
+            sn=plan.sn,
+            model="T40",
+            plan_year=1,
+            cause=IncidentCause.COLLISION,
+            activity=AgriculturalActivity.SPRAYING,
+            incident_at=incident_at,
+            incident_date=incident_at.date(),
+            base_quota_amount=split.from_base_quota,
+            deductible=split.deductible,
+            lines=list(split.lines),
+        ),
+        "claims",
+    )
+
+
+async def test_c8_l4_an_insurers_claims_and_answers_in_either_order_make_one_bordereau(
+    stack: Stack,
+) -> None:
+    """C8, L4: the insurer's answers may be read before the claim they answer (two topics); a
+    late `accepted` after `paid` changes nothing; the bordereau lists the ledger's repair on the
+    insurer's term with the claim's final state (C7, M2)."""
+    plan = Plan()
+    opened = plan.opened()
+    cover = _ag_cover(1, "20000.00").model_copy(update={"insurer": "zhongan"})
+    opened = opened.model_copy(
+        update={
+            "payload": opened.payload.model_copy(
+                update={"family": PlanFamily.AGRICULTURAL, "agricultural": cover}
+            )
+        }
+    )
+    split = base_quota_split("1200.00")
+    taken = _quota_taken(plan, "18800.00")
+    taken = taken.model_copy(update={"payload": taken.payload.model_copy(update={"split": split})})
+    paid = factories.insurer_claim_answer(plan.case_id, "zhongan", InsurerAnswer.PAID, "1200.00")
+    late = factories.insurer_claim_answer(plan.case_id, "zhongan", InsurerAnswer.ACCEPTED)
+    deliveries: list[Delivery] = [
+        (topics.INSURER_RESPONSES, paid),
+        (topics.COVERAGE_EVENTS, opened),
+        (topics.COVERAGE_EVENTS, taken),
+        (topics.INSURER_CLAIMS, _insurer_claim(plan, split)),
+        (topics.INSURER_RESPONSES, late),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(stack, deliveries)
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver(*deliveries)
+        month = taken.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        start, end = month_bounds(month)
+        async with harness.pool.acquire() as conn:
+            repairs, claims = await bordereau_facts(conn, "zhongan", start, end)
+        report = bordereau("zhongan", month, repairs, claims)
+    (line,) = report.repairs
+    assert (line.case_id, line.claim_state, line.policy_no) == (
+        plan.case_id,
+        ClaimState.PAID,
+        "POL-1",
+    )
+    assert report.totals.base_quota_paid == Money.of("1200.00", "CNY")
+    assert report.totals.base_quota_claimed == Money.of("1200.00", "CNY")
+    (answer,) = report.answers
+    assert (answer.answer, answer.paid) == ("paid", Money.of("1200.00", "CNY"))
