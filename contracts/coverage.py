@@ -118,6 +118,11 @@ class TermEndReason(StrEnum):
     REPLACEMENTS_USED = "REPLACEMENTS_USED"  # a CR term used all its replacements
     BASE_QUOTA_REACHED = "BASE_QUOTA_REACHED"  # AG: repair costs reached the base quota
 
+    @property
+    def used_up(self) -> bool:
+        """Nothing was left on the term: it ended before its time ran out."""
+        return self in (TermEndReason.REPLACEMENTS_USED, TermEndReason.BASE_QUOTA_REACHED)
+
 
 class TermEndedPayload(Payload):
     plan_id: uuid.UUID
