@@ -270,7 +270,7 @@ def _ended(term: TermRecord, ended: TermEndedPayload) -> TermRecord:
     """C9: a term the ledger announced ended takes no claim after that moment: one used up is
     exhausted, one whose time ran out (or a renewal took over, A4) ends then."""
     if ended.reason.used_up:
-        return replace(term, exhausted=True)
+        return replace(term, exhausted=True, replacements_left=0, flyaways_left=0)
     return replace(term, term_end=min(term.term_end, ended.ended_at))
 
 
