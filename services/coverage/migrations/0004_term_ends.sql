@@ -6,5 +6,9 @@ ALTER TABLE plan_terms
                                                      'REPLACEMENTS_USED', 'BASE_QUOTA_REACHED')),
     ADD CONSTRAINT ended_with_reason CHECK ((ended_at IS NULL) = (end_reason IS NULL));
 
--- What the clock looks for: terms not yet announced, by end.
+-- What the clock looks for, each second: terms not yet announced, by end, and terms used up
+-- but not announced (only those exhausted before this migration: a deduction that uses a term
+-- up announces its end itself).
 CREATE INDEX plan_terms_to_announce ON plan_terms (term_end) WHERE ended_at IS NULL;
+CREATE INDEX plan_terms_used_up_unannounced ON plan_terms (plan_id)
+    WHERE ended_at IS NULL AND state = 'exhausted';
