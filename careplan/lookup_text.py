@@ -48,6 +48,8 @@ def render_text(answer: LookupAnswer) -> str:
                 ("Deductible rate", cover.deductible_rate),
                 ("Liability cover", "yes (P6)" if cover.liability_cover else "no"),
             ]
+        if plan.ended_at is not None:
+            facts.append(("Term ended", f"{_when(plan.ended_at)} ({plan.end_reason}, C9)"))
         facts.append(("Covered until", _when(plan.coverage_end)))
         if plan.terminated is not None:
             facts.append(

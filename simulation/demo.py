@@ -14,7 +14,9 @@ The demo plays every system around the platform and talks to it only through Kaf
 - beside them, AG drones (`simulation.demo_ag`): first-year and renewal plans, repairs quoted
   line by line and split across the two quotas with deductibles (C7), a shortfall, a
   consumables pack (F4), an accessory (G1-G4) and a liability incident routed to the insurer
-  (L1-L4).
+  (L1-L4);
+- plans bought a year ago whose terms end during the run (`simulation.demo_expiry`): nothing
+  but the ledger's own clock ends them, and it announces each end once (C9).
 
 A real customer waits days between buying a plan and activating it; the demo compresses that
 into moments, so before each step that depends on an earlier message on *another* topic it waits
@@ -89,6 +91,7 @@ from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
 from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster, bordereau_lines
+from simulation.demo_expiry import Expiring, expire, expiring_roster, expiry_lines
 from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
 from simulation.processes import Platform, act_as_administrator
@@ -364,6 +367,7 @@ class World:
     rng: random.Random
     devices: list[Device] = field(default_factory=list)
     ag: list[AgJourney] = field(default_factory=list)
+    expiring: list[Expiring] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
     holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
 
@@ -853,6 +857,9 @@ def summary(
     bordereau_text, bordereau_problems = bordereaux
     lines.extend(bordereau_text)
     problems.extend(bordereau_problems)
+    expiry, expiry_problems = expiry_lines(world.events, world.expiring)
+    lines.extend(expiry)
+    problems.extend(expiry_problems)
     lines.append("")
     lines.append("Activations, renewals and reviews (the unusual ones)")
     at_once = 0
@@ -1005,6 +1012,7 @@ async def feed(world: World) -> tuple[list[str], bool]:
             await asyncio.gather(
                 *(journey(world, device, gate) for device in world.devices),
                 *(ag_run(world, each, gate) for each in world.ag),
+                *(expire(world.upstream, world.events, plan) for plan in world.expiring),
             )
             dead_letter_problems = await collect_dead_letters(world, sent, timeout=STEP_TIMEOUT)
     except TimeoutError:
@@ -1083,10 +1091,11 @@ async def run() -> int:
                         Device(f"D{index:02}", spec, f.new_serial(rng), f.new_plan_code(rng))
                     )
                 world.ag = [AgJourney(spec) for spec in ag_roster()]
+                world.expiring = expiring_roster()
                 total_claims = sum(len(d.spec.claims) for d in world.devices)
                 print(
                     f"  feeding {len(world.devices)} consumer devices, {total_claims} assessments,"
-                    f" {len(world.ag)} AG drones"
+                    f" {len(world.ag)} AG drones, {len(world.expiring)} plans bought a year ago"
                     f" ({CONCURRENCY} journeys at a time) plus {len(invalid_messages())}"
                     " invalid messages ..."
                 )

@@ -73,6 +73,12 @@ class AccessoryOut(_Out):
     moved_to_sn: str | None = Field(description="F3: the drone it followed the plan to")
 
 
+ENDED_AT = "C9: when the term ended, as the plan ledger announced it (TermEnded)"
+END_REASON = (
+    "C9: why: TERM_EXPIRED, RENEWAL_TOOK_OVER (A4), REPLACEMENTS_USED or BASE_QUOTA_REACHED"
+)
+
+
 class TermOut(_Out):
     term_no: int
     sku: str
@@ -86,6 +92,8 @@ class TermOut(_Out):
     replacements_left: int
     flyaways_left: int
     agricultural: AgriculturalOut | None = None
+    ended_at: datetime | None = Field(default=None, description=ENDED_AT)
+    end_reason: str | None = Field(default=None, description=END_REASON, examples=["TERM_EXPIRED"])
 
 
 class TerminationOut(_Out):
@@ -107,6 +115,8 @@ class PlanOut(_Out):
     term_no: int
     term_start: datetime
     term_end: datetime
+    ended_at: datetime | None = Field(default=None, description=ENDED_AT)
+    end_reason: str | None = Field(default=None, description=END_REASON, examples=["TERM_EXPIRED"])
     replacements_left: int
     flyaways_left: int
     replacements_total: int | None

@@ -80,6 +80,8 @@ class TermRecord:
     flyaways_left: int | None = None
     exhausted: bool = False
     agricultural: AgriculturalTermRecord | None = None
+    ended_at: datetime | None = None  # C9: when the ledger announced its end, and why
+    end_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ def term_state(term: TermRecord, now: datetime) -> CoverState:
     """C9: a term is over when it expires or when it has used all its replacements."""
     if now < term.term_start:
         return CoverState.UPCOMING
-    if now >= term.term_end:
+    if now >= term.term_end:  # an announced end (TermEnded) set it, when earlier
         return CoverState.EXPIRED
     if term.agricultural is not None:  # C9: an AG term ends when its base quota is spent
         left = base_quota_left(term.agricultural)
@@ -512,6 +514,8 @@ def _term_out(term: TermRecord, now: datetime, plan_names: Mapping[str, str]) ->
         replacements_left=replacements_left(term),
         flyaways_left=flyaways_left(term),
         agricultural=_agricultural_out(term.agricultural),
+        ended_at=term.ended_at,
+        end_reason=term.end_reason,
     )
 
 
@@ -530,6 +534,8 @@ def _plan_out(
         term_no=term.term_no,
         term_start=term.term_start,
         term_end=term.term_end,
+        ended_at=term.ended_at,
+        end_reason=term.end_reason,
         replacements_left=replacements_left(term),
         flyaways_left=flyaways_left(term),
         replacements_total=term.replacements_total,

@@ -55,6 +55,8 @@ from contracts.coverage import (
     PlanTerminatedPayload,
     QuotaDeductionApplied,
     QuotaDeductionAppliedPayload,
+    TermEnded,
+    TermEndedPayload,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
@@ -129,6 +131,8 @@ class TermRow:
     liability_cover: bool | None = None
     base_quota_left: Decimal | None = None
     consumables_quota_left: Decimal | None = None
+    ended_at: datetime | None = None  # C9: as the ledger announced it (TermEnded)
+    end_reason: str | None = None
 
 
 @dataclass
@@ -163,6 +167,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.term_plan_ids.add(term.plan_id)
             case PlanExhausted(payload=exhausted):
                 touched.term_plan_ids.add(exhausted.plan_id)
+            case TermEnded(payload=ended):
+                touched.term_plan_ids.add(ended.plan_id)
             case QuotaDeductionApplied(payload=taken):
                 touched.term_plan_ids.add(taken.plan_id)
                 touched.case_ids.add(taken.case_id)
@@ -295,6 +301,8 @@ class ReadModel:
                 self._deduction_refused(refusal)
             case PlanExhausted(payload=exhausted):
                 self._term_exhausted(exhausted)
+            case TermEnded(payload=ended):
+                self._term_ended(ended)
             case PlanTerminated(payload=terminated):
                 self._plan_terminated(terminated, event.occurred_at)
             case PlanInherited(payload=inherited):
@@ -559,6 +567,23 @@ class ReadModel:
         term = self.terms.get(key)
         if term is not None:
             self.terms.put(key, replace(term, exhausted=True))
+
+    def _term_ended(self, ended: TermEndedPayload) -> None:
+        """C9: the term ended then, for that reason; a term used up is exhausted as well."""
+        key = (ended.plan_id, ended.term_no)
+        term = self.terms.get(key)
+        if term is not None:
+            used_up = ended.reason.used_up
+            self.terms.put(
+                key,
+                replace(
+                    term,
+                    term_end=min(term.term_end, ended.ended_at) if not used_up else term.term_end,
+                    exhausted=term.exhausted or used_up,
+                    ended_at=ended.ended_at,
+                    end_reason=ended.reason.value,
+                ),
+            )
 
     def _plan_terminated(self, terminated: PlanTerminatedPayload, at: datetime) -> None:
         """C10: the plan ended for fraud; the first termination seen stays."""

@@ -83,6 +83,8 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 flyaways_left=row["flyaways_left"],
                 exhausted=row["exhausted"],
                 agricultural=_agricultural(row),
+                ended_at=row["ended_at"],
+                end_reason=row["end_reason"],
             )
         )
     return Findings(

@@ -57,6 +57,9 @@ from contracts.coverage import (
     QuotaDeductionAppliedPayload,
     TermConfirmed,
     TermConfirmedPayload,
+    TermEnded,
+    TermEndedPayload,
+    TermEndReason,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
@@ -70,7 +73,7 @@ from contracts.money import Money
 from contracts.topics import Topic
 from contracts.upstream import AgriculturalActivity, IncidentCause
 from contracts.waiting import EventWaiting, EventWaitingPayload, WaitEnd, WaitOver, WaitOverPayload
-from services.lookup.answer import LookupAnswer
+from services.lookup.answer import CoverState, LookupAnswer
 from services.lookup.app import service
 from services.lookup.domain import Findings, assemble
 from services.lookup.domain_bordereau import ClaimState, bordereau, month_bounds
@@ -762,3 +765,43 @@ async def test_c8_l4_an_insurers_claims_and_answers_in_either_order_make_one_bor
     assert report.totals.base_quota_claimed == Money.of("1200.00", "CNY")
     (answer,) = report.answers
     assert (answer.answer, answer.paid) == ("paid", Money.of("1200.00", "CNY"))
+
+
+async def test_c9_a_term_the_ledger_ended_shows_as_expired_with_when_and_why(
+    stack: Stack,
+) -> None:
+    """A4: a renewal took over the term a minute ago; the answer says so, on the plan's term
+    and in the text a customer or an operator reads."""
+    plan = Plan()
+    ended_at = factories.now() - timedelta(minutes=1)
+    ended = _new(
+        TermEnded,
+        TermEndedPayload(
+            plan_id=plan.plan_id,
+            sn=plan.sn,
+            term_no=1,
+            ended_at=ended_at,
+            reason=TermEndReason.RENEWAL_TOOK_OVER,
+        ),
+        "coverage",
+    )
+    deliveries: list[Delivery] = [
+        (topics.ACTIVATION_EVENTS, plan.activated()),
+        (topics.COVERAGE_EVENTS, plan.opened()),
+        (topics.COVERAGE_EVENTS, ended),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(stack, deliveries)
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver(*deliveries)
+        async with harness.pool.acquire() as conn:
+            answer = _answer(await findings(conn, plan.sn))
+    assert answer is not None and answer.plan is not None
+    assert answer.plan.state is CoverState.EXPIRED
+    assert (answer.plan.ended_at, answer.plan.end_reason) == (ended_at, "RENEWAL_TOOK_OVER")
+    assert answer.plan.term_end == ended_at
+    [term] = answer.plan.terms
+    assert (term.ended_at, term.end_reason) == (ended_at, "RENEWAL_TOOK_OVER")
+    assert "Term ended" in render_text(answer) and "RENEWAL_TOOK_OVER" in render_text(answer)
