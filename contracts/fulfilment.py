@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
@@ -151,6 +152,57 @@ class PaymentRecorded(Envelope):
     payload: PaymentRecordedPayload
 
 
+class ShipmentCancellationRequestedPayload(Payload):
+    shipment_id: uuid.UUID
+    case_id: str
+    plan_id: uuid.UUID
+    reason_codes: list[str] = Field(
+        min_length=1, description="C10: why the plan ended, e.g. FRAUD_CONFIRMED"
+    )
+
+
+class ShipmentCancellationRequested(Envelope):
+    """C10: the plan ended after fraud while its unit was requested from the warehouse, which
+    answers ShipmentCancelled or ShipmentAlreadyDispatched on warehouse.dispatches.v1."""
+
+    event_type: Literal["fulfilment.shipment-cancellation-requested"] = (
+        "fulfilment.shipment-cancellation-requested"
+    )
+    payload: ShipmentCancellationRequestedPayload
+
+
+class RecallOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    ALREADY_DISPATCHED = "already_dispatched"
+
+
+class ShipmentRecallConcludedPayload(Payload):
+    shipment_id: uuid.UUID
+    case_id: str
+    plan_id: uuid.UUID
+    outcome: RecallOutcome = Field(
+        description="C10: the warehouse stopped the unit, or it had already left"
+    )
+    new_sn: SerialNumber | None = Field(
+        default=None, description="The unit that left; it inherits no plan (F3 does not apply)"
+    )
+    customer_owes: Money | None = Field(
+        default=None,
+        description="C10: the unit's value (the catalogue's product value) when it had left",
+    )
+    concluded_at: AwareDatetime
+
+
+class ShipmentRecallConcluded(Envelope):
+    """C10: the end of a replacement recalled after fraud: cancelled, or already dispatched and
+    owed by the customer. The plan stays terminated either way."""
+
+    event_type: Literal["fulfilment.shipment-recall-concluded"] = (
+        "fulfilment.shipment-recall-concluded"
+    )
+    payload: ShipmentRecallConcludedPayload
+
+
 FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
@@ -158,6 +210,8 @@ FulfilmentEvent = Annotated[
     | ConsumablesPackScheduled
     | ConsumablesPackHeld
     | RepairedUnitReturnArranged
-    | PaymentRecorded,
+    | PaymentRecorded
+    | ShipmentCancellationRequested
+    | ShipmentRecallConcluded,
     Field(discriminator="event_type"),
 ]

@@ -389,6 +389,39 @@ class DispatchConfirmed(Envelope):
     payload: DispatchConfirmedPayload
 
 
+class ShipmentCancelledPayload(Payload):
+    shipment_id: uuid.UUID
+    cancelled_at: AwareDatetime
+
+
+class ShipmentCancelled(Envelope):
+    """C10: the warehouse stopped a unit fulfilment asked it to recall; nothing left."""
+
+    event_type: Literal["warehouse.shipment-cancelled"] = "warehouse.shipment-cancelled"
+    payload: ShipmentCancelledPayload
+
+
+class ShipmentAlreadyDispatchedPayload(Payload):
+    shipment_id: uuid.UUID
+    new_sn: SerialNumber = Field(description="The unit that left")
+    dispatched_at: AwareDatetime
+
+
+class ShipmentAlreadyDispatched(Envelope):
+    """C10: the unit fulfilment asked the warehouse to recall had already left."""
+
+    event_type: Literal["warehouse.shipment-already-dispatched"] = (
+        "warehouse.shipment-already-dispatched"
+    )
+    payload: ShipmentAlreadyDispatchedPayload
+
+
+WarehouseEvent = Annotated[
+    DispatchConfirmed | ShipmentCancelled | ShipmentAlreadyDispatched,
+    Field(discriminator="event_type"),
+]
+
+
 class ReviewVerdict(StrEnum):
     UPHELD = "upheld"
     FRAUD = "fraud"

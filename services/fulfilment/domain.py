@@ -1,5 +1,6 @@
-"""Fulfilment rules for replacements (F1-F3, X3, C10) and repair returns (F5, F2): pure
-functions over plain values, and the in-memory books a batch decides its events against.
+"""Fulfilment rules for replacements (F1-F3, X3, C10 and its recalls) and repair returns
+(F5, F2): pure functions over plain values, and the in-memory books a batch decides its
+events against.
 
 A book holds the rows of the batch's cases as the batch leaves them: each decision updates it
 and returns the events it causes, so two events on one case in one batch see each other exactly
@@ -14,14 +15,17 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from contracts.coverage import DeductionAppliedPayload
+from contracts.coverage import DeductionAppliedPayload, PlanTerminatedPayload
 from contracts.envelope import Envelope, Payload
 from contracts.fulfilment import (
     DeviceReplacedPayload,
     PaymentRecorded,
     PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
+    RecallOutcome,
     RepairedUnitReturnArrangedPayload,
+    ShipmentCancellationRequestedPayload,
+    ShipmentRecallConcludedPayload,
     ShipmentRequestedPayload,
 )
 from contracts.money import Money
@@ -32,6 +36,8 @@ from contracts.upstream import (
     PreAuthorisationClosedPayload,
     PreAuthorisationPlacedPayload,
     ServiceMode,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelledPayload,
 )
 from shared.catalogue import consumer_catalogue
 
@@ -62,10 +68,20 @@ def ready_to_ship(*, fee_paid: bool, express_premium: bool, pre_authorisation: s
 
 
 class ReplacementState(StrEnum):
+    """Where a replacement stands, from its deduction to the unit that left or did not."""
+
     AWAITING_PAYMENT = "awaiting_payment"
     SHIPMENT_REQUESTED = "shipment_requested"
     DISPATCHED = "dispatched"
     CANCELLED = "cancelled"
+    RECALL_REQUESTED = "recall_requested"  # C10: the warehouse is asked to stop the unit
+    UNIT_OWED = "unit_owed"  # C10: the unit left after all; the customer owes its value
+
+
+# C10: the states of a replacement whose unit the warehouse was asked to recall.
+RECALLED = frozenset(
+    {ReplacementState.RECALL_REQUESTED, ReplacementState.CANCELLED, ReplacementState.UNIT_OWED}
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,13 @@ class Replacement:
     customer_pays_shipping: bool | None = None
     new_sn: str | None = None
     dispatched_at: datetime | None = None
+    owed: Money | None = None
+
+
+def unit_owed(model: str) -> Money:
+    """C10: a unit that left on a case reversed for fraud is owed at the unit's value, the
+    figure an express premium hold takes (X3)."""
+    return consumer_catalogue().product_value(model)
 
 
 @dataclass(frozen=True)
@@ -124,13 +147,20 @@ class UnknownShipmentError(LookupError):
     pass
 
 
+class UnknownRecallError(LookupError):
+    pass
+
+
 class Missing(StrEnum):
     """What an event may be read before (services/fulfilment/waiting.py says for how long)."""
 
     CASE = "case"  # the deduction a payment pays for
     PRE_AUTHORISATION = "pre-authorisation"  # the X3 request a hold answers
     SHIPMENT = "shipment"  # the shipment a dispatch confirms
+    RECALL = "recall"  # the cancellation request the warehouse answers
 
+
+RecallAnswer = ShipmentCancelledPayload | ShipmentAlreadyDispatchedPayload
 
 PaymentUpdate = (
     PaymentSettledPayload | PreAuthorisationPlacedPayload | PreAuthorisationClosedPayload
@@ -150,6 +180,7 @@ class Replacements:
     answers: dict[str, PaymentAnswer] = field(default_factory=dict)
     new_answers: list[PaymentAnswer] = field(default_factory=list)
     requested_shipments: set[uuid.UUID] = field(default_factory=set)
+    recalled_shipments: set[uuid.UUID] = field(default_factory=set)
 
     def missing_for_payment(self, update: PaymentUpdate) -> Missing | None:
         """F1: a payment not answered yet for a case with no deduction in view waits for it;
@@ -162,9 +193,14 @@ class Replacements:
 
     def missing_for_dispatch(self, dispatch: DispatchConfirmedPayload) -> Missing | None:
         """F3: a dispatch of a shipment not requested yet waits for the request."""
-        if any(r.shipment_id == dispatch.shipment_id for r in self.replacements.values()):
-            return None
-        return Missing.SHIPMENT
+        return None if self._by_shipment(dispatch.shipment_id) else Missing.SHIPMENT
+
+    def missing_for_recall(self, answer: RecallAnswer) -> Missing | None:
+        """C10: the warehouse's answer to a cancellation fulfilment has not requested waits."""
+        recalled = self._by_shipment(answer.shipment_id)
+        if recalled is None or recalled.state is ReplacementState.SHIPMENT_REQUESTED:
+            return Missing.RECALL
+        return None
 
     def take_deduction(self, deduction: DeductionAppliedPayload) -> list[Outgoing]:
         """A replacement was taken off the plan: it ships once its fee is paid (F1); express
@@ -263,23 +299,96 @@ class Replacements:
                 )
             )
 
-    def cancel_unshipped(self, plan_id: uuid.UUID) -> None:
-        """C10: after fraud, a replacement still waiting for its fee is not shipped, paid or not."""
-        for replacement in list(self.replacements.values()):
-            if (
-                replacement.plan_id == plan_id
-                and replacement.state is ReplacementState.AWAITING_PAYMENT
-            ):
+    def end_for_fraud(self, terminated: PlanTerminatedPayload) -> list[Outgoing]:
+        """C10: after fraud, nothing more ships on the plan. A replacement still waiting for its
+        fee is cancelled, paid or not; a unit requested from the warehouse is recalled; the
+        reversed case's unit that already left is owed at its value."""
+        decided: list[Outgoing] = []
+        for replacement in sorted(self.replacements.values(), key=lambda r: r.case_id):
+            if replacement.plan_id != terminated.plan_id:
+                continue
+            if replacement.state is ReplacementState.AWAITING_PAYMENT:
                 self._update(replace(replacement, state=ReplacementState.CANCELLED))
+            elif replacement.state is ReplacementState.SHIPMENT_REQUESTED:
+                decided.append(self._recall(replacement, terminated.reason_codes))
+            elif (
+                replacement.state is ReplacementState.DISPATCHED
+                and replacement.case_id == terminated.case_id
+                and replacement.new_sn is not None
+                and replacement.dispatched_at is not None
+            ):
+                decided.append(
+                    self._owe_unit(replacement, replacement.new_sn, replacement.dispatched_at)
+                )
+        return decided
+
+    def _recall(self, replacement: Replacement, reason_codes: list[str]) -> Outgoing:
+        assert replacement.shipment_id is not None  # a requested shipment has its id
+        self._update(replace(replacement, state=ReplacementState.RECALL_REQUESTED))
+        self.recalled_shipments.add(replacement.shipment_id)
+        return Outgoing(
+            ShipmentCancellationRequestedPayload(
+                shipment_id=replacement.shipment_id,
+                case_id=replacement.case_id,
+                plan_id=replacement.plan_id,
+                reason_codes=reason_codes,
+            ),
+            key=str(replacement.plan_id),
+            correlation_id=replacement.case_id,
+        )
+
+    def conclude_recall(self, answer: RecallAnswer) -> list[Outgoing]:
+        """C10: the warehouse stopped the unit, or it had left: then the customer owes the
+        unit's value, and the new unit inherits nothing (F3 does not apply). Answered once."""
+        recalled = self._by_shipment(answer.shipment_id)
+        if recalled is None or recalled.state not in RECALLED:
+            raise UnknownRecallError(f"no recall of shipment {answer.shipment_id} was requested")
+        if recalled.state is not ReplacementState.RECALL_REQUESTED:
+            return []
+        if isinstance(answer, ShipmentAlreadyDispatchedPayload):
+            return [self._owe_unit(recalled, answer.new_sn, answer.dispatched_at)]
+        self._update(replace(recalled, state=ReplacementState.CANCELLED))
+        return [self._concluded(recalled, RecallOutcome.CANCELLED, answer.cancelled_at)]
+
+    def _owe_unit(self, replacement: Replacement, new_sn: str, at: datetime) -> Outgoing:
+        owed = replace(
+            replacement,
+            state=ReplacementState.UNIT_OWED,
+            new_sn=new_sn,
+            dispatched_at=at,
+            owed=unit_owed(replacement.model),
+        )
+        self._update(owed)
+        return self._concluded(owed, RecallOutcome.ALREADY_DISPATCHED, at)
+
+    def _concluded(
+        self, replacement: Replacement, outcome: RecallOutcome, at: datetime
+    ) -> Outgoing:
+        assert replacement.shipment_id is not None  # only a requested shipment is recalled
+        return Outgoing(
+            ShipmentRecallConcludedPayload(
+                shipment_id=replacement.shipment_id,
+                case_id=replacement.case_id,
+                plan_id=replacement.plan_id,
+                outcome=outcome,
+                new_sn=replacement.new_sn if outcome is RecallOutcome.ALREADY_DISPATCHED else None,
+                customer_owes=replacement.owed,
+                concluded_at=at,
+            ),
+            key=str(replacement.plan_id),
+            correlation_id=replacement.case_id,
+        )
+
+    def _by_shipment(self, shipment_id: uuid.UUID) -> Replacement | None:
+        return next((r for r in self.replacements.values() if r.shipment_id == shipment_id), None)
 
     def confirm_dispatch(self, dispatch: DispatchConfirmedPayload) -> list[Outgoing]:
-        """F3: the warehouse names the replacement's SN; announce old SN -> new SN, once."""
-        shipped = next(
-            (r for r in self.replacements.values() if r.shipment_id == dispatch.shipment_id), None
-        )
+        """F3: the warehouse names the replacement's SN; announce old SN -> new SN, once. C10: a
+        unit recalled inherits nothing; the warehouse's answer to the recall says what it owes."""
+        shipped = self._by_shipment(dispatch.shipment_id)
         if shipped is None:
             raise UnknownShipmentError(f"no shipment {dispatch.shipment_id} was requested")
-        if shipped.state is ReplacementState.DISPATCHED:
+        if shipped.state is not ReplacementState.SHIPMENT_REQUESTED:
             return []
         self._update(
             replace(

@@ -16,13 +16,20 @@ from contracts.upstream import (
     PreAuthorisationCaptured,
     PreAuthorisationPlaced,
     PreAuthorisationReleased,
+    WarehouseEvent,
 )
 from services.fulfilment import store
-from services.fulfilment.domain import Outgoing, Replacements, UnknownShipmentError
+from services.fulfilment.domain import (
+    Outgoing,
+    Replacements,
+    UnknownRecallError,
+    UnknownShipmentError,
+)
 from services.fulfilment.domain_agricultural import designated_order
 from services.fulfilment.waiting import (
     AWAITED,
     CASE_OF_PAYMENT,
+    RECALL_OF_ANSWER,
     REQUEST_OF_PRE_AUTHORISATION,
     SHIPMENT_OF_DISPATCH,
 )
@@ -42,11 +49,12 @@ async def _save(tx: Transaction, book: Replacements) -> None:
     tx.resolve(CASE_OF_PAYMENT, book.changed)
     tx.resolve(REQUEST_OF_PRE_AUTHORISATION, book.changed_pre_authorisations)
     tx.resolve(SHIPMENT_OF_DISPATCH, {str(shipment) for shipment in book.requested_shipments})
+    tx.resolve(RECALL_OF_ANSWER, {str(shipment) for shipment in book.recalled_shipments})
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:
     """F1, X3: a deduction's replacement waits for its fee; C10: a fraud termination cancels
-    the plan's replacements still waiting."""
+    the plan's replacements still waiting and recalls those requested from the warehouse."""
     book = await store.load_replacements(
         tx.conn,
         case_ids=[e.payload.case_id for e in events if isinstance(e, DeductionApplied)],
@@ -56,7 +64,7 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
         if isinstance(event, DeductionApplied):
             _emit(tx, event, book.take_deduction(event.payload))
         elif isinstance(event, PlanTerminated):
-            book.cancel_unshipped(event.payload.plan_id)
+            _emit(tx, event, book.end_for_fraud(event.payload))
     await _save(tx, book)
 
 
@@ -85,19 +93,28 @@ async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> N
     await _save(tx, book)
 
 
-async def confirm_dispatches(events: Sequence[DispatchConfirmed], tx: Transaction) -> None:
-    """F3: the warehouse names each replacement's SN; old SN -> new SN is announced once. A
-    dispatch of a shipment not requested yet waits for it; after its grace it is refused."""
+async def on_warehouse_event(events: Sequence[WarehouseEvent], tx: Transaction) -> None:
+    """F3: the warehouse names each replacement's SN; old SN -> new SN is announced once. C10:
+    it answers each recall, cancelled or already dispatched. A dispatch of a shipment not
+    requested yet, or an answer to a recall not requested yet, waits for it; after its grace
+    it is refused."""
     book = await store.load_replacements(
         tx.conn, shipment_ids=[event.payload.shipment_id for event in events]
     )
     for event in events:
-        missing = book.missing_for_dispatch(event.payload)
-        if missing and tx.wait(event, AWAITED[missing], str(event.payload.shipment_id)):
+        shipment = str(event.payload.shipment_id)
+        if isinstance(event, DispatchConfirmed):
+            missing = book.missing_for_dispatch(event.payload)
+        else:
+            missing = book.missing_for_recall(event.payload)
+        if missing and tx.wait(event, AWAITED[missing], shipment):
             continue
         try:
-            _emit(tx, event, book.confirm_dispatch(event.payload))
-        except UnknownShipmentError as error:
+            if isinstance(event, DispatchConfirmed):
+                _emit(tx, event, book.confirm_dispatch(event.payload))
+            else:
+                _emit(tx, event, book.conclude_recall(event.payload))
+        except (UnknownShipmentError, UnknownRecallError) as error:
             raise EventRejectedError(event, error) from error
     await store.save_replacements(tx.conn, book)
 

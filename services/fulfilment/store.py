@@ -64,7 +64,7 @@ async def load_replacements(
     rows = await conn.fetch(
         "SELECT case_id, plan_id, old_sn, model, plan_region, customer_region, fee_amount,"
         " fee_currency, flyaway, service_mode, state, shipment_id, customer_pays_shipping,"
-        " new_sn, dispatched_at FROM replacements"
+        " new_sn, dispatched_at, owed_amount, owed_currency FROM replacements"
         " WHERE case_id = ANY($1::text[]) OR plan_id = ANY($2::uuid[])"
         " OR shipment_id = ANY($3::uuid[]) ORDER BY case_id FOR UPDATE",
         list(case_ids),
@@ -87,6 +87,9 @@ async def load_replacements(
             customer_pays_shipping=row["customer_pays_shipping"],
             new_sn=row["new_sn"],
             dispatched_at=row["dispatched_at"],
+            owed=Money(amount=row["owed_amount"], currency=row["owed_currency"])
+            if row["owed_amount"] is not None
+            else None,
         )
         for row in rows
     }
@@ -169,14 +172,17 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
         await conn.execute(
             "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
             " customer_region, fee_amount, fee_currency, flyaway, service_mode, state,"
-            " shipment_id, customer_pays_shipping, new_sn, dispatched_at)"
+            " shipment_id, customer_pays_shipping, new_sn, dispatched_at, owed_amount,"
+            " owed_currency)"
             " SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::numeric[], $8::text[], $9::bool[], $10::text[], $11::text[],"
-            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[])"
+            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[], $16::numeric[],"
+            " $17::text[])"
             " ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state,"
             " shipment_id = EXCLUDED.shipment_id,"
             " customer_pays_shipping = EXCLUDED.customer_pays_shipping,"
-            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at",
+            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at,"
+            " owed_amount = EXCLUDED.owed_amount, owed_currency = EXCLUDED.owed_currency",
             [r.case_id for r in changed],
             [r.plan_id for r in changed],
             [r.old_sn for r in changed],
@@ -192,6 +198,8 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [r.customer_pays_shipping for r in changed],
             [r.new_sn for r in changed],
             [r.dispatched_at for r in changed],
+            [r.owed.amount if r.owed else None for r in changed],
+            [r.owed.currency if r.owed else None for r in changed],
         )
     if book.new_payments:
         await conn.execute(

@@ -28,7 +28,10 @@ from contracts.fulfilment import (
     DeviceReplaced,
     PaymentRecorded,
     PreAuthorisationRequested,
+    RecallOutcome,
     RepairedUnitReturnArranged,
+    ShipmentCancellationRequested,
+    ShipmentRecallConcluded,
     ShipmentRequested,
 )
 from contracts.money import Money
@@ -38,6 +41,10 @@ from contracts.upstream import (
     PreAuthorisationCaptured,
     PreAuthorisationClosedPayload,
     ServiceMode,
+    ShipmentAlreadyDispatched,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelled,
+    ShipmentCancelledPayload,
 )
 from services.fulfilment.app import service
 from services.fulfilment.domain_agricultural import working_days_after
@@ -307,7 +314,7 @@ async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_o
     stack: Stack,
 ) -> None:
     """C10: after fraud, a replacement still waiting for its fee never ships, paid or not; one
-    already requested goes on."""
+    already requested from the warehouse is recalled."""
     plan_id = uuid.uuid4()
     shipped, waiting = deduction(plan_id=plan_id), deduction(plan_id=plan_id)
     paid_first = [
@@ -329,9 +336,79 @@ async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_o
 
     assert together == apart
     assert together == (
-        ["PaymentRecorded"],
-        [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "shipment_requested")],
+        ["ShipmentCancellationRequested", "PaymentRecorded"],
+        [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "recall_requested")],
     )
+
+
+def warehouse_answer(shipment_id: uuid.UUID, *, left: bool) -> Envelope:
+    if left:
+        return ShipmentAlreadyDispatched.new(
+            ShipmentAlreadyDispatchedPayload(
+                shipment_id=shipment_id,
+                new_sn=factories.new_serial(),
+                dispatched_at=factories.now(),
+            ),
+            producer="warehouse",
+            correlation_id=str(shipment_id),
+        )
+    return ShipmentCancelled.new(
+        ShipmentCancelledPayload(shipment_id=shipment_id, cancelled_at=factories.now()),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+@pytest.mark.parametrize("left", [False, True], ids=["cancelled", "already-dispatched"])
+async def test_c10_a_recalled_unit_is_cancelled_or_owed_once_and_its_dispatch_inherits_nothing(
+    fulfilment: ServiceHarness, left: bool
+) -> None:
+    """C10: the warehouse answers the recall once (a copy changes nothing); a unit that had left
+    is owed at its value, and neither its dispatch nor the answer announces a new SN (F3)."""
+    request = await shipment_requested(fulfilment)
+    shipment_id, plan_id = request.payload.shipment_id, request.payload.plan_id
+    answer = warehouse_answer(shipment_id, left=left)
+    again = answer.model_copy(update={"event_id": uuid.uuid4()})
+    dispatched = factories.dispatch(shipment_id, factories.new_serial(), request.payload.case_id)
+
+    ended = await fulfilment.deliver((topics.COVERAGE_EVENTS, termination(plan_id)))
+    answered = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, dispatched),
+        (topics.WAREHOUSE_DISPATCHES, answer),
+        (topics.WAREHOUSE_DISPATCHES, again),
+    )
+
+    [recall] = ended.events(ShipmentCancellationRequested)
+    assert (recall.payload.shipment_id, recall.correlation_id) == (
+        shipment_id,
+        request.payload.case_id,
+    )
+    assert ended.emitted[0].key == str(plan_id)
+    [concluded] = answered.events()
+    assert isinstance(concluded, ShipmentRecallConcluded)
+    assert concluded.causation_id == answer.event_id
+    value = consumer_catalogue().product_value("mavic-3-pro")
+    expected = (
+        (RecallOutcome.ALREADY_DISPATCHED, value, "unit_owed", value.amount)
+        if left
+        else (RecallOutcome.CANCELLED, None, "cancelled", None)
+    )
+    [(state, owed)] = await fulfilment.rows("SELECT state, owed_amount FROM replacements")
+    assert (concluded.payload.outcome, concluded.payload.customer_owes, state, owed) == expected
+
+
+async def test_c10_an_answer_to_a_recall_never_requested_is_refused_alone(
+    fulfilment: ServiceHarness,
+) -> None:
+    request = await shipment_requested(fulfilment)
+
+    handled = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, warehouse_answer(request.payload.shipment_id, left=False))
+    )
+
+    assert list(handled.rejected) == [0]
+    assert "no recall" in str(handled.rejected[0])
+    assert await replacement_states(fulfilment) == {request.payload.case_id: "shipment_requested"}
 
 
 async def test_f3_a_dispatch_delivered_twice_in_one_batch_announces_the_new_sn_once(
