@@ -182,7 +182,7 @@ def render_text(answer: LookupAnswer) -> str:
         )
     lines += _section(
         "Replacements",
-        ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
+        ("case", "old sn", "new sn", "status", "when", "fee", "owes", "shipment"),
         [
             (
                 r.case_id,
@@ -191,6 +191,7 @@ def render_text(answer: LookupAnswer) -> str:
                 r.status.value,
                 _when(r.replaced_at),
                 _amount(r.fee),
+                _amount(r.customer_owes),
                 _shipment(r.shipment),
             )
             for r in answer.replacements

@@ -156,6 +156,7 @@ class ShipmentCancellationRequestedPayload(Payload):
     shipment_id: uuid.UUID
     case_id: str
     plan_id: uuid.UUID
+    old_sn: SerialNumber
     reason_codes: list[str] = Field(
         min_length=1, description="C10: why the plan ended, e.g. FRAUD_CONFIRMED"
     )
@@ -180,6 +181,7 @@ class ShipmentRecallConcludedPayload(Payload):
     shipment_id: uuid.UUID
     case_id: str
     plan_id: uuid.UUID
+    old_sn: SerialNumber
     outcome: RecallOutcome = Field(
         description="C10: the warehouse stopped the unit, or it had already left"
     )

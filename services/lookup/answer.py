@@ -25,6 +25,9 @@ class ReplacementStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     SHIPMENT_REQUESTED = "shipment_requested"
     DISPATCHED = "dispatched"
+    RECALL_REQUESTED = "recall_requested"  # C10: fraud ended the plan; the warehouse is asked
+    CANCELLED = "cancelled"  # C10: the warehouse stopped the unit
+    ALREADY_DISPATCHED = "already_dispatched"  # C10: it had left; the customer owes its value
 
 
 class _Out(BaseModel):
@@ -195,6 +198,9 @@ class ReplacementOut(_Out):
     term_no: int | None
     flyaway: bool | None
     fee: MoneyOut | None
+    customer_owes: MoneyOut | None = Field(
+        default=None, description="C10: the value of a unit that left on a plan ended for fraud"
+    )
     replaced_at: datetime | None
     shipment: ShipmentOut | None
 

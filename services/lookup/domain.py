@@ -146,6 +146,11 @@ class ReplacementRecord:
     shipment_requested_at: datetime | None = None
     dispatched_at: datetime | None = None
     inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
+    recall_requested_at: datetime | None = None  # C10: the warehouse asked to stop the unit
+    recall_outcome: str | None = None  # C10: cancelled, or already_dispatched
+    recall_concluded_at: datetime | None = None
+    owed_amount: Decimal | None = None  # C10: the value of a unit that left after all
+    owed_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,10 @@ def flyaways_left(term: TermRecord) -> int:
 
 
 def replacement_status(replacement: ReplacementRecord) -> ReplacementStatus:
+    if replacement.recall_outcome is not None:
+        return ReplacementStatus(replacement.recall_outcome)
+    if replacement.recall_requested_at is not None:
+        return ReplacementStatus.RECALL_REQUESTED
     if replacement.new_sn is not None:
         return ReplacementStatus.DISPATCHED
     if replacement.shipment_id is not None:
@@ -596,6 +605,7 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
         term_no=r.term_no,
         flyaway=r.flyaway,
         fee=_money(r.fee_amount, r.fee_currency),
+        customer_owes=_money(r.owed_amount, r.owed_currency),
         replaced_at=r.dispatched_at or r.inherited_at,
         shipment=(
             ShipmentOut(

@@ -60,6 +60,10 @@ from contracts.envelope import Envelope
 from contracts.fulfilment import (
     DeviceReplaced,
     DeviceReplacedPayload,
+    ShipmentCancellationRequested,
+    ShipmentCancellationRequestedPayload,
+    ShipmentRecallConcluded,
+    ShipmentRecallConcludedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
@@ -170,6 +174,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 PlanInherited(payload=replacement)
                 | ShipmentRequested(payload=replacement)
                 | DeviceReplaced(payload=replacement)
+                | ShipmentCancellationRequested(payload=replacement)
+                | ShipmentRecallConcluded(payload=replacement)
             ):
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
@@ -281,6 +287,10 @@ class ReadModel:
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
                 self._device_replaced(replaced)
+            case ShipmentCancellationRequested(payload=recall):
+                self._recall_requested(recall, event.occurred_at)
+            case ShipmentRecallConcluded(payload=concluded):
+                self._recall_concluded(concluded)
 
     # Devices ------------------------------------------------------------------------------
 
@@ -674,6 +684,35 @@ class ReadModel:
                 new_sn=replaced.new_sn,
                 shipment_id=replaced.shipment_id,
                 dispatched_at=replaced.dispatched_at,
+            )
+        )
+
+    def _recall_requested(self, recall: ShipmentCancellationRequestedPayload, at: datetime) -> None:
+        """C10: fraud ended the plan while the unit was requested; the warehouse is asked."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=recall.case_id,
+                plan_id=recall.plan_id,
+                old_sn=recall.old_sn,
+                shipment_id=recall.shipment_id,
+                recall_requested_at=at,
+            )
+        )
+
+    def _recall_concluded(self, concluded: ShipmentRecallConcludedPayload) -> None:
+        """C10: the unit was stopped, or had left and is owed at its value."""
+        owed = concluded.customer_owes
+        self._replacement(
+            ReplacementRecord(
+                case_id=concluded.case_id,
+                plan_id=concluded.plan_id,
+                old_sn=concluded.old_sn,
+                new_sn=concluded.new_sn,
+                shipment_id=concluded.shipment_id,
+                recall_outcome=concluded.outcome.value,
+                recall_concluded_at=concluded.concluded_at,
+                owed_amount=owed.amount if owed else None,
+                owed_currency=owed.currency if owed else None,
             )
         )
 

@@ -151,6 +151,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 shipment_requested_at=row["shipment_requested_at"],
                 dispatched_at=row["dispatched_at"],
                 inherited_at=row["inherited_at"],
+                recall_requested_at=row["recall_requested_at"],
+                recall_outcome=row["recall_outcome"],
+                recall_concluded_at=row["recall_concluded_at"],
+                owed_amount=row["owed_amount"],
+                owed_currency=row["owed_currency"],
             )
             for row in replacement_rows
         ],
