@@ -10,7 +10,9 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
 - payments pays the fee of every `DeductionApplied`, and places and releases the card
   pre-authorisation of an express premium replacement;
-- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN;
+- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN,
+  except for two units it still holds when fraud is found: asked to recall them, it cancels one
+  and finds the other already dispatched (C10);
 - beside them, AG drones (`simulation.demo_ag`): first-year and renewal plans, repairs quoted
   line by line and split across the two quotas with deductibles (C7), a shortfall, a
   consumables pack (F4), an accessory (G1-G4) and a liability incident routed to the insurer
@@ -69,7 +71,14 @@ from contracts.coverage import (
     PlanTerminated,
 )
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
-from contracts.fulfilment import DeviceReplaced, PreAuthorisationRequested, ShipmentRequested
+from contracts.fulfilment import (
+    DeviceReplaced,
+    PreAuthorisationRequested,
+    RecallOutcome,
+    ShipmentCancellationRequested,
+    ShipmentRecallConcluded,
+    ShipmentRequested,
+)
 from contracts.money import Money
 from contracts.upstream import (
     AssessmentReported,
@@ -136,6 +145,8 @@ class ClaimSpec:
     app_bound: bool = True  # account and remote controller bound in the app (X2)
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
     express_premium: bool = False  # X3: the unit ships before the damaged one comes in
+    # C10: fraud is found while the warehouse holds the unit; it answers the recall so.
+    recall: RecallOutcome | None = None
 
 
 DEMO_WAITING_GRACE_SECONDS = 5.0
@@ -191,6 +202,19 @@ def roster() -> list[DeviceSpec]:
         DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
         # Express premium (X3): shipped against a card pre-authorisation, released on arrival.
         DeviceSpec("air-3", Y2, claims=(ClaimSpec(C.COLLISION, REPLACED, express_premium=True),)),
+        # Fraud found while the warehouse holds the unit: recalled, cancelled or already gone (C10).
+        DeviceSpec(
+            "mini-3-pro",
+            Y2,
+            claims=(ClaimSpec(C.COLLISION, REPLACED, recall=RecallOutcome.CANCELLED),),
+            fraud_after_claim=1,
+        ),
+        DeviceSpec(
+            "air-2s",
+            Y2,
+            claims=(ClaimSpec(C.FALL, REPLACED, recall=RecallOutcome.ALREADY_DISPATCHED),),
+            fraud_after_claim=1,
+        ),
         # The customer prefers a paid repair: recorded, nothing deducted (C5).
         DeviceSpec(
             "air-2s",
@@ -333,6 +357,7 @@ class Case:
     flyaways_left: int | None = None
     exhausted: bool = False
     pre_authorisation: str | None = None
+    recall: ShipmentRecallConcluded | None = None
 
 
 @dataclass
@@ -366,6 +391,7 @@ class World:
     ag: list[AgJourney] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
     holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
+    recalls: dict[str, RecallOutcome] = field(default_factory=dict)  # case -> the answer (C10)
 
 
 async def on_each(
@@ -442,6 +468,8 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
 
     async def ship(event: ShipmentRequested) -> None:
         request = event.payload
+        if request.case_id in world.recalls:
+            return  # still on the shelf when fraud is found (C10)
         new_sn = f.new_serial(world.rng)
         world.new_serials.add(new_sn)
         await world.upstream.send(
@@ -451,6 +479,20 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
         )
 
     return ship
+
+
+def recalls(world: World) -> Callable[[ShipmentCancellationRequested], Coroutine[Any, Any, None]]:
+    """The warehouse: answers a recall, the unit stopped or already gone (C10)."""
+
+    async def answer(event: ShipmentCancellationRequested) -> None:
+        shipment_id = event.payload.shipment_id
+        if world.recalls.get(event.payload.case_id) is RecallOutcome.ALREADY_DISPATCHED:
+            message: Envelope = f.shipment_already_dispatched(shipment_id, f.new_serial(world.rng))
+        else:
+            message = f.shipment_cancelled(shipment_id)
+        await world.upstream.send(t.WAREHOUSE_DISPATCHES, str(shipment_id), message)
+
+    return answer
 
 
 async def wait_one(world: World, kind: type[E], where: Callable[[E], bool]) -> E:
@@ -579,6 +621,8 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         customer_region=spec.customer_region or device.spec.region,
     )
     device.cases.append(case)
+    if spec.recall is not None:
+        world.recalls[case.case_id] = spec.recall
     if spec.express_premium:
         request = f.express_request(
             device.sn, device.spec.model, spec.cause, customer_region=case.customer_region
@@ -633,6 +677,8 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     case.shipment = await wait_one(
         world, ShipmentRequested, lambda e: e.payload.case_id == case.case_id
     )
+    if case.spec.recall is not None:
+        return  # the unit waits at the warehouse until fraud is found (C10)
     inherited = await wait_one(world, PlanInherited, lambda e: e.payload.case_id == case.case_id)
     case.new_sn = inherited.payload.new_sn
     case.replacements_left = inherited.payload.replacements_left
@@ -687,6 +733,10 @@ async def review_fraud(world: World, device: Device, case: Case) -> None:
         f"case {case.number} reversed for fraud, customer owes {cost};"
         f" plan terminated ({', '.join(ended.payload.reason_codes)})"
     )
+    if case.spec.recall is not None:
+        case.recall = await wait_one(
+            world, ShipmentRecallConcluded, lambda e: e.payload.case_id == case.case_id
+        )
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
 
@@ -778,11 +828,33 @@ def check(case: Case) -> str | None:
     if got.outcome is REPLACED:
         if case.refused_by_ledger is not None:
             return f"approved but the ledger refused: {case.refused_by_ledger}"
+        if case.spec.recall is not None:
+            return recall_problem(case)
         if case.new_sn is None:
             return "approved but no replacement reached the customer"
         if case.spec.express_premium and not (case.pre_authorisation or "").endswith("released"):
             return f"express pre-authorisation not released: {case.pre_authorisation}"
     return None
+
+
+def recall_problem(case: Case) -> str | None:
+    """C10: the recall ended as the warehouse answered, and no unit inherited the plan."""
+    if case.recall is None:
+        return "fraud found, but the recall of its unit did not end"
+    if case.recall.payload.outcome is not case.spec.recall:
+        return f"recall expected {case.spec.recall}, got {case.recall.payload.outcome}"
+    if case.new_sn is not None:
+        return "a recalled unit inherited the plan"
+    return None
+
+
+def recall_text(recall: ShipmentRecallConcluded) -> str:
+    if recall.payload.outcome is RecallOutcome.CANCELLED:
+        return "recalled after fraud: cancelled by the warehouse"
+    return (
+        f"recalled after fraud: already dispatched as {recall.payload.new_sn}, customer owes"
+        f" {recall.payload.customer_owes}, no inheritance"
+    )
 
 
 def case_line(case: Case) -> str:
@@ -813,6 +885,8 @@ def case_line(case: Case) -> str:
         body = f"APPROVED  {fee:<32}"
         if case.refused_by_ledger:
             body += f" ledger refused: {', '.join(case.refused_by_ledger)}"
+        elif case.recall:
+            body += " " + recall_text(case.recall)
         elif case.new_sn:
             shipping = (
                 ", customer pays shipping"
@@ -934,6 +1008,13 @@ def summary(
     lines.append(f"  plans exhausted      {len(exhausted)}")
     terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
     lines.append(f"  plans terminated     {len(terminated)} (fraud found on review, C10)")
+    recalled = [case.recall.payload for case in cases if case.recall]
+    owed = [r for r in recalled if r.outcome is RecallOutcome.ALREADY_DISPATCHED]
+    lines.append(
+        f"  units recalled       {len(recalled)} ({len(recalled) - len(owed)} cancelled,"
+        f" {len(owed)} already dispatched and owed:"
+        f" {', '.join(str(r.customer_owes) for r in owed) or '-'}; none inherited the plan)"
+    )
     lines.append(
         f"  dead letters         {len(dead)} ({len(invalid_messages())} invalid messages,"
         " one dead letter per service that reads the topic)"
@@ -982,6 +1063,7 @@ async def feed(world: World) -> tuple[list[str], bool]:
     actors = [
         asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
+        asyncio.create_task(on_each(world.events, ShipmentCancellationRequested, recalls(world))),
         asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),
         asyncio.create_task(
             on_each(world.events, PreAuthorisationReleaseRequested, card_holds(world))

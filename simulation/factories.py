@@ -52,6 +52,10 @@ from contracts.upstream import (
     RepairLine,
     ReturnedPart,
     ServiceMode,
+    ShipmentAlreadyDispatched,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelled,
+    ShipmentCancelledPayload,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -192,6 +196,26 @@ def dispatch(shipment_id: uuid.UUID, new_sn: str, case_id: str) -> DispatchConfi
         DispatchConfirmedPayload(shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()),
         producer="warehouse",
         correlation_id=case_id,
+    )
+
+
+def shipment_cancelled(shipment_id: uuid.UUID) -> ShipmentCancelled:
+    """C10: the warehouse stopped a unit it was asked to recall."""
+    return ShipmentCancelled.new(
+        ShipmentCancelledPayload(shipment_id=shipment_id, cancelled_at=now()),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+def shipment_already_dispatched(shipment_id: uuid.UUID, new_sn: str) -> ShipmentAlreadyDispatched:
+    """C10: the unit the warehouse was asked to recall had already left."""
+    return ShipmentAlreadyDispatched.new(
+        ShipmentAlreadyDispatchedPayload(
+            shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()
+        ),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
     )
 
 
