@@ -130,8 +130,9 @@ class PaymentRecordedPayload(Payload):
         " case had been read by the end of its grace (it is kept and counts once one comes)"
     )
     amount: Money
-    paid_for: Literal["replacement_fee", "case_not_yet_deducted"] = Field(
-        description="F1: the replacement fee of its case, or a case whose deduction is not known"
+    paid_for: Literal["replacement_fee", "case_not_yet_deducted", "case_refused"] = Field(
+        description="F1: the replacement fee of its case, a case whose deduction is not known,"
+        " or a case finally refused (the payment is refunded: RefundRequested)"
     )
     counts_towards_fee: bool = Field(
         description="F1: false when paid in another currency than the fee's (a case not"
@@ -205,6 +206,30 @@ class ShipmentRecallConcluded(Envelope):
     payload: ShipmentRecallConcludedPayload
 
 
+class RefundReason(StrEnum):
+    CLAIM_REFUSED = "CLAIM_REFUSED"  # X3: an express basic fee paid before a claim refused
+    FEE_PAID_TWICE = "FEE_PAID_TWICE"  # F1: paid beyond the fee, under another payment id
+
+
+class RefundRequestedPayload(Payload):
+    refund_id: uuid.UUID = Field(description="Payments answers RefundSettled naming it")
+    payment_id: str = Field(description="The payment refunded; each is refunded at most once")
+    case_id: str
+    plan_id: uuid.UUID | None = Field(
+        description="The plan of the case's replacement; None for a case refused"
+    )
+    amount: Money
+    reason: RefundReason
+
+
+class RefundRequested(Envelope):
+    """Payments is asked to give back a payment, or the part of it beyond the case's fee. Keyed
+    like the payment's answer: by plan id, or by case id when the case has no replacement."""
+
+    event_type: Literal["fulfilment.refund-requested"] = "fulfilment.refund-requested"
+    payload: RefundRequestedPayload
+
+
 FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
@@ -214,6 +239,7 @@ FulfilmentEvent = Annotated[
     | RepairedUnitReturnArranged
     | PaymentRecorded
     | ShipmentCancellationRequested
-    | ShipmentRecallConcluded,
+    | ShipmentRecallConcluded
+    | RefundRequested,
     Field(discriminator="event_type"),
 ]

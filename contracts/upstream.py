@@ -370,8 +370,27 @@ class PreAuthorisationReleased(Envelope):
     payload: PreAuthorisationClosedPayload
 
 
+class RefundSettledPayload(Payload):
+    refund_id: uuid.UUID = Field(description="The RefundRequested this answers")
+    case_id: str = Field(min_length=1, max_length=64)
+    payment_id: str = Field(min_length=1, max_length=64, description="The payment refunded")
+    amount: Money
+    settled_at: AwareDatetime
+
+
+class RefundSettled(Envelope):
+    """Payments gave back what fulfilment asked it to refund (RefundRequested): it closes it."""
+
+    event_type: Literal["payments.refund-settled"] = "payments.refund-settled"
+    payload: RefundSettledPayload
+
+
 PaymentEvent = Annotated[
-    PaymentSettled | PreAuthorisationPlaced | PreAuthorisationCaptured | PreAuthorisationReleased,
+    PaymentSettled
+    | PreAuthorisationPlaced
+    | PreAuthorisationCaptured
+    | PreAuthorisationReleased
+    | RefundSettled,
     Field(discriminator="event_type"),
 ]
 

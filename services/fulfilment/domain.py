@@ -1,4 +1,4 @@
-"""Fulfilment rules for replacements (F1-F3, X3, C10 and its recalls) and repair returns
+"""Fulfilment rules for replacements (F1-F3, X3, C10 and its recalls, refunds) and repair returns
 (F5, F2): pure functions over plain values, and the in-memory books a batch decides its
 events against.
 
@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from contracts.claims import ClaimFinalisedPayload, ClaimOutcome
 from contracts.coverage import DeductionAppliedPayload, PlanTerminatedPayload
 from contracts.envelope import Envelope, Payload
 from contracts.fulfilment import (
@@ -23,6 +24,8 @@ from contracts.fulfilment import (
     PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
     RecallOutcome,
+    RefundReason,
+    RefundRequestedPayload,
     RepairedUnitReturnArrangedPayload,
     ShipmentCancellationRequestedPayload,
     ShipmentRecallConcludedPayload,
@@ -35,9 +38,16 @@ from contracts.upstream import (
     PaymentSettledPayload,
     PreAuthorisationClosedPayload,
     PreAuthorisationPlacedPayload,
+    RefundSettledPayload,
     ServiceMode,
     ShipmentAlreadyDispatchedPayload,
     ShipmentCancelledPayload,
+)
+from services.fulfilment.domain_refunds import (
+    Refund,
+    RefundState,
+    refunds_beyond_fee,
+    refunds_of_refused_case,
 )
 from shared.catalogue import consumer_catalogue
 
@@ -151,6 +161,10 @@ class UnknownRecallError(LookupError):
     pass
 
 
+class UnknownRefundError(LookupError):
+    pass
+
+
 class Missing(StrEnum):
     """What an event may be read before (services/fulfilment/waiting.py says for how long)."""
 
@@ -158,12 +172,16 @@ class Missing(StrEnum):
     PRE_AUTHORISATION = "pre-authorisation"  # the X3 request a hold answers
     SHIPMENT = "shipment"  # the shipment a dispatch confirms
     RECALL = "recall"  # the cancellation request the warehouse answers
+    REFUND = "refund"  # the refund request payments answers
 
 
 RecallAnswer = ShipmentCancelledPayload | ShipmentAlreadyDispatchedPayload
 
 PaymentUpdate = (
-    PaymentSettledPayload | PreAuthorisationPlacedPayload | PreAuthorisationClosedPayload
+    PaymentSettledPayload
+    | PreAuthorisationPlacedPayload
+    | PreAuthorisationClosedPayload
+    | RefundSettledPayload
 )
 
 
@@ -181,6 +199,10 @@ class Replacements:
     new_answers: list[PaymentAnswer] = field(default_factory=list)
     requested_shipments: set[uuid.UUID] = field(default_factory=set)
     recalled_shipments: set[uuid.UUID] = field(default_factory=set)
+    refunds: dict[str, Refund] = field(default_factory=dict)  # by the payment refunded
+    changed_refunds: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)  # cases finally refused
+    new_refused: set[str] = field(default_factory=set)
 
     def missing_for_payment(self, update: PaymentUpdate) -> Missing | None:
         """F1: a payment not answered yet for a case with no deduction in view waits for it;
@@ -188,7 +210,10 @@ class Replacements:
         if isinstance(update, PaymentSettledPayload):
             if update.payment_id in self.answers or update.case_id in self.replacements:
                 return None
-            return Missing.CASE
+            return None if update.case_id in self.refused else Missing.CASE
+        if isinstance(update, RefundSettledPayload):
+            known = any(r.refund_id == update.refund_id for r in self.refunds.values())
+            return None if known else Missing.REFUND
         return None if update.case_id in self.pre_authorisations else Missing.PRE_AUTHORISATION
 
     def missing_for_dispatch(self, dispatch: DispatchConfirmedPayload) -> Missing | None:
@@ -206,7 +231,7 @@ class Replacements:
         """A replacement was taken off the plan: it ships once its fee is paid (F1); express
         premium first holds the product's value on the card (X3). A case is taken once."""
         if deduction.case_id in self.replacements:
-            return self._ship_if_ready(deduction.case_id)
+            return self._ship_if_ready(deduction.case_id) + self._refunds(deduction.case_id)
         self._update(
             Replacement(
                 case_id=deduction.case_id,
@@ -223,7 +248,7 @@ class Replacements:
         requested = []
         if deduction.service_mode is ServiceMode.EXPRESS_PREMIUM:
             requested.append(self._request_pre_authorisation(deduction))
-        return requested + self._ship_if_ready(deduction.case_id)
+        return requested + self._ship_if_ready(deduction.case_id) + self._refunds(deduction.case_id)
 
     def _request_pre_authorisation(self, deduction: DeductionAppliedPayload) -> Outgoing:
         value = consumer_catalogue().product_value(deduction.model)
@@ -250,11 +275,24 @@ class Replacements:
             )
             self.payments[payment.payment_id] = payment
             self.new_payments.append(payment)
-        return [_answer(self._payment_answer(payment)), *self._ship_if_ready(payment.case_id)]
+        return [
+            _answer(self._payment_answer(payment)),
+            *self._ship_if_ready(payment.case_id),
+            *self._refunds(payment.case_id),
+        ]
 
     def _payment_answer(self, payment: Payment) -> PaymentRecordedPayload:
         """F1: what a payment paid for: its case's replacement fee, if the deduction is known."""
         paid_for = self.replacements.get(payment.case_id)
+        if paid_for is None and payment.case_id in self.refused:
+            return PaymentRecordedPayload(
+                payment_id=payment.payment_id,
+                case_id=payment.case_id,
+                plan_id=None,
+                amount=payment.amount,
+                paid_for="case_refused",
+                counts_towards_fee=False,
+            )
         return PaymentRecordedPayload(
             payment_id=payment.payment_id,
             case_id=payment.case_id,
@@ -263,6 +301,65 @@ class Replacements:
             paid_for="replacement_fee" if paid_for else "case_not_yet_deducted",
             counts_towards_fee=paid_for is None or paid_for.fee.currency == payment.amount.currency,
         )
+
+    def refuse_case(self, final: ClaimFinalisedPayload) -> list[Outgoing]:
+        """X3: a case finally refused gives back what was paid on it (an express basic fee is
+        paid before the claim is decided), and what is paid on it later."""
+        if final.outcome is not ClaimOutcome.REFUSED or final.case_id in self.replacements:
+            return []
+        if final.case_id not in self.refused:
+            self.refused.add(final.case_id)
+            self.new_refused.add(final.case_id)
+        return self._refunds(final.case_id)
+
+    def settle_refund(self, settled: RefundSettledPayload) -> None:
+        """Payments gave the refund back: it is closed, once."""
+        refund = next((r for r in self.refunds.values() if r.refund_id == settled.refund_id), None)
+        if refund is None:
+            raise UnknownRefundError(f"no refund {settled.refund_id} was requested")
+        if refund.state is RefundState.REQUESTED:
+            self._update_refund(
+                replace(refund, state=RefundState.SETTLED, settled_at=settled.settled_at)
+            )
+
+    def _refunds(self, case_id: str) -> list[Outgoing]:
+        """F1: what the case was paid beyond its replacement's fee; X3: all it was paid, when
+        it was refused. Each payment is refunded at most once, however often it is sent."""
+        paid = [p for p in self.payments.values() if p.case_id == case_id]
+        replacement = self.replacements.get(case_id)
+        if replacement is not None:
+            refunded = {r.payment_id: r.amount.amount for r in self.refunds.values()}
+            given = refunds_beyond_fee(replacement.fee, paid, refunded)
+            reason = RefundReason.FEE_PAID_TWICE
+        elif case_id in self.refused:
+            given = refunds_of_refused_case(paid, set(self.refunds))
+            reason = RefundReason.CLAIM_REFUSED
+        else:
+            return []
+        plan_id = replacement.plan_id if replacement else None
+        decided = []
+        for payment, amount in given:
+            refund = Refund(uuid.uuid4(), payment.payment_id, case_id, amount, reason)
+            self._update_refund(refund)
+            decided.append(
+                Outgoing(
+                    RefundRequestedPayload(
+                        refund_id=refund.refund_id,
+                        payment_id=payment.payment_id,
+                        case_id=case_id,
+                        plan_id=plan_id,
+                        amount=amount,
+                        reason=reason,
+                    ),
+                    key=str(plan_id) if plan_id else case_id,
+                    correlation_id=case_id,
+                )
+            )
+        return decided
+
+    def _update_refund(self, refund: Refund) -> None:
+        self.refunds[refund.payment_id] = refund
+        self.changed_refunds.add(refund.payment_id)
 
     def record_answers(self, sent: list[Envelope]) -> None:
         """Keep each payment's first answer, by its event id, for the copies."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts.activation import ActivationEvent, PlanRenewed
+from contracts.claims import ClaimFinalised, ClaimsEvent
 from contracts.coverage import CoverageEvent, DeductionApplied, PlanTerminated
 from contracts.envelope import Envelope
 from contracts.repairs import RepairCompleted
@@ -16,6 +17,7 @@ from contracts.upstream import (
     PreAuthorisationCaptured,
     PreAuthorisationPlaced,
     PreAuthorisationReleased,
+    RefundSettled,
     WarehouseEvent,
 )
 from services.fulfilment import store
@@ -23,6 +25,7 @@ from services.fulfilment.domain import (
     Outgoing,
     Replacements,
     UnknownRecallError,
+    UnknownRefundError,
     UnknownShipmentError,
 )
 from services.fulfilment.domain_agricultural import designated_order
@@ -30,6 +33,7 @@ from services.fulfilment.waiting import (
     AWAITED,
     CASE_OF_PAYMENT,
     RECALL_OF_ANSWER,
+    REFUND_OF_SETTLEMENT,
     REQUEST_OF_PRE_AUTHORISATION,
     SHIPMENT_OF_DISPATCH,
 )
@@ -50,6 +54,8 @@ async def _save(tx: Transaction, book: Replacements) -> None:
     tx.resolve(REQUEST_OF_PRE_AUTHORISATION, book.changed_pre_authorisations)
     tx.resolve(SHIPMENT_OF_DISPATCH, {str(shipment) for shipment in book.requested_shipments})
     tx.resolve(RECALL_OF_ANSWER, {str(shipment) for shipment in book.recalled_shipments})
+    tx.resolve(CASE_OF_PAYMENT, book.new_refused)
+    tx.resolve(REFUND_OF_SETTLEMENT, {book.refunds[paid].case_id for paid in book.changed_refunds})
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:
@@ -70,8 +76,9 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
 
 async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> None:
     """F1: fees charged add up, each answered; X3: the card pre-authorisation placed, captured
-    or released. A replacement paid for (and pre-authorised) ships. A payment for a case not
-    deducted yet, or a hold not requested yet, waits for it."""
+    or released; a refund settled. A replacement paid for (and pre-authorised) ships; what was
+    paid beyond its fee, or on a case refused, is refunded. A payment for a case not deducted
+    yet, a hold not requested yet or a refund not requested yet waits for it."""
     book = await store.load_replacements(
         tx.conn,
         case_ids=[event.payload.case_id for event in events],
@@ -90,6 +97,23 @@ async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> N
                 book.close_pre_authorisation(closed, "captured")
             case PreAuthorisationReleased(payload=closed):
                 book.close_pre_authorisation(closed, "released")
+            case RefundSettled(payload=settled):
+                try:
+                    book.settle_refund(settled)
+                except UnknownRefundError as error:
+                    raise EventRejectedError(event, error) from error
+    await _save(tx, book)
+
+
+async def refund_refused_claims(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
+    """X3: what was paid on a case finally refused (an express basic fee paid before the
+    claim) is refunded, each payment once; a payment waiting for the case is answered now."""
+    finals = [event for event in events if isinstance(event, ClaimFinalised)]
+    book = await store.load_replacements(
+        tx.conn, case_ids=[event.payload.case_id for event in finals]
+    )
+    for event in finals:
+        _emit(tx, event, book.refuse_case(event.payload))
     await _save(tx, book)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from contracts.fulfilment import PaymentRecordedPayload
+from contracts.fulfilment import PaymentRecordedPayload, RefundReason
 from contracts.money import Money
 from contracts.upstream import DeliveryAddress, ServiceMode
 from services.fulfilment.domain import (
@@ -33,6 +33,7 @@ from services.fulfilment.domain_agricultural import (
     Packs,
     SchedulePack,
 )
+from services.fulfilment.domain_refunds import Refund, RefundState
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -100,7 +101,36 @@ async def load_replacements(
         await _payments(conn, case_ids, payment_ids),
         await _pre_authorisations(conn, case_ids),
         answers=await _payment_answers(conn, payment_ids),
+        refunds=await _refunds(conn, case_ids),
+        refused=await _refused(conn, case_ids),
     )
+
+
+async def _refunds(conn: Connection, case_ids: Collection[str]) -> dict[str, Refund]:
+    rows = await conn.fetch(
+        "SELECT payment_id, refund_id, case_id, amount, currency, reason, state, settled_at"
+        " FROM refunds WHERE case_id = ANY($1::text[])",
+        list(case_ids),
+    )
+    return {
+        row["payment_id"]: Refund(
+            refund_id=row["refund_id"],
+            payment_id=row["payment_id"],
+            case_id=row["case_id"],
+            amount=Money(amount=row["amount"], currency=row["currency"]),
+            reason=RefundReason(row["reason"]),
+            state=RefundState(row["state"]),
+            settled_at=row["settled_at"],
+        )
+        for row in rows
+    }
+
+
+async def _refused(conn: Connection, case_ids: Collection[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT case_id FROM refused_cases WHERE case_id = ANY($1::text[])", list(case_ids)
+    )
+    return {row["case_id"] for row in rows}
 
 
 async def _payment_answers(
@@ -220,6 +250,7 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [a.event_id for a in book.new_answers],
             [a.answer.model_dump_json() for a in book.new_answers],
         )
+    await _save_refunds(conn, book)
     held = [book.pre_authorisations[case_id] for case_id in sorted(book.changed_pre_authorisations)]
     if held:
         await conn.execute(
@@ -238,6 +269,32 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [h.placed_at for h in held],
             [h.closed_at for h in held],
             [h.closed_amount for h in held],
+        )
+
+
+async def _save_refunds(conn: Connection, book: Replacements) -> None:
+    if book.new_refused:
+        await conn.execute(
+            "INSERT INTO refused_cases (case_id) SELECT * FROM unnest($1::text[])"
+            " ON CONFLICT (case_id) DO NOTHING",
+            sorted(book.new_refused),
+        )
+    refunds = [book.refunds[payment_id] for payment_id in sorted(book.changed_refunds)]
+    if refunds:
+        await conn.execute(
+            "INSERT INTO refunds (payment_id, refund_id, case_id, amount, currency, reason,"
+            " state, settled_at) SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[],"
+            " $4::numeric[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])"
+            " ON CONFLICT (payment_id) DO UPDATE SET state = EXCLUDED.state,"
+            " settled_at = EXCLUDED.settled_at",
+            [r.payment_id for r in refunds],
+            [r.refund_id for r in refunds],
+            [r.case_id for r in refunds],
+            [r.amount.amount for r in refunds],
+            [r.amount.currency for r in refunds],
+            [r.reason.value for r in refunds],
+            [r.state.value for r in refunds],
+            [r.settled_at for r in refunds],
         )
 
 

@@ -64,6 +64,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
     "fulfilment": (
         {
             t.COVERAGE_EVENTS,
+            t.CLAIMS_EVENTS,  # X3: a case refused refunds what was paid on it
             t.PAYMENT_SETTLEMENTS,
             t.WAREHOUSE_DISPATCHES,
             t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase

@@ -15,6 +15,7 @@ from contracts.fulfilment import (
     PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
     RecallOutcome,
+    RefundRequestedPayload,
     ShipmentCancellationRequestedPayload,
     ShipmentRecallConcludedPayload,
     ShipmentRequestedPayload,
@@ -104,7 +105,9 @@ def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> N
     assert isinstance(shipment.payload, ShipmentRequestedPayload)
     assert shipment.payload.customer_pays_shipping  # shipped outside the plan's region
     assert (shipment.key, shipment.correlation_id) == (str(shipment.payload.plan_id), "CASE-1")
-    assert answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3") == []
+    [refund] = answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3")  # beyond the fee
+    assert isinstance(refund.payload, RefundRequestedPayload)
+    assert (refund.payload.payment_id, refund.payload.amount) == ("PAY-3", HALF)
     assert [p.payment_id for p in book.new_payments] == ["PAY-1", "PAY-2", "PAY-3"]
     assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
 
