@@ -197,6 +197,22 @@ def render_text(answer: LookupAnswer) -> str:
             for r in answer.replacements
         ],
     )
+    if answer.refunds:
+        lines += _section(
+            "Refunds",
+            ("case", "payment", "amount", "reason", "asked", "settled"),
+            [
+                (
+                    r.case_id,
+                    r.payment_id,
+                    _amount(r.amount),
+                    r.reason or "-",
+                    _when(r.requested_at),
+                    _when(r.settled_at),
+                )
+                for r in answer.refunds
+            ],
+        )
     if answer.waiting:
         lines += _section(
             "Waiting for a dependency",

@@ -205,6 +205,18 @@ class ReplacementOut(_Out):
     shipment: ShipmentOut | None
 
 
+class RefundOut(_Out):
+    """F1, X3: a payment given back: an express basic fee of a case refused, or a fee paid
+    twice; settled once payments says the money is back."""
+
+    case_id: str
+    payment_id: str
+    amount: MoneyOut | None
+    reason: str | None = Field(description="CLAIM_REFUSED or FEE_PAID_TWICE")
+    requested_at: datetime | None
+    settled_at: datetime | None = Field(description="None until payments settles it")
+
+
 class WaitingOut(_Out):
     """An event a service keeps until what it depends on arrives, e.g. an assessment read
     before its plan; at its deadline it is answered as it stands."""
@@ -235,6 +247,9 @@ class LookupAnswer(_Out):
     replacements: list[ReplacementOut]
     accessories: list[AccessoryOut] = Field(
         default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
+    refunds: list[RefundOut] = Field(
+        default_factory=list, description="Payments of its cases given back (F1, X3)"
     )
     waiting: list[WaitingOut] = Field(
         default_factory=list,

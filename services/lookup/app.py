@@ -24,6 +24,7 @@ service.consumes(topics.COVERAGE_EVENTS)(handlers.on_coverage_event)
 service.consumes(topics.REPAIR_ASSESSMENTS)(handlers.on_repair_event)
 service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
 service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
+service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
 service.consumes(topics.WAITING)(handlers.on_waiting_event)
 
 http = HttpServer(

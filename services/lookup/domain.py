@@ -28,6 +28,7 @@ from services.lookup.answer import (
     LookupAnswer,
     MoneyOut,
     PlanOut,
+    RefundOut,
     ReplacementOut,
     ReplacementStatus,
     ReversalOut,
@@ -154,6 +155,20 @@ class ReplacementRecord:
 
 
 @dataclass(frozen=True)
+class RefundRecord:
+    """F1, X3: a payment of a case given back: asked by fulfilment, settled by payments."""
+
+    refund_id: uuid.UUID
+    case_id: str
+    payment_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    reason: str | None = None
+    requested_at: datetime | None = None
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AccessoryRecord:
     """One accessory on one drone (G1, G3); a move with the plan is a row on the new drone."""
 
@@ -178,6 +193,7 @@ class Findings:
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
+    refunds: Sequence[RefundRecord] = ()  # of its cases
 
 
 @dataclass(frozen=True)
@@ -410,6 +426,17 @@ def assemble(
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
+        refunds=[
+            RefundOut(
+                case_id=r.case_id,
+                payment_id=r.payment_id,
+                amount=_money(r.amount, r.currency),
+                reason=r.reason,
+                requested_at=r.requested_at,
+                settled_at=r.settled_at,
+            )
+            for r in sorted(found.refunds, key=lambda r: (r.case_id, r.payment_id))
+        ],
         waiting=[
             WaitingOut(
                 service=wait.service,

@@ -60,6 +60,7 @@ from contracts.envelope import Envelope
 from contracts.fulfilment import (
     DeviceReplaced,
     DeviceReplacedPayload,
+    RefundRequested,
     ShipmentCancellationRequested,
     ShipmentCancellationRequestedPayload,
     ShipmentRecallConcluded,
@@ -74,8 +75,15 @@ from contracts.upstream import (
     DeviceActivatedPayload,
     ExpressReplacementRequested,
     ExpressReplacementRequestedPayload,
+    RefundSettled,
 )
-from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain import (
+    AccessoryRecord,
+    CaseRecord,
+    DeviceRecord,
+    RefundRecord,
+    ReplacementRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,7 @@ class Touched:
     case_ids: set[str] = field(default_factory=set)
     replacement_case_ids: set[str] = field(default_factory=set)
     accessory_sns: set[str] = field(default_factory=set)
+    refund_ids: set[uuid.UUID] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -180,6 +189,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
                 touched.accessory_sns.add(accessory.accessory_sn)
+            case RefundRequested(payload=refund) | RefundSettled(payload=refund):
+                touched.refund_ids.add(refund.refund_id)
     return touched
 
 
@@ -227,6 +238,7 @@ def _filled_in(old: R | None, new: R, columns: Sequence[str]) -> R:
 _REPLACEMENT_FACTS = tuple(
     f.name for f in fields(ReplacementRecord) if f.name not in {"case_id", "plan_id", "old_sn"}
 )
+_REFUND_FACTS = ("amount", "currency", "reason", "requested_at", "settled_at")
 _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
@@ -243,6 +255,7 @@ class ReadModel:
     cases: Rows[str, CaseRecord]
     replacements: Rows[str, ReplacementRecord]
     accessories: Rows[tuple[str, str], AccessoryRecord]
+    refunds: Rows[uuid.UUID, RefundRecord]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -291,6 +304,27 @@ class ReadModel:
                 self._recall_requested(recall, event.occurred_at)
             case ShipmentRecallConcluded(payload=concluded):
                 self._recall_concluded(concluded)
+            case RefundRequested(payload=requested):
+                self._refund(
+                    RefundRecord(
+                        requested.refund_id,
+                        requested.case_id,
+                        requested.payment_id,
+                        amount=requested.amount.amount,
+                        currency=requested.amount.currency,
+                        reason=requested.reason.value,
+                        requested_at=event.occurred_at,
+                    )
+                )
+            case RefundSettled(payload=settled):
+                self._refund(
+                    RefundRecord(
+                        settled.refund_id,
+                        settled.case_id,
+                        settled.payment_id,
+                        settled_at=settled.settled_at,
+                    )
+                )
 
     # Devices ------------------------------------------------------------------------------
 
@@ -715,6 +749,11 @@ class ReadModel:
                 owed_currency=owed.currency if owed else None,
             )
         )
+
+    def _refund(self, facts: RefundRecord) -> None:
+        """F1, X3: a refund asked, then settled, in either order; the first value seen stays."""
+        known = self.refunds.get(facts.refund_id)
+        self.refunds.put(facts.refund_id, _filled_in(known, facts, _REFUND_FACTS))
 
     def _replacement(self, facts: ReplacementRecord) -> None:
         """F1, F3: what one event knows of a replacement case; the first value seen stays."""

@@ -11,7 +11,7 @@ from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
 from contracts.envelope import Envelope
 from contracts.fulfilment import FulfilmentEvent
-from contracts.upstream import DeviceActivated, RepairEvent
+from contracts.upstream import DeviceActivated, PaymentEvent, RepairEvent
 from contracts.waiting import WaitingEvent
 from services.lookup import store
 from services.lookup.domain import follow_waiting
@@ -55,6 +55,11 @@ async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> Non
 
 async def on_fulfilment_event(events: Sequence[FulfilmentEvent], tx: Transaction) -> None:
     """F1: the shipment and who pays for it; F3: old SN -> new SN when it is dispatched."""
+    await _project(events, tx)
+
+
+async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> None:
+    """F1, X3: a refund settled by payments (the other payment events show nothing here)."""
     await _project(events, tx)
 
 

@@ -12,6 +12,7 @@ from services.lookup.domain import (
     DeviceRecord,
     Findings,
     PlanRecord,
+    RefundRecord,
     ReplacementRecord,
     TermRecord,
     WaitRecord,
@@ -55,6 +56,9 @@ async def findings(conn: Connection, sn: str) -> Findings:
         awaited = {sn, *(row["case_id"] for row in case_rows)} | {
             code for row in [*plan_rows, *term_rows] if (code := row["plan_code"]) is not None
         }
+        refund_rows = await conn.fetch(
+            "SELECT * FROM refunds WHERE case_id = ANY($1)", [row["case_id"] for row in case_rows]
+        )
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
         )
@@ -158,6 +162,19 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 owed_currency=row["owed_currency"],
             )
             for row in replacement_rows
+        ],
+        refunds=[
+            RefundRecord(
+                refund_id=row["refund_id"],
+                case_id=row["case_id"],
+                payment_id=row["payment_id"],
+                amount=row["amount"],
+                currency=row["currency"],
+                reason=row["reason"],
+                requested_at=row["requested_at"],
+                settled_at=row["settled_at"],
+            )
+            for row in refund_rows
         ],
         accessories=[
             AccessoryRecord(

@@ -15,6 +15,7 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    RefundRecord,
     ReplacementRecord,
     WaitEnded,
     WaitRecord,
@@ -94,6 +95,7 @@ CASES = _Table(
     documents={"quoted_split": RepairSplit, "ledger_split": RepairSplit},
 )
 REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id")
+REFUNDS = _Table("refunds", RefundRecord, ("refund_id",), "refund_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
 
 
@@ -107,6 +109,7 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         cases=await CASES.load(conn, touched.case_ids),
         replacements=await REPLACEMENTS.load(conn, touched.replacement_case_ids),
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
+        refunds=await REFUNDS.load(conn, touched.refund_ids),
     )
 
 
@@ -118,6 +121,7 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await CASES.save(conn, model.cases)
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
+    await REFUNDS.save(conn, model.refunds)
 
 
 async def follow_waits(

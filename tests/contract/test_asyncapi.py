@@ -82,6 +82,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.REPAIR_ASSESSMENTS,
             t.CLAIMS_EVENTS,
             t.FULFILMENT_EVENTS,
+            t.PAYMENT_SETTLEMENTS,  # F1, X3: a refund settled
             t.WAITING,
         },
         set(),
