@@ -8,8 +8,9 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the review desk approves the verification video of a late activation and, on review, finds
   one approved case fraudulent;
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
-- payments pays the fee of every `DeductionApplied`, and places and releases the card
-  pre-authorisation of an express premium replacement;
+- payments pays the fee of every `DeductionApplied`, places and releases the card
+  pre-authorisation of an express premium replacement, and settles every `RefundRequested`
+  (an express basic fee paid before a claim that is then refused);
 - the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN,
   except for two units it still holds when fraud is found: asked to recall them, it cancels one
   and finds the other already dispatched (C10);
@@ -75,6 +76,7 @@ from contracts.fulfilment import (
     DeviceReplaced,
     PreAuthorisationRequested,
     RecallOutcome,
+    RefundRequested,
     ShipmentCancellationRequested,
     ShipmentRecallConcluded,
     ShipmentRequested,
@@ -91,6 +93,7 @@ from contracts.upstream import (
     ReviewConcluded,
     ReviewConcludedPayload,
     ReviewVerdict,
+    ServiceMode,
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
@@ -145,6 +148,7 @@ class ClaimSpec:
     app_bound: bool = True  # account and remote controller bound in the app (X2)
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
     express_premium: bool = False  # X3: the unit ships before the damaged one comes in
+    express_basic: bool = False  # X3: the fee is paid before the unit is sent in
     # C10: fraud is found while the warehouse holds the unit; it answers the recall so.
     recall: RecallOutcome | None = None
 
@@ -214,6 +218,12 @@ def roster() -> list[DeviceSpec]:
             Y2,
             claims=(ClaimSpec(C.FALL, REPLACED, recall=RecallOutcome.ALREADY_DISPATCHED),),
             fraud_after_claim=1,
+        ),
+        # Express basic paid first, then refused: the fee is refunded (X3).
+        DeviceSpec(
+            "mini-3",
+            Y1,
+            claims=(ClaimSpec(C.THEFT, REFUSED, ("EXCLUDED_THEFT",), express_basic=True),),
         ),
         # The customer prefers a paid repair: recorded, nothing deducted (C5).
         DeviceSpec(
@@ -358,6 +368,7 @@ class Case:
     exhausted: bool = False
     pre_authorisation: str | None = None
     recall: ShipmentRecallConcluded | None = None
+    refund: RefundRequested | None = None
 
 
 @dataclass
@@ -431,6 +442,17 @@ def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, N
         )
 
     return pay
+
+
+def refunds(world: World) -> Callable[[RefundRequested], Coroutine[Any, Any, None]]:
+    """Payments: gives back what fulfilment asks to refund, and says so (RefundSettled)."""
+
+    async def give_back(event: RefundRequested) -> None:
+        asked = event.payload
+        settled = f.refund_settled(asked.refund_id, asked.case_id, asked.payment_id, asked.amount)
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, asked.case_id, settled)
+
+    return give_back
 
 
 def card_holds(world: World) -> Callable[[Envelope], Coroutine[Any, Any, None]]:
@@ -630,6 +652,13 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         case.case_id = request.payload.case_id
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, request)
     else:
+        if spec.express_basic:
+            fee, _ = consumer_catalogue().replacement_fee(
+                device.spec.model, flyaway=False, replacements_used=0, at=f.now()
+            )
+            await world.upstream.send(
+                t.PAYMENT_SETTLEMENTS, case.case_id, f.payment(case.case_id, fee)
+            )
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, assessment(world, case))
     await follow_case(world, device, case)
 
@@ -654,6 +683,7 @@ def assessment(world: World, case: Case) -> AssessmentReported:
         if spec.part_sn_mismatch
         else (),
         choice=spec.choice,
+        service_mode=ServiceMode.EXPRESS_BASIC if spec.express_basic else ServiceMode.STANDARD,
     )
 
 
@@ -661,6 +691,10 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     """From the decision to the ledger, the fee, the shipment and the plan on the new unit."""
     case.decided = await wait_one(world, ClaimDecided, lambda e: e.payload.case_id == case.case_id)
     case.replacements_left, case.flyaways_left = device.replacements_left, device.flyaways_left
+    if case.spec.express_basic and case.decided.payload.outcome is ClaimOutcome.REFUSED:
+        case.refund = await wait_one(
+            world, RefundRequested, lambda e: e.payload.case_id == case.case_id
+        )
     if case.decided.payload.outcome is not ClaimOutcome.REPLACEMENT:
         return
     ledger = await wait_one(
@@ -825,6 +859,8 @@ def check(case: Case) -> str | None:
         return f"expected {case.spec.outcome.value}, got {got.outcome.value} {got.reason_codes}"
     if case.spec.outcome is REFUSED and tuple(got.reason_codes) != case.spec.reasons:
         return f"expected reasons {list(case.spec.reasons)}, got {got.reason_codes}"
+    if case.spec.express_basic and got.outcome is REFUSED and case.refund is None:
+        return "the express basic fee paid first was not refunded"
     if got.outcome is REPLACED:
         if case.refused_by_ledger is not None:
             return f"approved but the ledger refused: {case.refused_by_ledger}"
@@ -876,6 +912,8 @@ def case_line(case: Case) -> str:
     got = case.decided.payload
     if got.outcome is ClaimOutcome.REFUSED:
         body = f"REFUSED   {', '.join(got.reason_codes):<32} {left}"
+        if case.refund:
+            body += f"; express basic fee refunded {case.refund.payload.amount}"
     elif got.outcome is ClaimOutcome.WARRANTY_REPAIR:
         body = f"WARRANTY  {'repair under warranty (X4)':<32} {left}"
     elif got.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN:
@@ -1065,6 +1103,7 @@ async def feed(world: World) -> tuple[list[str], bool]:
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
         asyncio.create_task(on_each(world.events, ShipmentCancellationRequested, recalls(world))),
         asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),
+        asyncio.create_task(on_each(world.events, RefundRequested, refunds(world))),
         asyncio.create_task(
             on_each(world.events, PreAuthorisationReleaseRequested, card_holds(world))
         ),

@@ -49,6 +49,8 @@ from contracts.upstream import (
     PlanOrderPlacedPayload,
     PreAuthorisationPlaced,
     PreAuthorisationPlacedPayload,
+    RefundSettled,
+    RefundSettledPayload,
     RepairLine,
     ReturnedPart,
     ServiceMode,
@@ -216,6 +218,23 @@ def shipment_already_dispatched(shipment_id: uuid.UUID, new_sn: str) -> Shipment
         ),
         producer="warehouse",
         correlation_id=str(shipment_id),
+    )
+
+
+def refund_settled(
+    refund_id: uuid.UUID, case_id: str, payment_id: str, amount: Money
+) -> RefundSettled:
+    """Payments: the refund fulfilment asked for is back on the customer's card."""
+    return RefundSettled.new(
+        RefundSettledPayload(
+            refund_id=refund_id,
+            case_id=case_id,
+            payment_id=payment_id,
+            amount=amount,
+            settled_at=now(),
+        ),
+        producer="payments",
+        correlation_id=case_id,
     )
 
 

@@ -13,7 +13,7 @@ from contracts import topics as t
 from contracts.claims import ClaimFinalised, ClaimOutcome
 from contracts.coverage import DeductionApplied
 from contracts.fulfilment import PaymentRecorded, RefundReason, RefundRequested
-from contracts.upstream import IncidentCause, RefundSettled, RefundSettledPayload, ServiceMode
+from contracts.upstream import IncidentCause, ServiceMode
 from shared.catalogue import consumer_catalogue
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -26,17 +26,8 @@ pytestmark = pytest.mark.e2e
 
 async def settle(upstream: Upstream, refund: RefundRequested) -> None:
     """Payments: the money is back on the customer's card."""
-    settled = RefundSettled.new(
-        RefundSettledPayload(
-            refund_id=refund.payload.refund_id,
-            case_id=refund.payload.case_id,
-            payment_id=refund.payload.payment_id,
-            amount=refund.payload.amount,
-            settled_at=f.now(),
-        ),
-        producer="payments",
-        correlation_id=refund.payload.case_id,
-    )
+    asked = refund.payload
+    settled = f.refund_settled(asked.refund_id, asked.case_id, asked.payment_id, asked.amount)
     await upstream.send(t.PAYMENT_SETTLEMENTS, refund.payload.case_id, settled)
 
 
