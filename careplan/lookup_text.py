@@ -201,7 +201,7 @@ def render_text(answer: LookupAnswer) -> str:
         )
     lines += _section(
         "Replacements",
-        ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
+        ("case", "old sn", "new sn", "status", "when", "fee", "owes", "shipment"),
         [
             (
                 r.case_id,
@@ -210,11 +210,28 @@ def render_text(answer: LookupAnswer) -> str:
                 r.status.value,
                 _when(r.replaced_at),
                 _amount(r.fee),
+                _amount(r.customer_owes),
                 _shipment(r.shipment),
             )
             for r in answer.replacements
         ],
     )
+    if answer.refunds:
+        lines += _section(
+            "Refunds",
+            ("case", "payment", "amount", "reason", "asked", "settled"),
+            [
+                (
+                    r.case_id,
+                    r.payment_id,
+                    _amount(r.amount),
+                    r.reason or "-",
+                    _when(r.requested_at),
+                    _when(r.settled_at),
+                )
+                for r in answer.refunds
+            ],
+        )
     if answer.waiting:
         lines += _section(
             "Waiting for a dependency",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
@@ -129,8 +130,9 @@ class PaymentRecordedPayload(Payload):
         " case had been read by the end of its grace (it is kept and counts once one comes)"
     )
     amount: Money
-    paid_for: Literal["replacement_fee", "case_not_yet_deducted"] = Field(
-        description="F1: the replacement fee of its case, or a case whose deduction is not known"
+    paid_for: Literal["replacement_fee", "case_not_yet_deducted", "case_refused"] = Field(
+        description="F1: the replacement fee of its case, a case whose deduction is not known,"
+        " or a case finally refused (the payment is refunded: RefundRequested)"
     )
     counts_towards_fee: bool = Field(
         description="F1: false when paid in another currency than the fee's (a case not"
@@ -151,6 +153,83 @@ class PaymentRecorded(Envelope):
     payload: PaymentRecordedPayload
 
 
+class ShipmentCancellationRequestedPayload(Payload):
+    shipment_id: uuid.UUID
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: SerialNumber
+    reason_codes: list[str] = Field(
+        min_length=1, description="C10: why the plan ended, e.g. FRAUD_CONFIRMED"
+    )
+
+
+class ShipmentCancellationRequested(Envelope):
+    """C10: the plan ended after fraud while its unit was requested from the warehouse, which
+    answers ShipmentCancelled or ShipmentAlreadyDispatched on warehouse.dispatches.v1."""
+
+    event_type: Literal["fulfilment.shipment-cancellation-requested"] = (
+        "fulfilment.shipment-cancellation-requested"
+    )
+    payload: ShipmentCancellationRequestedPayload
+
+
+class RecallOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    ALREADY_DISPATCHED = "already_dispatched"
+
+
+class ShipmentRecallConcludedPayload(Payload):
+    shipment_id: uuid.UUID
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: SerialNumber
+    outcome: RecallOutcome = Field(
+        description="C10: the warehouse stopped the unit, or it had already left"
+    )
+    new_sn: SerialNumber | None = Field(
+        default=None, description="The unit that left; it inherits no plan (F3 does not apply)"
+    )
+    customer_owes: Money | None = Field(
+        default=None,
+        description="C10: the unit's value (the catalogue's product value) when it had left",
+    )
+    concluded_at: AwareDatetime
+
+
+class ShipmentRecallConcluded(Envelope):
+    """C10: the end of a replacement recalled after fraud: cancelled, or already dispatched and
+    owed by the customer. The plan stays terminated either way."""
+
+    event_type: Literal["fulfilment.shipment-recall-concluded"] = (
+        "fulfilment.shipment-recall-concluded"
+    )
+    payload: ShipmentRecallConcludedPayload
+
+
+class RefundReason(StrEnum):
+    CLAIM_REFUSED = "CLAIM_REFUSED"  # X3: an express basic fee paid before a claim refused
+    FEE_PAID_TWICE = "FEE_PAID_TWICE"  # F1: paid beyond the fee, under another payment id
+
+
+class RefundRequestedPayload(Payload):
+    refund_id: uuid.UUID = Field(description="Payments answers RefundSettled naming it")
+    payment_id: str = Field(description="The payment refunded; each is refunded at most once")
+    case_id: str
+    plan_id: uuid.UUID | None = Field(
+        description="The plan of the case's replacement; None for a case refused"
+    )
+    amount: Money
+    reason: RefundReason
+
+
+class RefundRequested(Envelope):
+    """Payments is asked to give back a payment, or the part of it beyond the case's fee. Keyed
+    like the payment's answer: by plan id, or by case id when the case has no replacement."""
+
+    event_type: Literal["fulfilment.refund-requested"] = "fulfilment.refund-requested"
+    payload: RefundRequestedPayload
+
+
 FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
@@ -158,6 +237,9 @@ FulfilmentEvent = Annotated[
     | ConsumablesPackScheduled
     | ConsumablesPackHeld
     | RepairedUnitReturnArranged
-    | PaymentRecorded,
+    | PaymentRecorded
+    | ShipmentCancellationRequested
+    | ShipmentRecallConcluded
+    | RefundRequested,
     Field(discriminator="event_type"),
 ]

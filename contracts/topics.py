@@ -21,12 +21,12 @@ from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     ActivationRequested,
     DeviceActivated,
-    DispatchConfirmed,
     PaymentEvent,
     PlanOrderPlaced,
     RepairEvent,
     ReviewConcluded,
     VideoReviewed,
+    WarehouseEvent,
 )
 from contracts.waiting import WaitingEvent
 
@@ -81,7 +81,7 @@ VIDEO_REVIEWS = Topic("activation.video-reviews.v1", 3, "request id", "review de
 REPAIR_ASSESSMENTS = Topic("repair.assessments.v1", 6, "reported SN", "repair system", RepairEvent)
 PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments", PaymentEvent)
 WAREHOUSE_DISPATCHES = Topic(
-    "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
+    "warehouse.dispatches.v1", 3, "shipment id", "warehouse", WarehouseEvent
 )
 CLAIM_REVIEWS = Topic("claims.reviews.v1", 3, "case id", "review desk", ReviewConcluded)
 INSURER_RESPONSES = Topic(

@@ -370,8 +370,27 @@ class PreAuthorisationReleased(Envelope):
     payload: PreAuthorisationClosedPayload
 
 
+class RefundSettledPayload(Payload):
+    refund_id: uuid.UUID = Field(description="The RefundRequested this answers")
+    case_id: str = Field(min_length=1, max_length=64)
+    payment_id: str = Field(min_length=1, max_length=64, description="The payment refunded")
+    amount: Money
+    settled_at: AwareDatetime
+
+
+class RefundSettled(Envelope):
+    """Payments gave back what fulfilment asked it to refund (RefundRequested): it closes it."""
+
+    event_type: Literal["payments.refund-settled"] = "payments.refund-settled"
+    payload: RefundSettledPayload
+
+
 PaymentEvent = Annotated[
-    PaymentSettled | PreAuthorisationPlaced | PreAuthorisationCaptured | PreAuthorisationReleased,
+    PaymentSettled
+    | PreAuthorisationPlaced
+    | PreAuthorisationCaptured
+    | PreAuthorisationReleased
+    | RefundSettled,
     Field(discriminator="event_type"),
 ]
 
@@ -387,6 +406,39 @@ class DispatchConfirmed(Envelope):
 
     event_type: Literal["warehouse.dispatch-confirmed"] = "warehouse.dispatch-confirmed"
     payload: DispatchConfirmedPayload
+
+
+class ShipmentCancelledPayload(Payload):
+    shipment_id: uuid.UUID
+    cancelled_at: AwareDatetime
+
+
+class ShipmentCancelled(Envelope):
+    """C10: the warehouse stopped a unit fulfilment asked it to recall; nothing left."""
+
+    event_type: Literal["warehouse.shipment-cancelled"] = "warehouse.shipment-cancelled"
+    payload: ShipmentCancelledPayload
+
+
+class ShipmentAlreadyDispatchedPayload(Payload):
+    shipment_id: uuid.UUID
+    new_sn: SerialNumber = Field(description="The unit that left")
+    dispatched_at: AwareDatetime
+
+
+class ShipmentAlreadyDispatched(Envelope):
+    """C10: the unit fulfilment asked the warehouse to recall had already left."""
+
+    event_type: Literal["warehouse.shipment-already-dispatched"] = (
+        "warehouse.shipment-already-dispatched"
+    )
+    payload: ShipmentAlreadyDispatchedPayload
+
+
+WarehouseEvent = Annotated[
+    DispatchConfirmed | ShipmentCancelled | ShipmentAlreadyDispatched,
+    Field(discriminator="event_type"),
+]
 
 
 class ReviewVerdict(StrEnum):

@@ -8,9 +8,12 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the review desk approves the verification video of a late activation and, on review, finds
   one approved case fraudulent;
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
-- payments pays the fee of every `DeductionApplied`, and places and releases the card
-  pre-authorisation of an express premium replacement;
-- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN;
+- payments pays the fee of every `DeductionApplied`, places and releases the card
+  pre-authorisation of an express premium replacement, and settles every `RefundRequested`
+  (an express basic fee paid before a claim that is then refused);
+- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN,
+  except for two units it still holds when fraud is found: asked to recall them, it cancels one
+  and finds the other already dispatched (C10);
 - beside them, AG drones (`simulation.demo_ag`): first-year and renewal plans, repairs quoted
   line by line and split across the two quotas with deductibles (C7), a shortfall, a
   consumables pack (F4), an accessory (G1-G4) and a liability incident routed to the insurer
@@ -71,7 +74,15 @@ from contracts.coverage import (
     PlanTerminated,
 )
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
-from contracts.fulfilment import DeviceReplaced, PreAuthorisationRequested, ShipmentRequested
+from contracts.fulfilment import (
+    DeviceReplaced,
+    PreAuthorisationRequested,
+    RecallOutcome,
+    RefundRequested,
+    ShipmentCancellationRequested,
+    ShipmentRecallConcluded,
+    ShipmentRequested,
+)
 from contracts.money import Money
 from contracts.upstream import (
     AssessmentReported,
@@ -84,6 +95,7 @@ from contracts.upstream import (
     ReviewConcluded,
     ReviewConcludedPayload,
     ReviewVerdict,
+    ServiceMode,
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
@@ -139,6 +151,9 @@ class ClaimSpec:
     app_bound: bool = True  # account and remote controller bound in the app (X2)
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
     express_premium: bool = False  # X3: the unit ships before the damaged one comes in
+    express_basic: bool = False  # X3: the fee is paid before the unit is sent in
+    # C10: fraud is found while the warehouse holds the unit; it answers the recall so.
+    recall: RecallOutcome | None = None
 
 
 DEMO_WAITING_GRACE_SECONDS = 5.0
@@ -194,6 +209,25 @@ def roster() -> list[DeviceSpec]:
         DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
         # Express premium (X3): shipped against a card pre-authorisation, released on arrival.
         DeviceSpec("air-3", Y2, claims=(ClaimSpec(C.COLLISION, REPLACED, express_premium=True),)),
+        # Fraud found while the warehouse holds the unit: recalled, cancelled or already gone (C10).
+        DeviceSpec(
+            "mini-3-pro",
+            Y2,
+            claims=(ClaimSpec(C.COLLISION, REPLACED, recall=RecallOutcome.CANCELLED),),
+            fraud_after_claim=1,
+        ),
+        DeviceSpec(
+            "air-2s",
+            Y2,
+            claims=(ClaimSpec(C.FALL, REPLACED, recall=RecallOutcome.ALREADY_DISPATCHED),),
+            fraud_after_claim=1,
+        ),
+        # Express basic paid first, then refused: the fee is refunded (X3).
+        DeviceSpec(
+            "mini-3",
+            Y1,
+            claims=(ClaimSpec(C.THEFT, REFUSED, ("EXCLUDED_THEFT",), express_basic=True),),
+        ),
         # The customer prefers a paid repair: recorded, nothing deducted (C5).
         DeviceSpec(
             "air-2s",
@@ -336,6 +370,8 @@ class Case:
     flyaways_left: int | None = None
     exhausted: bool = False
     pre_authorisation: str | None = None
+    recall: ShipmentRecallConcluded | None = None
+    refund: RefundRequested | None = None
 
 
 @dataclass
@@ -370,6 +406,7 @@ class World:
     expiring: list[Expiring] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
     holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
+    recalls: dict[str, RecallOutcome] = field(default_factory=dict)  # case -> the answer (C10)
 
 
 async def on_each(
@@ -411,6 +448,17 @@ def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, N
     return pay
 
 
+def refunds(world: World) -> Callable[[RefundRequested], Coroutine[Any, Any, None]]:
+    """Payments: gives back what fulfilment asks to refund, and says so (RefundSettled)."""
+
+    async def give_back(event: RefundRequested) -> None:
+        asked = event.payload
+        settled = f.refund_settled(asked.refund_id, asked.case_id, asked.payment_id, asked.amount)
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, asked.case_id, settled)
+
+    return give_back
+
+
 def card_holds(world: World) -> Callable[[Envelope], Coroutine[Any, Any, None]]:
     """Payments: places the card pre-authorisation an express premium case asks for, and
     releases (or captures) it when claims says so (X3)."""
@@ -446,6 +494,8 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
 
     async def ship(event: ShipmentRequested) -> None:
         request = event.payload
+        if request.case_id in world.recalls:
+            return  # still on the shelf when fraud is found (C10)
         new_sn = f.new_serial(world.rng)
         world.new_serials.add(new_sn)
         await world.upstream.send(
@@ -455,6 +505,20 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
         )
 
     return ship
+
+
+def recalls(world: World) -> Callable[[ShipmentCancellationRequested], Coroutine[Any, Any, None]]:
+    """The warehouse: answers a recall, the unit stopped or already gone (C10)."""
+
+    async def answer(event: ShipmentCancellationRequested) -> None:
+        shipment_id = event.payload.shipment_id
+        if world.recalls.get(event.payload.case_id) is RecallOutcome.ALREADY_DISPATCHED:
+            message: Envelope = f.shipment_already_dispatched(shipment_id, f.new_serial(world.rng))
+        else:
+            message = f.shipment_cancelled(shipment_id)
+        await world.upstream.send(t.WAREHOUSE_DISPATCHES, str(shipment_id), message)
+
+    return answer
 
 
 async def wait_one(world: World, kind: type[E], where: Callable[[E], bool]) -> E:
@@ -583,6 +647,8 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         customer_region=spec.customer_region or device.spec.region,
     )
     device.cases.append(case)
+    if spec.recall is not None:
+        world.recalls[case.case_id] = spec.recall
     if spec.express_premium:
         request = f.express_request(
             device.sn, device.spec.model, spec.cause, customer_region=case.customer_region
@@ -590,6 +656,13 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         case.case_id = request.payload.case_id
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, request)
     else:
+        if spec.express_basic:
+            fee, _ = consumer_catalogue().replacement_fee(
+                device.spec.model, flyaway=False, replacements_used=0, at=f.now()
+            )
+            await world.upstream.send(
+                t.PAYMENT_SETTLEMENTS, case.case_id, f.payment(case.case_id, fee)
+            )
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, assessment(world, case))
     await follow_case(world, device, case)
 
@@ -614,6 +687,7 @@ def assessment(world: World, case: Case) -> AssessmentReported:
         if spec.part_sn_mismatch
         else (),
         choice=spec.choice,
+        service_mode=ServiceMode.EXPRESS_BASIC if spec.express_basic else ServiceMode.STANDARD,
     )
 
 
@@ -621,6 +695,10 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     """From the decision to the ledger, the fee, the shipment and the plan on the new unit."""
     case.decided = await wait_one(world, ClaimDecided, lambda e: e.payload.case_id == case.case_id)
     case.replacements_left, case.flyaways_left = device.replacements_left, device.flyaways_left
+    if case.spec.express_basic and case.decided.payload.outcome is ClaimOutcome.REFUSED:
+        case.refund = await wait_one(
+            world, RefundRequested, lambda e: e.payload.case_id == case.case_id
+        )
     if case.decided.payload.outcome is not ClaimOutcome.REPLACEMENT:
         return
     ledger = await wait_one(
@@ -637,6 +715,8 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     case.shipment = await wait_one(
         world, ShipmentRequested, lambda e: e.payload.case_id == case.case_id
     )
+    if case.spec.recall is not None:
+        return  # the unit waits at the warehouse until fraud is found (C10)
     inherited = await wait_one(world, PlanInherited, lambda e: e.payload.case_id == case.case_id)
     case.new_sn = inherited.payload.new_sn
     case.replacements_left = inherited.payload.replacements_left
@@ -691,6 +771,10 @@ async def review_fraud(world: World, device: Device, case: Case) -> None:
         f"case {case.number} reversed for fraud, customer owes {cost};"
         f" plan terminated ({', '.join(ended.payload.reason_codes)})"
     )
+    if case.spec.recall is not None:
+        case.recall = await wait_one(
+            world, ShipmentRecallConcluded, lambda e: e.payload.case_id == case.case_id
+        )
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
 
@@ -779,14 +863,38 @@ def check(case: Case) -> str | None:
         return f"expected {case.spec.outcome.value}, got {got.outcome.value} {got.reason_codes}"
     if case.spec.outcome is REFUSED and tuple(got.reason_codes) != case.spec.reasons:
         return f"expected reasons {list(case.spec.reasons)}, got {got.reason_codes}"
+    if case.spec.express_basic and got.outcome is REFUSED and case.refund is None:
+        return "the express basic fee paid first was not refunded"
     if got.outcome is REPLACED:
         if case.refused_by_ledger is not None:
             return f"approved but the ledger refused: {case.refused_by_ledger}"
+        if case.spec.recall is not None:
+            return recall_problem(case)
         if case.new_sn is None:
             return "approved but no replacement reached the customer"
         if case.spec.express_premium and not (case.pre_authorisation or "").endswith("released"):
             return f"express pre-authorisation not released: {case.pre_authorisation}"
     return None
+
+
+def recall_problem(case: Case) -> str | None:
+    """C10: the recall ended as the warehouse answered, and no unit inherited the plan."""
+    if case.recall is None:
+        return "fraud found, but the recall of its unit did not end"
+    if case.recall.payload.outcome is not case.spec.recall:
+        return f"recall expected {case.spec.recall}, got {case.recall.payload.outcome}"
+    if case.new_sn is not None:
+        return "a recalled unit inherited the plan"
+    return None
+
+
+def recall_text(recall: ShipmentRecallConcluded) -> str:
+    if recall.payload.outcome is RecallOutcome.CANCELLED:
+        return "recalled after fraud: cancelled by the warehouse"
+    return (
+        f"recalled after fraud: already dispatched as {recall.payload.new_sn}, customer owes"
+        f" {recall.payload.customer_owes}, no inheritance"
+    )
 
 
 def case_line(case: Case) -> str:
@@ -808,6 +916,8 @@ def case_line(case: Case) -> str:
     got = case.decided.payload
     if got.outcome is ClaimOutcome.REFUSED:
         body = f"REFUSED   {', '.join(got.reason_codes):<32} {left}"
+        if case.refund:
+            body += f"; express basic fee refunded {case.refund.payload.amount}"
     elif got.outcome is ClaimOutcome.WARRANTY_REPAIR:
         body = f"WARRANTY  {'repair under warranty (X4)':<32} {left}"
     elif got.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN:
@@ -817,6 +927,8 @@ def case_line(case: Case) -> str:
         body = f"APPROVED  {fee:<32}"
         if case.refused_by_ledger:
             body += f" ledger refused: {', '.join(case.refused_by_ledger)}"
+        elif case.recall:
+            body += " " + recall_text(case.recall)
         elif case.new_sn:
             shipping = (
                 ", customer pays shipping"
@@ -948,6 +1060,13 @@ def summary(
     lines.append(f"  plans exhausted      {len(exhausted)}")
     terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
     lines.append(f"  plans terminated     {len(terminated)} (fraud found on review, C10)")
+    recalled = [case.recall.payload for case in cases if case.recall]
+    owed = [r for r in recalled if r.outcome is RecallOutcome.ALREADY_DISPATCHED]
+    lines.append(
+        f"  units recalled       {len(recalled)} ({len(recalled) - len(owed)} cancelled,"
+        f" {len(owed)} already dispatched and owed:"
+        f" {', '.join(str(r.customer_owes) for r in owed) or '-'}; none inherited the plan)"
+    )
     lines.append(
         f"  dead letters         {len(dead)} ({len(invalid_messages())} invalid messages,"
         " one dead letter per service that reads the topic)"
@@ -996,7 +1115,9 @@ async def feed(world: World) -> tuple[list[str], bool]:
     actors = [
         asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
+        asyncio.create_task(on_each(world.events, ShipmentCancellationRequested, recalls(world))),
         asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),
+        asyncio.create_task(on_each(world.events, RefundRequested, refunds(world))),
         asyncio.create_task(
             on_each(world.events, PreAuthorisationReleaseRequested, card_holds(world))
         ),

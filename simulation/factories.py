@@ -49,9 +49,15 @@ from contracts.upstream import (
     PlanOrderPlacedPayload,
     PreAuthorisationPlaced,
     PreAuthorisationPlacedPayload,
+    RefundSettled,
+    RefundSettledPayload,
     RepairLine,
     ReturnedPart,
     ServiceMode,
+    ShipmentAlreadyDispatched,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelled,
+    ShipmentCancelledPayload,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -191,6 +197,43 @@ def dispatch(shipment_id: uuid.UUID, new_sn: str, case_id: str) -> DispatchConfi
     return DispatchConfirmed.new(
         DispatchConfirmedPayload(shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()),
         producer="warehouse",
+        correlation_id=case_id,
+    )
+
+
+def shipment_cancelled(shipment_id: uuid.UUID) -> ShipmentCancelled:
+    """C10: the warehouse stopped a unit it was asked to recall."""
+    return ShipmentCancelled.new(
+        ShipmentCancelledPayload(shipment_id=shipment_id, cancelled_at=now()),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+def shipment_already_dispatched(shipment_id: uuid.UUID, new_sn: str) -> ShipmentAlreadyDispatched:
+    """C10: the unit the warehouse was asked to recall had already left."""
+    return ShipmentAlreadyDispatched.new(
+        ShipmentAlreadyDispatchedPayload(
+            shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()
+        ),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+def refund_settled(
+    refund_id: uuid.UUID, case_id: str, payment_id: str, amount: Money
+) -> RefundSettled:
+    """Payments: the refund fulfilment asked for is back on the customer's card."""
+    return RefundSettled.new(
+        RefundSettledPayload(
+            refund_id=refund_id,
+            case_id=case_id,
+            payment_id=payment_id,
+            amount=amount,
+            settled_at=now(),
+        ),
+        producer="payments",
         correlation_id=case_id,
     )
 

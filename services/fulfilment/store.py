@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from contracts.fulfilment import PaymentRecordedPayload
+from contracts.fulfilment import PaymentRecordedPayload, RefundReason
 from contracts.money import Money
 from contracts.upstream import DeliveryAddress, ServiceMode
 from services.fulfilment.domain import (
@@ -33,6 +33,7 @@ from services.fulfilment.domain_agricultural import (
     Packs,
     SchedulePack,
 )
+from services.fulfilment.domain_refunds import Refund, RefundState
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -64,7 +65,7 @@ async def load_replacements(
     rows = await conn.fetch(
         "SELECT case_id, plan_id, old_sn, model, plan_region, customer_region, fee_amount,"
         " fee_currency, flyaway, service_mode, state, shipment_id, customer_pays_shipping,"
-        " new_sn, dispatched_at FROM replacements"
+        " new_sn, dispatched_at, owed_amount, owed_currency FROM replacements"
         " WHERE case_id = ANY($1::text[]) OR plan_id = ANY($2::uuid[])"
         " OR shipment_id = ANY($3::uuid[]) ORDER BY case_id FOR UPDATE",
         list(case_ids),
@@ -87,6 +88,9 @@ async def load_replacements(
             customer_pays_shipping=row["customer_pays_shipping"],
             new_sn=row["new_sn"],
             dispatched_at=row["dispatched_at"],
+            owed=Money(amount=row["owed_amount"], currency=row["owed_currency"])
+            if row["owed_amount"] is not None
+            else None,
         )
         for row in rows
     }
@@ -97,7 +101,36 @@ async def load_replacements(
         await _payments(conn, case_ids, payment_ids),
         await _pre_authorisations(conn, case_ids),
         answers=await _payment_answers(conn, payment_ids),
+        refunds=await _refunds(conn, case_ids),
+        refused=await _refused(conn, case_ids),
     )
+
+
+async def _refunds(conn: Connection, case_ids: Collection[str]) -> dict[str, Refund]:
+    rows = await conn.fetch(
+        "SELECT payment_id, refund_id, case_id, amount, currency, reason, state, settled_at"
+        " FROM refunds WHERE case_id = ANY($1::text[])",
+        list(case_ids),
+    )
+    return {
+        row["payment_id"]: Refund(
+            refund_id=row["refund_id"],
+            payment_id=row["payment_id"],
+            case_id=row["case_id"],
+            amount=Money(amount=row["amount"], currency=row["currency"]),
+            reason=RefundReason(row["reason"]),
+            state=RefundState(row["state"]),
+            settled_at=row["settled_at"],
+        )
+        for row in rows
+    }
+
+
+async def _refused(conn: Connection, case_ids: Collection[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT case_id FROM refused_cases WHERE case_id = ANY($1::text[])", list(case_ids)
+    )
+    return {row["case_id"] for row in rows}
 
 
 async def _payment_answers(
@@ -169,14 +202,17 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
         await conn.execute(
             "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
             " customer_region, fee_amount, fee_currency, flyaway, service_mode, state,"
-            " shipment_id, customer_pays_shipping, new_sn, dispatched_at)"
+            " shipment_id, customer_pays_shipping, new_sn, dispatched_at, owed_amount,"
+            " owed_currency)"
             " SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::numeric[], $8::text[], $9::bool[], $10::text[], $11::text[],"
-            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[])"
+            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[], $16::numeric[],"
+            " $17::text[])"
             " ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state,"
             " shipment_id = EXCLUDED.shipment_id,"
             " customer_pays_shipping = EXCLUDED.customer_pays_shipping,"
-            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at",
+            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at,"
+            " owed_amount = EXCLUDED.owed_amount, owed_currency = EXCLUDED.owed_currency",
             [r.case_id for r in changed],
             [r.plan_id for r in changed],
             [r.old_sn for r in changed],
@@ -192,6 +228,8 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [r.customer_pays_shipping for r in changed],
             [r.new_sn for r in changed],
             [r.dispatched_at for r in changed],
+            [r.owed.amount if r.owed else None for r in changed],
+            [r.owed.currency if r.owed else None for r in changed],
         )
     if book.new_payments:
         await conn.execute(
@@ -212,6 +250,7 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [a.event_id for a in book.new_answers],
             [a.answer.model_dump_json() for a in book.new_answers],
         )
+    await _save_refunds(conn, book)
     held = [book.pre_authorisations[case_id] for case_id in sorted(book.changed_pre_authorisations)]
     if held:
         await conn.execute(
@@ -230,6 +269,32 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [h.placed_at for h in held],
             [h.closed_at for h in held],
             [h.closed_amount for h in held],
+        )
+
+
+async def _save_refunds(conn: Connection, book: Replacements) -> None:
+    if book.new_refused:
+        await conn.execute(
+            "INSERT INTO refused_cases (case_id) SELECT * FROM unnest($1::text[])"
+            " ON CONFLICT (case_id) DO NOTHING",
+            sorted(book.new_refused),
+        )
+    refunds = [book.refunds[payment_id] for payment_id in sorted(book.changed_refunds)]
+    if refunds:
+        await conn.execute(
+            "INSERT INTO refunds (payment_id, refund_id, case_id, amount, currency, reason,"
+            " state, settled_at) SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[],"
+            " $4::numeric[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])"
+            " ON CONFLICT (payment_id) DO UPDATE SET state = EXCLUDED.state,"
+            " settled_at = EXCLUDED.settled_at",
+            [r.payment_id for r in refunds],
+            [r.refund_id for r in refunds],
+            [r.case_id for r in refunds],
+            [r.amount.amount for r in refunds],
+            [r.amount.currency for r in refunds],
+            [r.reason.value for r in refunds],
+            [r.state.value for r in refunds],
+            [r.settled_at for r in refunds],
         )
 
 

@@ -25,6 +25,9 @@ class ReplacementStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     SHIPMENT_REQUESTED = "shipment_requested"
     DISPATCHED = "dispatched"
+    RECALL_REQUESTED = "recall_requested"  # C10: fraud ended the plan; the warehouse is asked
+    CANCELLED = "cancelled"  # C10: the warehouse stopped the unit
+    ALREADY_DISPATCHED = "already_dispatched"  # C10: it had left; the customer owes its value
 
 
 class _Out(BaseModel):
@@ -221,8 +224,23 @@ class ReplacementOut(_Out):
     term_no: int | None
     flyaway: bool | None
     fee: MoneyOut | None
+    customer_owes: MoneyOut | None = Field(
+        default=None, description="C10: the value of a unit that left on a plan ended for fraud"
+    )
     replaced_at: datetime | None
     shipment: ShipmentOut | None
+
+
+class RefundOut(_Out):
+    """F1, X3: a payment given back: an express basic fee of a case refused, or a fee paid
+    twice; settled once payments says the money is back."""
+
+    case_id: str
+    payment_id: str
+    amount: MoneyOut | None
+    reason: str | None = Field(description="CLAIM_REFUSED or FEE_PAID_TWICE")
+    requested_at: datetime | None
+    settled_at: datetime | None = Field(description="None until payments settles it")
 
 
 class WaitingOut(_Out):
@@ -255,6 +273,9 @@ class LookupAnswer(_Out):
     replacements: list[ReplacementOut]
     accessories: list[AccessoryOut] = Field(
         default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
+    refunds: list[RefundOut] = Field(
+        default_factory=list, description="Payments of its cases given back (F1, X3)"
     )
     waiting: list[WaitingOut] = Field(
         default_factory=list,

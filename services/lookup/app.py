@@ -27,6 +27,7 @@ service.consumes(topics.CLAIMS_EVENTS)(handlers.on_claims_event)
 service.consumes(topics.FULFILMENT_EVENTS)(handlers.on_fulfilment_event)
 service.consumes(topics.INSURER_CLAIMS)(handlers.on_insurer_claim)
 service.consumes(topics.INSURER_RESPONSES)(handlers.on_insurer_response)
+service.consumes(topics.PAYMENT_SETTLEMENTS)(handlers.on_payment_event)
 service.consumes(topics.WAITING)(handlers.on_waiting_event)
 
 http = HttpServer(

@@ -29,6 +29,7 @@ from services.lookup.answer import (
     LookupAnswer,
     MoneyOut,
     PlanOut,
+    RefundOut,
     ReplacementOut,
     ReplacementStatus,
     ReversalOut,
@@ -151,6 +152,25 @@ class ReplacementRecord:
     shipment_requested_at: datetime | None = None
     dispatched_at: datetime | None = None
     inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
+    recall_requested_at: datetime | None = None  # C10: the warehouse asked to stop the unit
+    recall_outcome: str | None = None  # C10: cancelled, or already_dispatched
+    recall_concluded_at: datetime | None = None
+    owed_amount: Decimal | None = None  # C10: the value of a unit that left after all
+    owed_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """F1, X3: a payment of a case given back: asked by fulfilment, settled by payments."""
+
+    refund_id: uuid.UUID
+    case_id: str
+    payment_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    reason: str | None = None
+    requested_at: datetime | None = None
+    settled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,7 @@ class Findings:
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
     insurer_claims: Mapping[str, InsurerClaimRow] = field(default_factory=dict)  # by case id
+    refunds: Sequence[RefundRecord] = ()  # of its cases
 
 
 @dataclass(frozen=True)
@@ -310,6 +331,10 @@ def flyaways_left(term: TermRecord) -> int:
 
 
 def replacement_status(replacement: ReplacementRecord) -> ReplacementStatus:
+    if replacement.recall_outcome is not None:
+        return ReplacementStatus(replacement.recall_outcome)
+    if replacement.recall_requested_at is not None:
+        return ReplacementStatus.RECALL_REQUESTED
     if replacement.new_sn is not None:
         return ReplacementStatus.DISPATCHED
     if replacement.shipment_id is not None:
@@ -409,6 +434,17 @@ def assemble(
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
+        refunds=[
+            RefundOut(
+                case_id=r.case_id,
+                payment_id=r.payment_id,
+                amount=_money(r.amount, r.currency),
+                reason=r.reason,
+                requested_at=r.requested_at,
+                settled_at=r.settled_at,
+            )
+            for r in sorted(found.refunds, key=lambda r: (r.case_id, r.payment_id))
+        ],
         waiting=[
             WaitingOut(
                 service=wait.service,
@@ -623,6 +659,7 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
         term_no=r.term_no,
         flyaway=r.flyaway,
         fee=_money(r.fee_amount, r.fee_currency),
+        customer_owes=_money(r.owed_amount, r.owed_currency),
         replaced_at=r.dispatched_at or r.inherited_at,
         shipment=(
             ShipmentOut(

@@ -62,6 +62,11 @@ from contracts.envelope import Envelope
 from contracts.fulfilment import (
     DeviceReplaced,
     DeviceReplacedPayload,
+    RefundRequested,
+    ShipmentCancellationRequested,
+    ShipmentCancellationRequestedPayload,
+    ShipmentRecallConcluded,
+    ShipmentRecallConcludedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
 )
@@ -83,8 +88,15 @@ from contracts.upstream import (
     DeviceActivatedPayload,
     ExpressReplacementRequested,
     ExpressReplacementRequestedPayload,
+    RefundSettled,
 )
-from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain import (
+    AccessoryRecord,
+    CaseRecord,
+    DeviceRecord,
+    RefundRecord,
+    ReplacementRecord,
+)
 from services.lookup.domain_bordereau import InsurerClaimRow
 
 
@@ -146,6 +158,7 @@ class Touched:
     replacement_case_ids: set[str] = field(default_factory=set)
     accessory_sns: set[str] = field(default_factory=set)
     insurer_claim_ids: set[str] = field(default_factory=set)
+    refund_ids: set[uuid.UUID] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -189,6 +202,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 PlanInherited(payload=replacement)
                 | ShipmentRequested(payload=replacement)
                 | DeviceReplaced(payload=replacement)
+                | ShipmentCancellationRequested(payload=replacement)
+                | ShipmentRecallConcluded(payload=replacement)
             ):
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
@@ -201,6 +216,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.insurer_claim_ids.add(claim.case_id)
             case LiabilityClaimReported(payload=claim) | LiabilityClaimAnswered(payload=claim):
                 touched.insurer_claim_ids.add(claim.incident_id)
+            case RefundRequested(payload=refund) | RefundSettled(payload=refund):
+                touched.refund_ids.add(refund.refund_id)
     return touched
 
 
@@ -248,6 +265,7 @@ def _filled_in(old: R | None, new: R, columns: Sequence[str]) -> R:
 _REPLACEMENT_FACTS = tuple(
     f.name for f in fields(ReplacementRecord) if f.name not in {"case_id", "plan_id", "old_sn"}
 )
+_REFUND_FACTS = ("amount", "currency", "reason", "requested_at", "settled_at")
 _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
@@ -275,6 +293,7 @@ class ReadModel:
     replacements: Rows[str, ReplacementRecord]
     accessories: Rows[tuple[str, str], AccessoryRecord]
     insurer_claims: Rows[str, InsurerClaimRow]
+    refunds: Rows[uuid.UUID, RefundRecord]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -331,6 +350,31 @@ class ReadModel:
                 self._insurer_answered(answer)
             case LiabilityClaimAnswered(payload=answer):
                 self._insurer_answered(answer)
+            case ShipmentCancellationRequested(payload=recall):
+                self._recall_requested(recall, event.occurred_at)
+            case ShipmentRecallConcluded(payload=concluded):
+                self._recall_concluded(concluded)
+            case RefundRequested(payload=requested):
+                self._refund(
+                    RefundRecord(
+                        requested.refund_id,
+                        requested.case_id,
+                        requested.payment_id,
+                        amount=requested.amount.amount,
+                        currency=requested.amount.currency,
+                        reason=requested.reason.value,
+                        requested_at=event.occurred_at,
+                    )
+                )
+            case RefundSettled(payload=settled):
+                self._refund(
+                    RefundRecord(
+                        settled.refund_id,
+                        settled.case_id,
+                        settled.payment_id,
+                        settled_at=settled.settled_at,
+                    )
+                )
 
     # Devices ------------------------------------------------------------------------------
 
@@ -745,6 +789,40 @@ class ReadModel:
                 dispatched_at=replaced.dispatched_at,
             )
         )
+
+    def _recall_requested(self, recall: ShipmentCancellationRequestedPayload, at: datetime) -> None:
+        """C10: fraud ended the plan while the unit was requested; the warehouse is asked."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=recall.case_id,
+                plan_id=recall.plan_id,
+                old_sn=recall.old_sn,
+                shipment_id=recall.shipment_id,
+                recall_requested_at=at,
+            )
+        )
+
+    def _recall_concluded(self, concluded: ShipmentRecallConcludedPayload) -> None:
+        """C10: the unit was stopped, or had left and is owed at its value."""
+        owed = concluded.customer_owes
+        self._replacement(
+            ReplacementRecord(
+                case_id=concluded.case_id,
+                plan_id=concluded.plan_id,
+                old_sn=concluded.old_sn,
+                new_sn=concluded.new_sn,
+                shipment_id=concluded.shipment_id,
+                recall_outcome=concluded.outcome.value,
+                recall_concluded_at=concluded.concluded_at,
+                owed_amount=owed.amount if owed else None,
+                owed_currency=owed.currency if owed else None,
+            )
+        )
+
+    def _refund(self, facts: RefundRecord) -> None:
+        """F1, X3: a refund asked, then settled, in either order; the first value seen stays."""
+        known = self.refunds.get(facts.refund_id)
+        self.refunds.put(facts.refund_id, _filled_in(known, facts, _REFUND_FACTS))
 
     def _replacement(self, facts: ReplacementRecord) -> None:
         """F1, F3: what one event knows of a replacement case; the first value seen stays."""

@@ -15,6 +15,7 @@ from services.lookup.domain import (
     DeviceRecord,
     Findings,
     PlanRecord,
+    RefundRecord,
     ReplacementRecord,
     TermRecord,
     WaitRecord,
@@ -59,6 +60,9 @@ async def findings(conn: Connection, sn: str) -> Findings:
         awaited = {sn, *(row["case_id"] for row in case_rows)} | {
             code for row in [*plan_rows, *term_rows] if (code := row["plan_code"]) is not None
         }
+        refund_rows = await conn.fetch(
+            "SELECT * FROM refunds WHERE case_id = ANY($1)", [row["case_id"] for row in case_rows]
+        )
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
         )
@@ -163,8 +167,26 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 shipment_requested_at=row["shipment_requested_at"],
                 dispatched_at=row["dispatched_at"],
                 inherited_at=row["inherited_at"],
+                recall_requested_at=row["recall_requested_at"],
+                recall_outcome=row["recall_outcome"],
+                recall_concluded_at=row["recall_concluded_at"],
+                owed_amount=row["owed_amount"],
+                owed_currency=row["owed_currency"],
             )
             for row in replacement_rows
+        ],
+        refunds=[
+            RefundRecord(
+                refund_id=row["refund_id"],
+                case_id=row["case_id"],
+                payment_id=row["payment_id"],
+                amount=row["amount"],
+                currency=row["currency"],
+                reason=row["reason"],
+                requested_at=row["requested_at"],
+                settled_at=row["settled_at"],
+            )
+            for row in refund_rows
         ],
         accessories=[
             AccessoryRecord(

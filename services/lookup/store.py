@@ -15,6 +15,7 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    RefundRecord,
     ReplacementRecord,
     WaitEnded,
     WaitRecord,
@@ -95,6 +96,7 @@ CASES = _Table(
     documents={"quoted_split": RepairSplit, "ledger_split": RepairSplit},
 )
 REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id")
+REFUNDS = _Table("refunds", RefundRecord, ("refund_id",), "refund_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
 INSURER_CLAIMS = _Table("insurer_claims", InsurerClaimRow, ("claim_id",), "claim_id")
 
@@ -110,6 +112,7 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         replacements=await REPLACEMENTS.load(conn, touched.replacement_case_ids),
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
         insurer_claims=await INSURER_CLAIMS.load(conn, touched.insurer_claim_ids),
+        refunds=await REFUNDS.load(conn, touched.refund_ids),
     )
 
 
@@ -122,6 +125,7 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
     await INSURER_CLAIMS.save(conn, model.insurer_claims)
+    await REFUNDS.save(conn, model.refunds)
 
 
 async def follow_waits(

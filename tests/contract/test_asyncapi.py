@@ -64,6 +64,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
     "fulfilment": (
         {
             t.COVERAGE_EVENTS,
+            t.CLAIMS_EVENTS,  # X3: a case refused refunds what was paid on it
             t.PAYMENT_SETTLEMENTS,
             t.WAREHOUSE_DISPATCHES,
             t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase
@@ -84,6 +85,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.FULFILMENT_EVENTS,
             t.INSURER_CLAIMS,  # C8, L4: what each insurer was claimed, for its bordereau
             t.INSURER_RESPONSES,
+            t.PAYMENT_SETTLEMENTS,  # F1, X3: a refund settled
             t.WAITING,
         },
         set(),

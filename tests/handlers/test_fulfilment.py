@@ -15,6 +15,7 @@ import pytest
 from contracts import topics
 from contracts.activation import PlanRenewed, PlanRenewedPayload
 from contracts.agricultural import AgriculturalTerm
+from contracts.claims import ClaimFinalised, ClaimFinalisedPayload, ClaimOutcome, RefusedBy
 from contracts.coverage import (
     DeductionApplied,
     DeductionAppliedPayload,
@@ -28,7 +29,12 @@ from contracts.fulfilment import (
     DeviceReplaced,
     PaymentRecorded,
     PreAuthorisationRequested,
+    RecallOutcome,
+    RefundReason,
+    RefundRequested,
     RepairedUnitReturnArranged,
+    ShipmentCancellationRequested,
+    ShipmentRecallConcluded,
     ShipmentRequested,
 )
 from contracts.money import Money
@@ -37,7 +43,13 @@ from contracts.topics import Topic
 from contracts.upstream import (
     PreAuthorisationCaptured,
     PreAuthorisationClosedPayload,
+    RefundSettled,
+    RefundSettledPayload,
     ServiceMode,
+    ShipmentAlreadyDispatched,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelled,
+    ShipmentCancelledPayload,
 )
 from services.fulfilment.app import service
 from services.fulfilment.domain_agricultural import working_days_after
@@ -307,7 +319,7 @@ async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_o
     stack: Stack,
 ) -> None:
     """C10: after fraud, a replacement still waiting for its fee never ships, paid or not; one
-    already requested goes on."""
+    already requested from the warehouse is recalled."""
     plan_id = uuid.uuid4()
     shipped, waiting = deduction(plan_id=plan_id), deduction(plan_id=plan_id)
     paid_first = [
@@ -329,9 +341,164 @@ async def test_c10_a_termination_cancels_the_replacements_waiting_in_its_batch_o
 
     assert together == apart
     assert together == (
-        ["PaymentRecorded"],
-        [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "shipment_requested")],
+        ["ShipmentCancellationRequested", "PaymentRecorded"],
+        [(waiting.payload.case_id, "cancelled"), (shipped.payload.case_id, "recall_requested")],
     )
+
+
+def warehouse_answer(shipment_id: uuid.UUID, *, left: bool) -> Envelope:
+    if left:
+        return ShipmentAlreadyDispatched.new(
+            ShipmentAlreadyDispatchedPayload(
+                shipment_id=shipment_id,
+                new_sn=factories.new_serial(),
+                dispatched_at=factories.now(),
+            ),
+            producer="warehouse",
+            correlation_id=str(shipment_id),
+        )
+    return ShipmentCancelled.new(
+        ShipmentCancelledPayload(shipment_id=shipment_id, cancelled_at=factories.now()),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+@pytest.mark.parametrize("left", [False, True], ids=["cancelled", "already-dispatched"])
+async def test_c10_a_recalled_unit_is_cancelled_or_owed_once_and_its_dispatch_inherits_nothing(
+    fulfilment: ServiceHarness, left: bool
+) -> None:
+    """C10: the warehouse answers the recall once (a copy changes nothing); a unit that had left
+    is owed at its value, and neither its dispatch nor the answer announces a new SN (F3)."""
+    request = await shipment_requested(fulfilment)
+    shipment_id, plan_id = request.payload.shipment_id, request.payload.plan_id
+    answer = warehouse_answer(shipment_id, left=left)
+    again = answer.model_copy(update={"event_id": uuid.uuid4()})
+    dispatched = factories.dispatch(shipment_id, factories.new_serial(), request.payload.case_id)
+
+    ended = await fulfilment.deliver((topics.COVERAGE_EVENTS, termination(plan_id)))
+    answered = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, dispatched),
+        (topics.WAREHOUSE_DISPATCHES, answer),
+        (topics.WAREHOUSE_DISPATCHES, again),
+    )
+
+    [recall] = ended.events(ShipmentCancellationRequested)
+    assert (recall.payload.shipment_id, recall.correlation_id) == (
+        shipment_id,
+        request.payload.case_id,
+    )
+    assert ended.emitted[0].key == str(plan_id)
+    [concluded] = answered.events()
+    assert isinstance(concluded, ShipmentRecallConcluded)
+    assert concluded.causation_id == answer.event_id
+    value = consumer_catalogue().product_value("mavic-3-pro")
+    expected = (
+        (RecallOutcome.ALREADY_DISPATCHED, value, "unit_owed", value.amount)
+        if left
+        else (RecallOutcome.CANCELLED, None, "cancelled", None)
+    )
+    [(state, owed)] = await fulfilment.rows("SELECT state, owed_amount FROM replacements")
+    assert (concluded.payload.outcome, concluded.payload.customer_owes, state, owed) == expected
+
+
+async def test_c10_an_answer_to_a_recall_never_requested_is_refused_alone(
+    fulfilment: ServiceHarness,
+) -> None:
+    request = await shipment_requested(fulfilment)
+
+    handled = await fulfilment.deliver(
+        (topics.WAREHOUSE_DISPATCHES, warehouse_answer(request.payload.shipment_id, left=False))
+    )
+
+    assert list(handled.rejected) == [0]
+    assert "no recall" in str(handled.rejected[0])
+    assert await replacement_states(fulfilment) == {request.payload.case_id: "shipment_requested"}
+
+
+def refused_finally(case_id: str) -> ClaimFinalised:
+    return ClaimFinalised.new(
+        ClaimFinalisedPayload(
+            case_id=case_id,
+            decision_id=uuid.uuid4(),
+            sn=factories.new_serial(),
+            model="mavic-3-pro",
+            plan_id=None,
+            outcome=ClaimOutcome.REFUSED,
+            refused_by=RefusedBy.CLAIMS,
+            reason_codes=["EXCLUDED_THEFT"],
+        ),
+        producer="claims",
+        correlation_id=case_id,
+    )
+
+
+def refund_settled(refund: RefundRequested, refund_id: uuid.UUID | None = None) -> RefundSettled:
+    return RefundSettled.new(
+        RefundSettledPayload(
+            refund_id=refund_id or refund.payload.refund_id,
+            case_id=refund.payload.case_id,
+            payment_id=refund.payload.payment_id,
+            amount=refund.payload.amount,
+            settled_at=factories.now(),
+        ),
+        producer="payments",
+        correlation_id=refund.payload.case_id,
+    )
+
+
+async def test_x3_a_fee_paid_before_a_refusal_is_refunded_once_and_settled(
+    fulfilment: ServiceHarness,
+) -> None:
+    """X3: an express basic fee paid before the claim; the claim refused: the fee is refunded.
+    The payment sent again is answered with a copy and refunded nothing more; RefundSettled
+    closes the refund, and one never requested is refused."""
+    case_id = f"CASE-{uuid.uuid4().hex[:10]}"
+    fee = factories.payment(case_id, FEE)
+    again = fee.model_copy(update={"event_id": uuid.uuid4()})
+
+    await fulfilment.deliver((topics.PAYMENT_SETTLEMENTS, fee))
+    asked = await fulfilment.deliver((topics.CLAIMS_EVENTS, refused_finally(case_id)))
+    copied = await fulfilment.deliver((topics.PAYMENT_SETTLEMENTS, again))
+    [refund] = asked.events(RefundRequested)
+    settled = await fulfilment.deliver(
+        (topics.PAYMENT_SETTLEMENTS, refund_settled(refund)),
+        (topics.PAYMENT_SETTLEMENTS, refund_settled(refund, refund_id=uuid.uuid4())),
+    )
+
+    assert (refund.payload.payment_id, refund.payload.amount, refund.payload.reason) == (
+        fee.payload.payment_id,
+        FEE,
+        RefundReason.CLAIM_REFUSED,
+    )
+    assert asked.emitted[0].key == case_id
+    [copy] = copied.events()
+    assert isinstance(copy, PaymentRecorded) and copy.payload.copy_of is not None
+    assert list(settled.rejected) == [1]
+    rows = await fulfilment.rows("SELECT payment_id, state FROM refunds")
+    assert [tuple(row) for row in rows] == [(fee.payload.payment_id, "settled")]
+
+
+async def test_f1_a_fee_paid_twice_is_refunded_beyond_the_fee_in_one_batch_or_apart(
+    stack: Stack,
+) -> None:
+    deducted = deduction()
+    case_id = deducted.payload.case_id
+    second = factories.payment(case_id, FEE)
+    deliveries = [
+        (topics.COVERAGE_EVENTS, deducted),
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, FEE)),
+        (topics.PAYMENT_SETTLEMENTS, second),
+        (topics.PAYMENT_SETTLEMENTS, second.model_copy(update={"event_id": uuid.uuid4()})),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, deliveries, "SELECT amount, reason, state FROM refunds"
+    )
+
+    assert together == apart
+    assert together[0].count("RefundRequested") == 1
+    assert together[1] == [(FEE.amount, "FEE_PAID_TWICE", "requested")]
 
 
 async def test_f3_a_dispatch_delivered_twice_in_one_batch_announces_the_new_sn_once(
