@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.lookup.answer import AccessoryOut, LedgerOut, LookupAnswer, MoneyOut, ShipmentOut
+from services.lookup.answer import (
+    AccessoryOut,
+    LedgerOut,
+    LookupAnswer,
+    MoneyOut,
+    ShipmentOut,
+    ShippingChargesOut,
+)
 
 
 def render_text(answer: LookupAnswer) -> str:
@@ -182,7 +189,7 @@ def render_text(answer: LookupAnswer) -> str:
         )
     lines += _section(
         "Replacements",
-        ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
+        ("case", "old sn", "new sn", "status", "when", "fee", "shipping", "shipment"),
         [
             (
                 r.case_id,
@@ -191,6 +198,7 @@ def render_text(answer: LookupAnswer) -> str:
                 r.status.value,
                 _when(r.replaced_at),
                 _amount(r.fee),
+                _shipping_charges(r.shipping_charges),
                 _shipment(r.shipment),
             )
             for r in answer.replacements
@@ -260,6 +268,16 @@ def _ledger(ledger: LedgerOut | None) -> str:
     if ledger is None:
         return "-"
     return ledger.state + (f" ({', '.join(ledger.reason_codes)})" if ledger.reason_codes else "")
+
+
+def _shipping_charges(charges: ShippingChargesOut | None) -> str:
+    """F1: e.g. '25.00 USD + customs 0.00 USD, owed'."""
+    if charges is None:
+        return "free"
+    return (
+        f"{_amount(charges.shipping)} + customs {_amount(charges.customs)},"
+        f" {charges.settlement.replace('_', ' ')}"
+    )
 
 
 def _shipment(shipment: ShipmentOut | None) -> str:

@@ -14,6 +14,17 @@ from contracts.serials import SerialNumber
 from contracts.upstream import ModelCode, PlanCode, RegionCode
 
 
+class ShippingCharges(Payload):
+    """F1: what a replacement outside the plan's region costs the customer to ship."""
+
+    shipping: Money
+    customs: Money
+    settlement: Literal["paid", "billed_on_delivery"] = Field(
+        description="Paid before the unit ships, or billed with its delivery (the customer's"
+        " documented choice, PaymentSettled.shipping_choice)"
+    )
+
+
 class ShipmentRequestedPayload(Payload):
     shipment_id: uuid.UUID
     case_id: str
@@ -24,6 +35,9 @@ class ShipmentRequestedPayload(Payload):
     customer_pays_shipping: bool = Field(
         description="F1: true when the customer's region differs from the plan's region"
     )
+    shipping_charges: ShippingCharges | None = Field(
+        default=None, description="F1: None when the customer's region is the plan's (free)"
+    )
 
 
 class ShipmentRequested(Envelope):
@@ -31,6 +45,26 @@ class ShipmentRequested(Envelope):
 
     event_type: Literal["fulfilment.shipment-requested"] = "fulfilment.shipment-requested"
     payload: ShipmentRequestedPayload
+
+
+class ShippingChargesQuotedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: SerialNumber = Field(description="The unit the replacement replaces")
+    plan_region: RegionCode
+    ship_to_region: RegionCode
+    fee: Money = Field(description="The replacement fee, owed as well")
+    shipping: Money = Field(description="F1: from the catalogue's table for the two regions")
+    customs: Money
+
+
+class ShippingChargesQuoted(Envelope):
+    """F1: a replacement ships outside the plan's region; the customer owes its shipping and
+    customs besides the fee, and it waits for them as for the fee, unless the customer chose to
+    have them billed on delivery."""
+
+    event_type: Literal["fulfilment.shipping-charges-quoted"] = "fulfilment.shipping-charges-quoted"
+    payload: ShippingChargesQuotedPayload
 
 
 class DeviceReplacedPayload(Payload):
@@ -155,6 +189,7 @@ FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
     | PreAuthorisationRequested
+    | ShippingChargesQuoted
     | ConsumablesPackScheduled
     | ConsumablesPackHeld
     | RepairedUnitReturnArranged

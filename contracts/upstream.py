@@ -321,11 +321,25 @@ RepairEvent = Annotated[
 ]
 
 
+class ShippingChoice(StrEnum):
+    """F1: how a customer outside the plan's region settles the shipping and customs of a
+    replacement: paid before the unit ships, or billed with its delivery."""
+
+    PAY_BEFORE_SHIPPING = "pay_before_shipping"
+    BILL_ON_DELIVERY = "bill_on_delivery"
+
+
 class PaymentSettledPayload(Payload):
     payment_id: str = Field(min_length=1, max_length=64)
     case_id: str = Field(min_length=1, max_length=64)
     amount: Money
     settled_at: AwareDatetime
+    shipping_choice: ShippingChoice = Field(
+        default=ShippingChoice.PAY_BEFORE_SHIPPING,
+        description="F1: the customer's documented choice, made with this payment, for the"
+        " shipping and customs of a replacement outside the plan's region: bill_on_delivery"
+        " ships it once the fee alone is paid",
+    )
 
 
 class PaymentSettled(Envelope):

@@ -52,6 +52,7 @@ from contracts.upstream import (
     RepairLine,
     ReturnedPart,
     ServiceMode,
+    ShippingChoice,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -174,13 +175,19 @@ def assessment(
     )
 
 
-def payment(case_id: str, amount: Money) -> PaymentSettled:
+def payment(
+    case_id: str,
+    amount: Money,
+    *,
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING,
+) -> PaymentSettled:
     return PaymentSettled.new(
         PaymentSettledPayload(
             payment_id=f"PAY-{uuid.uuid4().hex[:12]}",
             case_id=case_id,
             amount=amount,
             settled_at=now(),
+            shipping_choice=shipping_choice,
         ),
         producer="payments",
         correlation_id=case_id,

@@ -11,12 +11,13 @@ a repeated completion from arranging a second return.
 from __future__ import annotations
 
 from collections.abc import Collection
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from contracts.fulfilment import PaymentRecordedPayload
 from contracts.money import Money
-from contracts.upstream import DeliveryAddress, ServiceMode
+from contracts.upstream import DeliveryAddress, ServiceMode, ShippingChoice
 from services.fulfilment.domain import (
     Payment,
     PaymentAnswer,
@@ -64,7 +65,8 @@ async def load_replacements(
     rows = await conn.fetch(
         "SELECT case_id, plan_id, old_sn, model, plan_region, customer_region, fee_amount,"
         " fee_currency, flyaway, service_mode, state, shipment_id, customer_pays_shipping,"
-        " new_sn, dispatched_at FROM replacements"
+        " new_sn, dispatched_at, shipping_amount, customs_amount, charges_currency"
+        " FROM replacements"
         " WHERE case_id = ANY($1::text[]) OR plan_id = ANY($2::uuid[])"
         " OR shipment_id = ANY($3::uuid[]) ORDER BY case_id FOR UPDATE",
         list(case_ids),
@@ -87,6 +89,8 @@ async def load_replacements(
             customer_pays_shipping=row["customer_pays_shipping"],
             new_sn=row["new_sn"],
             dispatched_at=row["dispatched_at"],
+            shipping=_money(row["shipping_amount"], row["charges_currency"]),
+            customs=_money(row["customs_amount"], row["charges_currency"]),
         )
         for row in rows
     }
@@ -98,6 +102,10 @@ async def load_replacements(
         await _pre_authorisations(conn, case_ids),
         answers=await _payment_answers(conn, payment_ids),
     )
+
+
+def _money(amount: Decimal | None, currency: str | None) -> Money | None:
+    return None if amount is None or currency is None else Money(amount=amount, currency=currency)
 
 
 async def _payment_answers(
@@ -124,7 +132,7 @@ async def _payments(
     conn: Connection, case_ids: Collection[str], payment_ids: Collection[str]
 ) -> dict[str, Payment]:
     rows = await conn.fetch(
-        "SELECT payment_id, case_id, amount, currency, settled_at FROM payments"
+        "SELECT payment_id, case_id, amount, currency, settled_at, shipping_choice FROM payments"
         " WHERE case_id = ANY($1::text[]) OR payment_id = ANY($2::text[])",
         list(case_ids),
         list(payment_ids),
@@ -135,6 +143,7 @@ async def _payments(
             case_id=row["case_id"],
             amount=Money(amount=row["amount"], currency=row["currency"]),
             settled_at=row["settled_at"],
+            shipping_choice=ShippingChoice(row["shipping_choice"]),
         )
         for row in rows
     }
@@ -169,10 +178,12 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
         await conn.execute(
             "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
             " customer_region, fee_amount, fee_currency, flyaway, service_mode, state,"
-            " shipment_id, customer_pays_shipping, new_sn, dispatched_at)"
+            " shipment_id, customer_pays_shipping, new_sn, dispatched_at, shipping_amount,"
+            " customs_amount, charges_currency)"
             " SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::numeric[], $8::text[], $9::bool[], $10::text[], $11::text[],"
-            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[])"
+            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[], $16::numeric[],"
+            " $17::numeric[], $18::text[])"
             " ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state,"
             " shipment_id = EXCLUDED.shipment_id,"
             " customer_pays_shipping = EXCLUDED.customer_pays_shipping,"
@@ -192,17 +203,21 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [r.customer_pays_shipping for r in changed],
             [r.new_sn for r in changed],
             [r.dispatched_at for r in changed],
+            [r.shipping.amount if r.shipping else None for r in changed],
+            [r.customs.amount if r.customs else None for r in changed],
+            [r.shipping.currency if r.shipping else None for r in changed],
         )
     if book.new_payments:
         await conn.execute(
-            "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[],"
-            " $5::timestamptz[]) ON CONFLICT (payment_id) DO NOTHING",
+            "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at,"
+            " shipping_choice) SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[],"
+            " $4::text[], $5::timestamptz[], $6::text[]) ON CONFLICT (payment_id) DO NOTHING",
             [p.payment_id for p in book.new_payments],
             [p.case_id for p in book.new_payments],
             [p.amount.amount for p in book.new_payments],
             [p.amount.currency for p in book.new_payments],
             [p.settled_at for p in book.new_payments],
+            [p.shipping_choice.value for p in book.new_payments],
         )
     if book.new_answers:
         await conn.execute(

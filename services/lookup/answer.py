@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,6 +187,14 @@ class ShipmentOut(_Out):
     dispatched_at: datetime | None
 
 
+class ShippingChargesOut(_Out):
+    shipping: MoneyOut
+    customs: MoneyOut
+    settlement: Literal["owed", "paid", "billed_on_delivery"] = Field(
+        description="F1: owed until the unit ships; then paid before it, or billed on delivery"
+    )
+
+
 class ReplacementOut(_Out):
     case_id: str
     old_sn: str
@@ -195,6 +204,9 @@ class ReplacementOut(_Out):
     term_no: int | None
     flyaway: bool | None
     fee: MoneyOut | None
+    shipping_charges: ShippingChargesOut | None = Field(
+        default=None, description="F1: None when the plan's region ships free"
+    )
     replaced_at: datetime | None
     shipment: ShipmentOut | None
 

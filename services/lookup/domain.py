@@ -33,6 +33,7 @@ from services.lookup.answer import (
     ReversalOut,
     SerialLink,
     ShipmentOut,
+    ShippingChargesOut,
     TerminationOut,
     TermOut,
     WaitingOut,
@@ -143,6 +144,10 @@ class ReplacementRecord:
     shipment_id: uuid.UUID | None = None
     ship_to_region: str | None = None
     customer_pays_shipping: bool | None = None
+    shipping_amount: Decimal | None = None  # F1: outside the plan's region
+    customs_amount: Decimal | None = None
+    charges_currency: str | None = None
+    shipping_settlement: str | None = None  # paid or billed_on_delivery, once it ships
     shipment_requested_at: datetime | None = None
     dispatched_at: datetime | None = None
     inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
@@ -596,6 +601,7 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
         term_no=r.term_no,
         flyaway=r.flyaway,
         fee=_money(r.fee_amount, r.fee_currency),
+        shipping_charges=_shipping_charges(r),
         replaced_at=r.dispatched_at or r.inherited_at,
         shipment=(
             ShipmentOut(
@@ -608,6 +614,17 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
             if r.shipment_id is not None
             else None
         ),
+    )
+
+
+def _shipping_charges(r: ReplacementRecord) -> ShippingChargesOut | None:
+    """F1: what shipping outside the plan's region costs, and whether it is still owed."""
+    shipping = _money(r.shipping_amount, r.charges_currency)
+    customs = _money(r.customs_amount, r.charges_currency)
+    if shipping is None or customs is None:
+        return None
+    return ShippingChargesOut(
+        shipping=shipping, customs=customs, settlement=r.shipping_settlement or "owed"
     )
 
 

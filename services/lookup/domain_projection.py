@@ -62,6 +62,8 @@ from contracts.fulfilment import (
     DeviceReplacedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
+    ShippingChargesQuoted,
+    ShippingChargesQuotedPayload,
 )
 from contracts.upstream import (
     AssessmentReported,
@@ -169,6 +171,7 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
             case (
                 PlanInherited(payload=replacement)
                 | ShipmentRequested(payload=replacement)
+                | ShippingChargesQuoted(payload=replacement)
                 | DeviceReplaced(payload=replacement)
             ):
                 touched.replacement_case_ids.add(replacement.case_id)
@@ -277,6 +280,8 @@ class ReadModel:
                 self._claim_finalised(final)
             case ClaimReversed(payload=reversal):
                 self._claim_reversed(reversal, event.occurred_at)
+            case ShippingChargesQuoted(payload=quote):
+                self._shipping_quoted(quote)
             case ShipmentRequested(payload=shipment):
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
@@ -660,7 +665,24 @@ class ReadModel:
                 shipment_id=shipment.shipment_id,
                 ship_to_region=shipment.ship_to_region,
                 customer_pays_shipping=shipment.customer_pays_shipping,
+                shipping_settlement=(
+                    shipment.shipping_charges.settlement if shipment.shipping_charges else None
+                ),
                 shipment_requested_at=at,
+            )
+        )
+
+    def _shipping_quoted(self, quote: ShippingChargesQuotedPayload) -> None:
+        """F1: the shipping and customs a replacement outside the plan's region costs."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=quote.case_id,
+                plan_id=quote.plan_id,
+                old_sn=quote.old_sn,
+                ship_to_region=quote.ship_to_region,
+                shipping_amount=quote.shipping.amount,
+                customs_amount=quote.customs.amount,
+                charges_currency=quote.shipping.currency,
             )
         )
 

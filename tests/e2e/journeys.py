@@ -15,7 +15,7 @@ from contracts.activation import ActivationRefused, PlanActivated, PlanRenewed
 from contracts.claims import ClaimDecided
 from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
-from contracts.fulfilment import ShipmentRequested
+from contracts.fulfilment import ShipmentRequested, ShippingChargesQuoted
 from contracts.upstream import DeliveryAddress, IncidentCause, PlanOrderPlaced
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -114,10 +114,17 @@ async def claim(
 async def replace_unit(
     platform: Platform, upstream: Upstream, events: EventLog, device: Device, decided: ClaimDecided
 ) -> str:
-    """Pay the fee, let the warehouse dispatch, wait for the plan to move (F1, F3)."""
+    """Pay the fee (and outside the plan's region its shipping and customs), let the warehouse
+    dispatch, wait for the plan to move (F1, F3)."""
     case_id = decided.payload.case_id
     (applied,) = await events.wait_for(DeductionApplied, lambda e: e.payload.case_id == case_id)
     await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, applied.payload.fee))
+    if applied.payload.customer_region != applied.payload.plan_region:
+        (quote,) = await events.wait_for(
+            ShippingChargesQuoted, lambda e: e.payload.case_id == case_id
+        )
+        charges = quote.payload.shipping + quote.payload.customs
+        await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, charges))
     (shipment,) = await events.wait_for(ShipmentRequested, lambda e: e.payload.case_id == case_id)
     new_sn = f.new_serial()
     await upstream.send(

@@ -30,6 +30,8 @@ from contracts.fulfilment import (
     PreAuthorisationRequested,
     RepairedUnitReturnArranged,
     ShipmentRequested,
+    ShippingCharges,
+    ShippingChargesQuoted,
 )
 from contracts.money import Money
 from contracts.repairs import ReturnMethod
@@ -38,6 +40,7 @@ from contracts.upstream import (
     PreAuthorisationCaptured,
     PreAuthorisationClosedPayload,
     ServiceMode,
+    ShippingChoice,
 )
 from services.fulfilment.app import service
 from services.fulfilment.domain_agricultural import working_days_after
@@ -211,9 +214,8 @@ async def test_f1_payments_before_the_deduction_add_up_and_each_counts_once(
 ) -> None:
     """F1: a payment may come first (its grace over, it is answered as not yet deducted); a
     payment delivered again under a new event id counts once and is answered with a copy, so
-    half the fee twice over is still half; the rest ships it, outside the plan's region at the
-    customer's cost."""
-    deducted = deduction(customer_region="PL")
+    half the fee twice over is still half; the rest ships it, free in the plan's region."""
+    deducted = deduction()
     case_id = deducted.payload.case_id
     half = factories.payment(case_id, HALF)
     again = half.model_copy(update={"event_id": uuid.uuid4()})
@@ -233,10 +235,65 @@ async def test_f1_payments_before_the_deduction_add_up_and_each_counts_once(
     )
     assert copy.payload == first.payload.model_copy(update={"copy_of": first.event_id})
     [request] = rest.events(ShipmentRequested)
-    assert request.payload.customer_pays_shipping is True
+    assert request.payload.customer_pays_shipping is False
     assert await replacement_states(fulfilment) == {case_id: "shipment_requested"}
     [(count, total)] = await fulfilment.rows("SELECT count(*), sum(amount) FROM payments")
     assert (count, total) == (2, FEE.amount)
+
+
+async def test_f1_outside_the_plans_region_it_waits_for_shipping_and_customs_as_for_the_fee(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F1: the deduction prices shipping and customs from the catalogue (EU to PL: the
+    default); the fee alone ships nothing, shipping and customs paid ship it, carrying them."""
+    deducted = deduction(customer_region="PL")
+    case_id = deducted.payload.case_id
+    shipping, customs = Money.of("60.00", "USD"), Money.of("40.00", "USD")
+
+    taken = await fulfilment.deliver((topics.COVERAGE_EVENTS, deducted))
+    fee_only = await fulfilment.deliver(
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, FEE))
+    )
+    charges = await fulfilment.deliver(
+        (topics.PAYMENT_SETTLEMENTS, factories.payment(case_id, Money.of("100.00", "USD")))
+    )
+
+    [quoted] = taken.events(ShippingChargesQuoted)
+    assert (quoted.payload.shipping, quoted.payload.customs, quoted.payload.fee) == (
+        shipping,
+        customs,
+        FEE,
+    )
+    assert [out.key for out in taken.emitted] == [str(deducted.payload.plan_id)]
+    assert quoted.correlation_id == case_id
+    assert fee_only.events(ShipmentRequested) == []
+    [request] = charges.events(ShipmentRequested)
+    assert request.payload.shipping_charges == ShippingCharges(
+        shipping=shipping, customs=customs, settlement="paid"
+    )
+    [row] = await fulfilment.rows(
+        "SELECT state, shipping_amount, customs_amount, charges_currency FROM replacements"
+    )
+    assert tuple(row) == ("shipment_requested", Decimal("60.00"), Decimal("40.00"), "USD")
+
+
+async def test_f1_on_the_customers_documented_choice_it_ships_with_charges_billed_on_delivery(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F1: a fee paid first with the choice to have shipping and customs billed on delivery
+    waits for the deduction and then ships it at once."""
+    deducted = deduction(customer_region="PL")
+    case_id = deducted.payload.case_id
+    fee = factories.payment(case_id, FEE, shipping_choice=ShippingChoice.BILL_ON_DELIVERY)
+
+    await fulfilment.deliver((topics.PAYMENT_SETTLEMENTS, fee))
+    taken = await fulfilment.deliver((topics.COVERAGE_EVENTS, deducted))
+
+    [request] = taken.events(ShipmentRequested)
+    assert request.payload.shipping_charges is not None
+    assert request.payload.shipping_charges.settlement == "billed_on_delivery"
+    [row] = await fulfilment.rows("SELECT shipping_choice FROM payments")
+    assert row["shipping_choice"] == "bill_on_delivery"
 
 
 async def test_f1_two_payments_of_one_case_in_one_batch_ship_as_they_do_one_by_one(
