@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
@@ -109,6 +110,12 @@ class ConsumablesPackScheduledPayload(Payload):
     due_by: AwareDatetime = Field(
         description="F4: the end (24:00 Asia/Shanghai) of the 30th working day after the purchase"
     )
+    weekdays_only_after: date | None = Field(
+        default=None,
+        description="F4: the working-day calendar's last day, when the 30 working days run past"
+        " it and the days after it were counted as weekdays alone (see"
+        " ConsumablesPackBeyondCalendar)",
+    )
 
 
 class ConsumablesPackScheduled(Envelope):
@@ -119,6 +126,44 @@ class ConsumablesPackScheduled(Envelope):
         "fulfilment.consumables-pack-scheduled"
     )
     payload: ConsumablesPackScheduledPayload
+
+
+class ConsumablesPackBeyondCalendarPayload(Payload):
+    pack_id: uuid.UUID
+    plan_id: uuid.UUID
+    plan_code: PlanCode
+    calendar_valid_until: date = Field(description="The working-day calendar's last day")
+    due_by: AwareDatetime = Field(description="Counted on weekdays alone past that day")
+
+
+class ConsumablesPackBeyondCalendar(Envelope):
+    """F4: a pack's 30 working days run past the working-day calendar; its due date counts the
+    days beyond on weekdays alone, not knowing their public holidays. Extend the calendar."""
+
+    event_type: Literal["fulfilment.consumables-pack-beyond-calendar"] = (
+        "fulfilment.consumables-pack-beyond-calendar"
+    )
+    payload: ConsumablesPackBeyondCalendarPayload
+
+
+class PackAddressChangeRefusedPayload(Payload):
+    request_id: str = Field(
+        description="The change request it answers, or the order id of a later order of the"
+        " plan code with another address"
+    )
+    plan_code: PlanCode
+    plan_id: uuid.UUID | None = Field(description="None when the renewal is not bound yet")
+    reason_code: Literal["PACK_ADDRESS_FIXED"] = "PACK_ADDRESS_FIXED"
+
+
+class PackAddressChangeRefused(Envelope):
+    """F4: the address given at purchase cannot be changed afterwards. Keyed by plan id, or by
+    plan code when the renewal is not bound yet."""
+
+    event_type: Literal["fulfilment.pack-address-change-refused"] = (
+        "fulfilment.pack-address-change-refused"
+    )
+    payload: PackAddressChangeRefusedPayload
 
 
 class ConsumablesPackHeldPayload(Payload):
@@ -191,7 +236,9 @@ FulfilmentEvent = Annotated[
     | PreAuthorisationRequested
     | ShippingChargesQuoted
     | ConsumablesPackScheduled
+    | ConsumablesPackBeyondCalendar
     | ConsumablesPackHeld
+    | PackAddressChangeRefused
     | RepairedUnitReturnArranged
     | PaymentRecorded,
     Field(discriminator="event_type"),

@@ -63,6 +63,23 @@ class PlanOrderPlaced(Envelope):
     payload: PlanOrderPlacedPayload
 
 
+class PackAddressChangeRequestedPayload(Payload):
+    request_id: str = Field(min_length=1, max_length=64)
+    plan_code: PlanCode = Field(description="The designated renewal whose pack it would move")
+    address: DeliveryAddress
+    requested_at: AwareDatetime
+
+
+class PackAddressChangeRequested(Envelope):
+    """F4: the customer asked commerce, after the purchase, to send a consumables pack to
+    another address. Commerce owns the order and its address, so it forwards the request."""
+
+    event_type: Literal["commerce.pack-address-change-requested"] = (
+        "commerce.pack-address-change-requested"
+    )
+    payload: PackAddressChangeRequestedPayload
+
+
 class DeviceActivatedPayload(Payload):
     sn: SerialNumber
     model: ModelCode

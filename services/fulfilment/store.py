@@ -334,8 +334,8 @@ async def save_packs(conn: Connection, book: Packs) -> None:
         packs = book.new_packs
         await conn.executemany(
             "INSERT INTO consumables_packs (pack_id, plan_code, plan_id, model, plan_year, state,"
-            " reason_code, items, purchased_at, due_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " reason_code, items, purchased_at, due_by, weekdays_only_after)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             [
                 (
                     pack.pack_id,
@@ -347,7 +347,10 @@ async def save_packs(conn: Connection, book: Packs) -> None:
                     pack.decision.reason_code if isinstance(pack.decision, HoldPack) else None,
                     list(pack.decision.items) if isinstance(pack.decision, SchedulePack) else [],
                     pack.order.purchased_at,
-                    pack.decision.due_by if isinstance(pack.decision, SchedulePack) else None,
+                    pack.decision.due.due_by if isinstance(pack.decision, SchedulePack) else None,
+                    pack.decision.due.weekdays_only_after
+                    if isinstance(pack.decision, SchedulePack)
+                    else None,
                 )
                 for pack in packs
             ],

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import topics as t
 from contracts.activation import ActivationRefused, PlanActivated, PlanRenewed
@@ -17,6 +19,7 @@ from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
 from contracts.fulfilment import ShipmentRequested, ShippingChargesQuoted
 from contracts.upstream import DeliveryAddress, IncidentCause, PlanOrderPlaced
+from shared.metrics import metrics_port
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -255,3 +258,28 @@ async def renew_ag(
     answer = await bind(upstream, events, code, device.sn, **extra)
     assert isinstance(answer, PlanRenewed | ActivationRefused), answer
     return answer
+
+
+# Metrics ----------------------------------------------------------------------------------------
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+async def scrape(platform: Platform, service: str) -> Samples:
+    port = metrics_port(service, base=platform.metrics_port_base, explicit=None)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0)
+    response.raise_for_status()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    return sum(
+        value
+        for found, value in samples.get(name, [])
+        if all(found.get(key) == wanted for key, wanted in labels.items())
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +23,11 @@ from contracts.coverage import (
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackBeyondCalendar,
     ConsumablesPackHeld,
     ConsumablesPackScheduled,
     DeviceReplaced,
+    PackAddressChangeRefused,
     PaymentRecorded,
     PreAuthorisationRequested,
     RepairedUnitReturnArranged,
@@ -112,6 +114,11 @@ def captured(case_id: str, amount: Money) -> PreAuthorisationCaptured:
         producer="payments",
         correlation_id=case_id,
     )
+
+
+# F4: purchase times whose 30 working days stay inside the working-day calendar, or run past it.
+INSIDE_CALENDAR = datetime(2026, 9, 21, 2, tzinfo=UTC)
+PAST_CALENDAR = datetime(2026, 12, 2, 2, tzinfo=UTC)
 
 
 def ag_renewal(plan_code: str, *, plan_id: uuid.UUID | None = None, year: int = 2) -> PlanRenewed:
@@ -436,7 +443,7 @@ async def test_f4_an_order_and_its_renewal_in_one_batch_schedule_the_pack_as_apa
     """F4: the pack ships to the address given at purchase within 30 working days of it."""
     code = factories.new_ag_plan_code()
     order = factories.ag_plan_order(
-        code, "ag-care-renewal-2", "T40", address=factories.delivery_address()
+        code, "ag-care-renewal-2", "T40", at=INSIDE_CALENDAR, address=factories.delivery_address()
     )
     deliveries = [(topics.PLAN_ORDERS, order), (topics.ACTIVATION_EVENTS, ag_renewal(code))]
 
@@ -444,15 +451,77 @@ async def test_f4_an_order_and_its_renewal_in_one_batch_schedule_the_pack_as_apa
         stack, deliveries, "SELECT plan_code, state, due_by FROM consumables_packs"
     )
 
-    due_by = working_days_after(order.payload.purchased_at, 30, AG.working_calendar, AG.zone)
-    assert together == apart == (["ConsumablesPackScheduled"], [(code, "scheduled", due_by)])
+    due = working_days_after(order.payload.purchased_at, 30, AG.working_calendar, AG.zone)
+    assert due.weekdays_only_after is None
+    assert together == apart == (["ConsumablesPackScheduled"], [(code, "scheduled", due.due_by)])
+
+
+async def test_f4_a_pack_counted_past_the_calendar_is_scheduled_on_weekdays_with_a_warning(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F4: 30 working days from 2 December 2026 run past the calendar's last day (31 December):
+    the days beyond count as weekdays alone, and fulfilment says so beside the schedule."""
+    code = factories.new_ag_plan_code()
+    renewal = ag_renewal(code)
+    order = factories.ag_plan_order(
+        code, "ag-care-renewal-2", "T40", at=PAST_CALENDAR, address=factories.delivery_address()
+    )
+
+    handled = await fulfilment.deliver(
+        (topics.PLAN_ORDERS, order), (topics.ACTIVATION_EVENTS, renewal)
+    )
+
+    [scheduled] = handled.events(ConsumablesPackScheduled)
+    [warning] = handled.events(ConsumablesPackBeyondCalendar)
+    last_day = AG.working_calendar.valid_until
+    assert scheduled.payload.weekdays_only_after == warning.payload.calendar_valid_until == last_day
+    assert warning.payload.due_by == scheduled.payload.due_by
+    assert warning.payload.pack_id == scheduled.payload.pack_id
+    assert [out.key for out in handled.emitted] == [str(renewal.payload.plan_id)] * 2
+    [row] = await fulfilment.rows("SELECT weekdays_only_after FROM consumables_packs")
+    assert row["weekdays_only_after"] == last_day
+
+
+async def test_f4_an_address_change_after_purchase_is_refused_pack_address_fixed(
+    fulfilment: ServiceHarness,
+) -> None:
+    """F4: commerce forwards the customer's request; it is refused, naming it, keyed by the
+    plan code before the renewal is bound and by the plan after; the address stays."""
+    code = factories.new_ag_plan_code()
+    renewal = ag_renewal(code)
+    address = factories.delivery_address()
+    order = factories.ag_plan_order(
+        code, "ag-care-renewal-2", "T40", at=INSIDE_CALENDAR, address=address
+    )
+    early = factories.pack_address_change(code, factories.delivery_address("No. 9 Late Lane"))
+    late = factories.pack_address_change(code, factories.delivery_address("No. 9 Late Lane"))
+
+    before = await fulfilment.deliver(
+        (topics.PLAN_ORDERS, order), (topics.PACK_ADDRESS_CHANGES, early)
+    )
+    await fulfilment.deliver((topics.ACTIVATION_EVENTS, renewal))
+    after = await fulfilment.deliver((topics.PACK_ADDRESS_CHANGES, late))
+
+    [first] = before.events(PackAddressChangeRefused)
+    [second] = after.events(PackAddressChangeRefused)
+    assert (first.payload.request_id, first.payload.plan_id) == (early.payload.request_id, None)
+    assert (second.payload.request_id, second.payload.plan_id) == (
+        late.payload.request_id,
+        renewal.payload.plan_id,
+    )
+    assert {first.payload.reason_code, second.payload.reason_code} == {"PACK_ADDRESS_FIXED"}
+    assert [out.key for out in before.emitted] == [code]
+    assert [out.key for out in after.emitted] == [str(renewal.payload.plan_id)]
+    [kept] = await fulfilment.rows("SELECT street FROM pack_orders")
+    assert kept["street"] == address.street
 
 
 async def test_f4_the_first_order_keeps_its_address_and_a_renewal_bound_first_waits_for_it(
     fulfilment: ServiceHarness,
 ) -> None:
-    """F4: no address, the pack is held; the address cannot be changed by a second order; a
-    renewal whose order is still to come waits for it."""
+    """F4: no address, the pack is held; the address cannot be changed by a second order (it is
+    refused PACK_ADDRESS_FIXED, naming the order); a renewal whose order is still to come waits
+    for it."""
     code = factories.new_ag_plan_code()
     renewal = ag_renewal(code, year=3)
     first = factories.ag_plan_order(code, "ag-care-renewal-3", "T30")
@@ -466,6 +535,8 @@ async def test_f4_the_first_order_keeps_its_address_and_a_renewal_bound_first_wa
     assert bound.emitted == []
     [held] = ordered.events(ConsumablesPackHeld)
     assert held.payload.reason_code == "PACK_ADDRESS_MISSING"
+    [refused] = ordered.events(PackAddressChangeRefused)
+    assert refused.payload.request_id == second.payload.order_id
     assert held.correlation_id == str(renewal.payload.plan_id)
     assert ordered.emitted[0].key == str(renewal.payload.plan_id)
     [kept] = await fulfilment.rows("SELECT order_id, has_address, street FROM pack_orders")

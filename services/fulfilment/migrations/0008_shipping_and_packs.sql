@@ -12,3 +12,7 @@ ALTER TABLE replacements
 -- the unit ships, or billed on delivery.
 ALTER TABLE payments ADD COLUMN shipping_choice text NOT NULL DEFAULT 'pay_before_shipping'
     CHECK (shipping_choice IN ('pay_before_shipping', 'bill_on_delivery'));
+
+-- F4: a pack whose 30 working days ran past the working-day calendar: its last day (the days
+-- after it were counted as weekdays alone).
+ALTER TABLE consumables_packs ADD COLUMN weekdays_only_after date;
