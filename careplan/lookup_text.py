@@ -9,6 +9,7 @@ from services.lookup.answer import (
     LedgerOut,
     LookupAnswer,
     MoneyOut,
+    PackOut,
     ShipmentOut,
     ShippingChargesOut,
 )
@@ -187,6 +188,21 @@ def render_text(answer: LookupAnswer) -> str:
                 for a in answer.accessories
             ],
         )
+    if answer.packs:
+        lines += _section(
+            "Consumables packs",
+            ("plan code", "year", "state", "due by", "detail"),
+            [
+                (
+                    p.plan_code,
+                    str(p.plan_year or "-"),
+                    p.state,
+                    _when(p.due_by),
+                    _pack_detail(p),
+                )
+                for p in answer.packs
+            ],
+        )
     lines += _section(
         "Replacements",
         ("case", "old sn", "new sn", "status", "when", "fee", "shipping", "shipment"),
@@ -268,6 +284,17 @@ def _ledger(ledger: LedgerOut | None) -> str:
     if ledger is None:
         return "-"
     return ledger.state + (f" ({', '.join(ledger.reason_codes)})" if ledger.reason_codes else "")
+
+
+def _pack_detail(pack: PackOut) -> str:
+    """F4: why a pack is held, a due date counted past the calendar, an address change refused."""
+    said = [pack.reason_code] if pack.reason_code else []
+    if pack.weekdays_only_after:
+        said.append(f"counted on weekdays alone after {pack.weekdays_only_after} (calendar's end)")
+    if pack.address_change_refused:
+        refused = pack.address_change_refused
+        said.append(f"address change {refused.request_id} refused {refused.reason_code}")
+    return "; ".join(said) or "-"
 
 
 def _shipping_charges(charges: ShippingChargesOut | None) -> str:

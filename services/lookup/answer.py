@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -223,6 +223,29 @@ class WaitingOut(_Out):
     deadline: datetime | None
 
 
+class AddressChangeRefusedOut(_Out):
+    request_id: str
+    refused_at: datetime | None
+    reason_code: Literal["PACK_ADDRESS_FIXED"] = "PACK_ADDRESS_FIXED"
+
+
+class PackOut(_Out):
+    """F4: the consumables pack of a designated AG renewal."""
+
+    plan_code: str
+    plan_year: int | None
+    state: Literal["scheduled", "held", "not_decided"]
+    due_by: datetime | None
+    weekdays_only_after: date | None = Field(
+        description="The working-day calendar's last day, when the 30 working days ran past it"
+        " and the days after it were counted as weekdays alone"
+    )
+    reason_code: str | None = Field(description="Why it is held, e.g. PACK_ADDRESS_MISSING")
+    address_change_refused: AddressChangeRefusedOut | None = Field(
+        description="The latest request to change the address given at purchase (refused)"
+    )
+
+
 class LookupAnswer(_Out):
     """X5: what the platform knows of one SN, from its own events."""
 
@@ -241,6 +264,9 @@ class LookupAnswer(_Out):
     replacements: list[ReplacementOut]
     accessories: list[AccessoryOut] = Field(
         default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
+    packs: list[PackOut] = Field(
+        default_factory=list, description="F4: consumables packs of the plan's AG renewals"
     )
     waiting: list[WaitingOut] = Field(
         default_factory=list,

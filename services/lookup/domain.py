@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from contracts.claims import RepairSplit
@@ -21,12 +21,14 @@ from contracts.waiting import EventWaiting, WaitingEvent
 from services.lookup.answer import (
     AccessoryOut,
     AccessoryState,
+    AddressChangeRefusedOut,
     AgriculturalOut,
     ClaimOut,
     CoverState,
     LedgerOut,
     LookupAnswer,
     MoneyOut,
+    PackOut,
     PlanOut,
     ReplacementOut,
     ReplacementStatus,
@@ -154,6 +156,22 @@ class ReplacementRecord:
 
 
 @dataclass(frozen=True)
+class PackRecord:
+    """F4: the consumables pack of a designated AG renewal, by its plan code."""
+
+    plan_code: str
+    plan_id: uuid.UUID | None = None
+    pack_id: uuid.UUID | None = None
+    plan_year: int | None = None
+    state: str | None = None  # scheduled or held
+    due_by: datetime | None = None
+    weekdays_only_after: date | None = None  # the calendar's last day, when counted past it
+    reason_code: str | None = None  # why it is held
+    address_change_request: str | None = None  # the latest change refused PACK_ADDRESS_FIXED
+    address_change_refused_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AccessoryRecord:
     """One accessory on one drone (G1, G3); a move with the plan is a row on the new drone."""
 
@@ -178,6 +196,7 @@ class Findings:
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
+    packs: Sequence[PackRecord] = ()  # F4: of those plans' renewals
 
 
 @dataclass(frozen=True)
@@ -406,6 +425,7 @@ def assemble(
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
+        packs=[_pack_out(pack) for pack in sorted(found.packs, key=lambda p: p.plan_year or 0)],
         waiting=[
             WaitingOut(
                 service=wait.service,
@@ -418,6 +438,26 @@ def assemble(
             for wait in sorted(found.waits, key=lambda wait: (wait.since or now, wait.key))
         ],
         as_of=now,
+    )
+
+
+def _pack_out(pack: PackRecord) -> PackOut:
+    """F4: the pack, its due date (and whether it was counted past the calendar), and the
+    latest address change refused."""
+    return PackOut(
+        plan_code=pack.plan_code,
+        plan_year=pack.plan_year,
+        state=pack.state or "not_decided",
+        due_by=pack.due_by,
+        weekdays_only_after=pack.weekdays_only_after,
+        reason_code=pack.reason_code,
+        address_change_refused=(
+            AddressChangeRefusedOut(
+                request_id=pack.address_change_request, refused_at=pack.address_change_refused_at
+            )
+            if pack.address_change_request is not None
+            else None
+        ),
     )
 
 

@@ -58,8 +58,14 @@ from contracts.coverage import (
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackHeld,
+    ConsumablesPackHeldPayload,
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
+    PackAddressChangeRefused,
+    PackAddressChangeRefusedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
     ShippingChargesQuoted,
@@ -73,7 +79,13 @@ from contracts.upstream import (
     ExpressReplacementRequested,
     ExpressReplacementRequestedPayload,
 )
-from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain import (
+    AccessoryRecord,
+    CaseRecord,
+    DeviceRecord,
+    PackRecord,
+    ReplacementRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class Touched:
     case_ids: set[str] = field(default_factory=set)
     replacement_case_ids: set[str] = field(default_factory=set)
     accessory_sns: set[str] = field(default_factory=set)
+    pack_codes: set[str] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -177,6 +190,12 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
                 touched.accessory_sns.add(accessory.accessory_sn)
+            case (
+                ConsumablesPackScheduled(payload=pack)
+                | ConsumablesPackHeld(payload=pack)
+                | PackAddressChangeRefused(payload=pack)
+            ):
+                touched.pack_codes.add(pack.plan_code)
     return touched
 
 
@@ -228,6 +247,7 @@ _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
 _TERMINATION = ("terminated_at", "termination_case", "termination_codes")
+_PACK_FACTS = tuple(f.name for f in fields(PackRecord) if f.name != "plan_code")
 
 
 @dataclass
@@ -240,6 +260,7 @@ class ReadModel:
     cases: Rows[str, CaseRecord]
     replacements: Rows[str, ReplacementRecord]
     accessories: Rows[tuple[str, str], AccessoryRecord]
+    packs: Rows[str, PackRecord]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -286,6 +307,12 @@ class ReadModel:
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
                 self._device_replaced(replaced)
+            case ConsumablesPackScheduled(payload=scheduled):
+                self._pack_scheduled(scheduled)
+            case ConsumablesPackHeld(payload=held):
+                self._pack_held(held)
+            case PackAddressChangeRefused(payload=refused):
+                self._pack_address_change_refused(refused, event.occurred_at)
 
     # Devices ------------------------------------------------------------------------------
 
@@ -703,6 +730,51 @@ class ReadModel:
         """F1, F3: what one event knows of a replacement case; the first value seen stays."""
         known = self.replacements.get(facts.case_id)
         self.replacements.put(facts.case_id, _filled_in(known, facts, _REPLACEMENT_FACTS))
+
+    def _pack_scheduled(self, pack: ConsumablesPackScheduledPayload) -> None:
+        """F4: the pack and its due date, and whether it was counted past the calendar."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                pack_id=pack.pack_id,
+                plan_year=pack.plan_year,
+                state="scheduled",
+                due_by=pack.due_by,
+                weekdays_only_after=pack.weekdays_only_after,
+            )
+        )
+
+    def _pack_held(self, pack: ConsumablesPackHeldPayload) -> None:
+        """F4: a pack that cannot be scheduled, and why."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                plan_year=pack.plan_year,
+                state="held",
+                reason_code=pack.reason_code,
+            )
+        )
+
+    def _pack_address_change_refused(
+        self, refused: PackAddressChangeRefusedPayload, at: datetime
+    ) -> None:
+        """F4: the latest address change refused (PACK_ADDRESS_FIXED) replaces the one before."""
+        known = self.packs.get(refused.plan_code) or PackRecord(refused.plan_code)
+        self.packs.put(
+            refused.plan_code,
+            replace(
+                known,
+                plan_id=_first(known.plan_id, refused.plan_id),
+                address_change_request=refused.request_id,
+                address_change_refused_at=at,
+            ),
+        )
+
+    def _pack(self, facts: PackRecord) -> None:
+        known = self.packs.get(facts.plan_code)
+        self.packs.put(facts.plan_code, _filled_in(known, facts, _PACK_FACTS))
 
     def _accessory_associated(self, association: AccessoryAssociatedPayload) -> None:
         """G1, F3: an accessory associated with a drone, or moved with the plan to a new one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from contracts.claims import RepairSplit
@@ -11,6 +12,7 @@ from services.lookup.domain import (
     CaseRecord,
     DeviceRecord,
     Findings,
+    PackRecord,
     PlanRecord,
     ReplacementRecord,
     TermRecord,
@@ -19,6 +21,8 @@ from services.lookup.domain import (
 
 if TYPE_CHECKING:
     from shared.db import Connection
+
+PACK_COLUMNS = [column.name for column in fields(PackRecord)]
 
 
 async def findings(conn: Connection, sn: str) -> Findings:
@@ -55,6 +59,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
         awaited = {sn, *(row["case_id"] for row in case_rows)} | {
             code for row in [*plan_rows, *term_rows] if (code := row["plan_code"]) is not None
         }
+        pack_rows = await conn.fetch(
+            "SELECT * FROM packs WHERE plan_id = ANY($1) OR plan_code = ANY($2)",
+            plan_ids,
+            sorted(code for row in term_rows if (code := row["plan_code"]) is not None),
+        )
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
         )
@@ -82,6 +91,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             row["sn"]: DeviceRecord(row["sn"], row["model"], row["first_activated_at"])
             for row in device_rows
         },
+        packs=[PackRecord(**{column: row[column] for column in PACK_COLUMNS}) for row in pack_rows],
         plans=[
             PlanRecord(
                 plan_id=row["plan_id"],

@@ -15,6 +15,7 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    PackRecord,
     ReplacementRecord,
     WaitEnded,
     WaitRecord,
@@ -95,6 +96,7 @@ CASES = _Table(
 )
 REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
+PACKS = _Table("packs", PackRecord, ("plan_code",), "plan_code")
 
 
 async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
@@ -107,6 +109,7 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         cases=await CASES.load(conn, touched.case_ids),
         replacements=await REPLACEMENTS.load(conn, touched.replacement_case_ids),
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
+        packs=await PACKS.load(conn, touched.pack_codes),
     )
 
 
@@ -118,6 +121,7 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await CASES.save(conn, model.cases)
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
+    await PACKS.save(conn, model.packs)
 
 
 async def follow_waits(

@@ -19,6 +19,7 @@ from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
 from contracts.fulfilment import ShipmentRequested, ShippingChargesQuoted
 from contracts.upstream import DeliveryAddress, IncidentCause, PlanOrderPlaced
+from services.lookup.answer import LookupAnswer
 from shared.metrics import metrics_port
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
@@ -283,3 +284,28 @@ def total(samples: Samples, name: str, **labels: str) -> float:
         for found, value in samples.get(name, [])
         if all(found.get(key) == wanted for key, wanted in labels.items())
     )
+
+
+# The lookup (X5) ----------------------------------------------------------------------------------
+
+
+async def answer_when(
+    platform: Platform, sn: str, ready: Callable[[LookupAnswer], bool], what: str
+) -> LookupAnswer:
+    """Poll GET /plans/by-sn/{sn} until the answer satisfies `ready`."""
+    latest: list[LookupAnswer] = []
+    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=5.0) as client:
+
+        async def caught_up() -> bool:
+            response = await client.get(f"/plans/by-sn/{sn}")
+            if response.status_code != 200:
+                return False
+            latest[:] = [LookupAnswer.model_validate_json(response.content)]
+            return ready(latest[0])
+
+        try:
+            await eventually(caught_up, f"the lookup of {sn} shows {what}", timeout=30)
+        except TimeoutError as error:
+            shown = latest[0].model_dump_json(indent=2) if latest else "no answer"
+            raise TimeoutError(f"{error}; last answer: {shown}") from None
+    return latest[0]

@@ -21,6 +21,7 @@ from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
 from tests.e2e.journeys import (
     activate_ag_plan,
+    answer_when,
     bind,
     eventually,
     query,
@@ -245,6 +246,16 @@ async def test_f4_a_pack_counted_past_the_calendar_is_scheduled_on_weekdays_with
         return total(samples, "careplan_packs_beyond_calendar_total") == counted + 1
 
     await eventually(metric_counted, "fulfilment counted the pack beyond the calendar")
+    # The lookup shows it where the customer and the operator look: the plan's packs.
+    answer = await answer_when(
+        platform, device.sn, lambda a: [p.plan_code for p in a.packs] == [code], "the pack"
+    )
+    (shown,) = answer.packs
+    assert (shown.state, shown.due_by, shown.weekdays_only_after) == (
+        "scheduled",
+        due.due_by,
+        calendar.valid_until,
+    )
 
 
 async def test_f4_an_address_change_after_purchase_is_refused_pack_address_fixed(
@@ -273,3 +284,13 @@ async def test_f4_an_address_change_after_purchase_is_refused_pack_address_fixed
         platform, "fulfilment", "SELECT street FROM pack_orders WHERE plan_code = $1", code
     )
     assert kept["street"] == address.street
+    answer = await answer_when(
+        platform,
+        device.sn,
+        lambda a: any(p.address_change_refused is not None for p in a.packs),
+        "the address change refused",
+    )
+    (shown,) = answer.packs
+    assert shown.address_change_refused is not None
+    assert shown.address_change_refused.request_id == change.payload.request_id
+    assert shown.address_change_refused.reason_code == "PACK_ADDRESS_FIXED"

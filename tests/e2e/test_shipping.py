@@ -4,7 +4,6 @@ customer's documented choice; the same region ships free. The lookup shows what 
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from contracts import topics as t
@@ -22,7 +21,7 @@ from services.lookup.answer import LookupAnswer, ShippingChargesOut
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.journeys import activate_plan, claim, eventually, replace_unit
+from tests.e2e.journeys import activate_plan, answer_when, claim, replace_unit
 
 pytestmark = pytest.mark.e2e
 
@@ -31,21 +30,17 @@ PL_TO_GB = (Money.of("35.00", "USD"), Money.of("30.00", "USD"))
 PL_TO_DE = (Money.of("25.00", "USD"), Money.of("0.00", "USD"))
 
 
-async def shown_charges(platform: Platform, sn: str, settlement: str) -> ShippingChargesOut | None:
+async def shown_charges(platform: Platform, sn: str, settlement: str) -> ShippingChargesOut:
     """The lookup's shipping charges of the SN's one replacement, once they read `settlement`."""
-    shown: list[ShippingChargesOut | None] = []
-    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=5.0) as client:
 
-        async def caught_up() -> bool:
-            response = await client.get(f"/plans/by-sn/{sn}")
-            if response.status_code != 200:
-                return False
-            answer = LookupAnswer.model_validate_json(response.content)
-            shown[:] = [r.shipping_charges for r in answer.replacements]
-            return bool(shown) and shown[0] is not None and shown[0].settlement == settlement
+    def settled(answer: LookupAnswer) -> bool:
+        charges = [r.shipping_charges for r in answer.replacements]
+        return len(charges) == 1 and charges[0] is not None and charges[0].settlement == settlement
 
-        await eventually(caught_up, f"the lookup of {sn} shows shipping {settlement}", timeout=30)
-    return shown[0]
+    answer = await answer_when(platform, sn, settled, f"shipping and customs {settlement}")
+    shown = answer.replacements[0].shipping_charges
+    assert shown is not None
+    return shown
 
 
 async def test_f1_outside_the_plans_region_the_replacement_waits_for_shipping_and_customs(
@@ -64,7 +59,6 @@ async def test_f1_outside_the_plans_region_the_replacement_waits_for_shipping_an
 
     # The lookup shows what the customer owes before anything ships.
     owed = await shown_charges(platform, old_sn, "owed")
-    assert owed is not None
     assert (owed.shipping.amount, owed.customs.amount) == ("35.00", "30.00")
 
     fee = f.payment(case_id, applied.payload.fee)
@@ -79,7 +73,7 @@ async def test_f1_outside_the_plans_region_the_replacement_waits_for_shipping_an
     assert shipment.payload.shipping_charges == ShippingCharges(
         shipping=PL_TO_GB[0], customs=PL_TO_GB[1], settlement="paid"
     )
-    assert await shown_charges(platform, old_sn, "paid") is not None
+    assert (await shown_charges(platform, old_sn, "paid")).customs.amount == "30.00"
 
 
 async def test_f1_on_the_customers_documented_choice_it_ships_with_charges_billed_on_delivery(
@@ -101,7 +95,7 @@ async def test_f1_on_the_customers_documented_choice_it_ships_with_charges_bille
         shipping=PL_TO_DE[0], customs=PL_TO_DE[1], settlement="billed_on_delivery"
     )
     shown = await shown_charges(platform, old_sn, "billed_on_delivery")
-    assert shown is not None
+    assert (shown.shipping.amount, shown.customs.amount) == ("25.00", "0.00")
 
 
 async def test_f1_the_plans_region_ships_free_with_nothing_quoted(
