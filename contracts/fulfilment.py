@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -15,6 +16,17 @@ from contracts.serials import SerialNumber
 from contracts.upstream import ModelCode, PlanCode, RegionCode
 
 
+class ShippingCharges(Payload):
+    """F1: what a replacement outside the plan's region costs the customer to ship."""
+
+    shipping: Money
+    customs: Money
+    settlement: Literal["paid", "billed_on_delivery"] = Field(
+        description="Paid before the unit ships, or billed with its delivery (the customer's"
+        " documented choice, PaymentSettled.shipping_choice)"
+    )
+
+
 class ShipmentRequestedPayload(Payload):
     shipment_id: uuid.UUID
     case_id: str
@@ -25,6 +37,9 @@ class ShipmentRequestedPayload(Payload):
     customer_pays_shipping: bool = Field(
         description="F1: true when the customer's region differs from the plan's region"
     )
+    shipping_charges: ShippingCharges | None = Field(
+        default=None, description="F1: None when the customer's region is the plan's (free)"
+    )
 
 
 class ShipmentRequested(Envelope):
@@ -32,6 +47,26 @@ class ShipmentRequested(Envelope):
 
     event_type: Literal["fulfilment.shipment-requested"] = "fulfilment.shipment-requested"
     payload: ShipmentRequestedPayload
+
+
+class ShippingChargesQuotedPayload(Payload):
+    case_id: str
+    plan_id: uuid.UUID
+    old_sn: SerialNumber = Field(description="The unit the replacement replaces")
+    plan_region: RegionCode
+    ship_to_region: RegionCode
+    fee: Money = Field(description="The replacement fee, owed as well")
+    shipping: Money = Field(description="F1: from the catalogue's table for the two regions")
+    customs: Money
+
+
+class ShippingChargesQuoted(Envelope):
+    """F1: a replacement ships outside the plan's region; the customer owes its shipping and
+    customs besides the fee, and it waits for them as for the fee, unless the customer chose to
+    have them billed on delivery."""
+
+    event_type: Literal["fulfilment.shipping-charges-quoted"] = "fulfilment.shipping-charges-quoted"
+    payload: ShippingChargesQuotedPayload
 
 
 class DeviceReplacedPayload(Payload):
@@ -76,6 +111,12 @@ class ConsumablesPackScheduledPayload(Payload):
     due_by: AwareDatetime = Field(
         description="F4: the end (24:00 Asia/Shanghai) of the 30th working day after the purchase"
     )
+    weekdays_only_after: date | None = Field(
+        default=None,
+        description="F4: the working-day calendar's last day, when the 30 working days run past"
+        " it and the days after it were counted as weekdays alone (see"
+        " ConsumablesPackBeyondCalendar)",
+    )
 
 
 class ConsumablesPackScheduled(Envelope):
@@ -86,6 +127,44 @@ class ConsumablesPackScheduled(Envelope):
         "fulfilment.consumables-pack-scheduled"
     )
     payload: ConsumablesPackScheduledPayload
+
+
+class ConsumablesPackBeyondCalendarPayload(Payload):
+    pack_id: uuid.UUID
+    plan_id: uuid.UUID
+    plan_code: PlanCode
+    calendar_valid_until: date = Field(description="The working-day calendar's last day")
+    due_by: AwareDatetime = Field(description="Counted on weekdays alone past that day")
+
+
+class ConsumablesPackBeyondCalendar(Envelope):
+    """F4: a pack's 30 working days run past the working-day calendar; its due date counts the
+    days beyond on weekdays alone, not knowing their public holidays. Extend the calendar."""
+
+    event_type: Literal["fulfilment.consumables-pack-beyond-calendar"] = (
+        "fulfilment.consumables-pack-beyond-calendar"
+    )
+    payload: ConsumablesPackBeyondCalendarPayload
+
+
+class PackAddressChangeRefusedPayload(Payload):
+    request_id: str = Field(
+        description="The change request it answers, or the order id of a later order of the"
+        " plan code with another address"
+    )
+    plan_code: PlanCode
+    plan_id: uuid.UUID | None = Field(description="None when the renewal is not bound yet")
+    reason_code: Literal["PACK_ADDRESS_FIXED"] = "PACK_ADDRESS_FIXED"
+
+
+class PackAddressChangeRefused(Envelope):
+    """F4: the address given at purchase cannot be changed afterwards. Keyed by plan id, or by
+    plan code when the renewal is not bound yet."""
+
+    event_type: Literal["fulfilment.pack-address-change-refused"] = (
+        "fulfilment.pack-address-change-refused"
+    )
+    payload: PackAddressChangeRefusedPayload
 
 
 class ConsumablesPackHeldPayload(Payload):
@@ -234,8 +313,11 @@ FulfilmentEvent = Annotated[
     ShipmentRequested
     | DeviceReplaced
     | PreAuthorisationRequested
+    | ShippingChargesQuoted
     | ConsumablesPackScheduled
+    | ConsumablesPackBeyondCalendar
     | ConsumablesPackHeld
+    | PackAddressChangeRefused
     | RepairedUnitReturnArranged
     | PaymentRecorded
     | ShipmentCancellationRequested

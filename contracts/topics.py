@@ -21,6 +21,7 @@ from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     ActivationRequested,
     DeviceActivated,
+    PackAddressChangeRequested,
     PaymentEvent,
     PlanOrderPlaced,
     RepairEvent,
@@ -94,6 +95,9 @@ ACCESSORY_ACTIVATIONS = Topic(
     "accessories.activations.v1", 3, "drone SN", "devices", AccessoryActivated
 )
 REPAIR_COMPLETIONS = Topic("repair.completions.v1", 3, "case id", "repair system", RepairCompleted)
+PACK_ADDRESS_CHANGES = Topic(
+    "commerce.pack-address-changes.v1", 3, "plan code", "commerce", PackAddressChangeRequested
+)
 
 ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
@@ -101,7 +105,8 @@ CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEven
 FULFILMENT_EVENTS = Topic(
     "fulfilment.events.v1",
     6,
-    "plan id (case id: a repaired unit's return, a payment of a case not deducted)",
+    "plan id (case id: a repaired unit's return, a payment of a case not deducted; plan code: a"
+    " pack address change refused before the renewal is bound)",
     "fulfilment",
     FulfilmentEvent,
 )
@@ -123,6 +128,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LIABILITY_INCIDENTS,
     ACCESSORY_ACTIVATIONS,
     REPAIR_COMPLETIONS,
+    PACK_ADDRESS_CHANGES,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,

@@ -82,6 +82,7 @@ from contracts.fulfilment import (
     ShipmentCancellationRequested,
     ShipmentRecallConcluded,
     ShipmentRequested,
+    ShippingChargesQuoted,
 )
 from contracts.money import Money
 from contracts.upstream import (
@@ -96,6 +97,7 @@ from contracts.upstream import (
     ReviewConcludedPayload,
     ReviewVerdict,
     ServiceMode,
+    ShippingChoice,
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
@@ -154,6 +156,7 @@ class ClaimSpec:
     express_basic: bool = False  # X3: the fee is paid before the unit is sent in
     # C10: fraud is found while the warehouse holds the unit; it answers the recall so.
     recall: RecallOutcome | None = None
+    bill_shipping_on_delivery: bool = False  # F1: the customer's documented choice
 
 
 DEMO_WAITING_GRACE_SECONDS = 5.0
@@ -234,9 +237,17 @@ def roster() -> list[DeviceSpec]:
             Y1,
             claims=(ClaimSpec(C.FALL, PAID_REPAIR, choice=CustomerChoice.PAID_REPAIR),),
         ),
-        # Customers outside the plan's region: they pay shipping (F1).
+        # Customers outside the plan's region: they pay shipping and customs (F1), before the
+        # unit ships or, on their documented choice, billed on delivery.
         DeviceSpec("air-3", Y1, claims=(covered(C.COLLISION, customer_region="DE"),)),
-        DeviceSpec("mini-3", Y2, claims=(covered(C.FALL, customer_region="CZ"),)),
+        DeviceSpec(
+            "mini-3",
+            Y2,
+            claims=(
+                ClaimSpec(C.FALL, REPLACED, customer_region="CZ", bill_shipping_on_delivery=True),
+            ),
+        ),
+        DeviceSpec("air-3", Y1, claims=(covered(C.COLLISION, customer_region="GB"),)),
         DeviceSpec("mavic-3-pro", Y2, "DE", claims=(covered(C.WATER_DAMAGE, "FR"),)),
         # Refusals: exclusions (C3) and serial checks (C4).
         DeviceSpec("mini-3", Y1, claims=(refused(C.THEFT, "EXCLUDED_THEFT"),)),
@@ -432,8 +443,19 @@ async def on_each(
         await asyncio.gather(*running, return_exceptions=True)
 
 
+def bills_shipping_on_delivery(world: World, case_id: str) -> bool:
+    """F1: whether the customer of the case chose to have shipping and customs billed."""
+    return any(
+        case.spec.bill_shipping_on_delivery
+        for device in world.devices
+        for case in device.cases
+        if case.case_id == case_id
+    )
+
+
 def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, None]]:
-    """Payments: the customer pays the fee of each approved replacement at once.
+    """Payments: the customer pays the fee of each approved replacement at once, documenting
+    with it, where they chose so, that shipping and customs are billed on delivery (F1).
 
     The payment and the deduction reach fulfilment on different topics, often at the same
     moment; fulfilment must ship either way.
@@ -441,9 +463,29 @@ def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, N
 
     async def pay(event: DeductionApplied) -> None:
         case_id = event.payload.case_id
-        await world.upstream.send(
-            t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, event.payload.fee)
+        choice = (
+            ShippingChoice.BILL_ON_DELIVERY
+            if bills_shipping_on_delivery(world, case_id)
+            else ShippingChoice.PAY_BEFORE_SHIPPING
         )
+        payment = f.payment(case_id, event.payload.fee, shipping_choice=choice)
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, payment)
+
+    return pay
+
+
+def shipping_payments(
+    world: World,
+) -> Callable[[ShippingChargesQuoted], Coroutine[Any, Any, None]]:
+    """Payments: the customer outside the plan's region pays the shipping and customs quoted
+    (F1), unless they chose to have them billed on delivery."""
+
+    async def pay(event: ShippingChargesQuoted) -> None:
+        case_id = event.payload.case_id
+        if bills_shipping_on_delivery(world, case_id):
+            return
+        charges = event.payload.shipping + event.payload.customs
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, charges))
 
     return pay
 
@@ -874,6 +916,11 @@ def check(case: Case) -> str | None:
             return "approved but no replacement reached the customer"
         if case.spec.express_premium and not (case.pre_authorisation or "").endswith("released"):
             return f"express pre-authorisation not released: {case.pre_authorisation}"
+        charges = case.shipment.payload.shipping_charges if case.shipment else None
+        abroad = case.customer_region != case.device.spec.region
+        expected = "billed_on_delivery" if case.spec.bill_shipping_on_delivery else "paid"
+        if abroad != (charges is not None) or (charges and charges.settlement != expected):
+            return f"shipping and customs not as F1 says: {charges}"
     return None
 
 
@@ -930,9 +977,11 @@ def case_line(case: Case) -> str:
         elif case.recall:
             body += " " + recall_text(case.recall)
         elif case.new_sn:
+            charges = case.shipment.payload.shipping_charges if case.shipment else None
             shipping = (
-                ", customer pays shipping"
-                if case.shipment and (case.shipment.payload.customer_pays_shipping)
+                f", shipping {charges.shipping} + customs {charges.customs}"
+                f" {charges.settlement.replace('_', ' ')}"
+                if charges
                 else ""
             )
             express = f", express: {case.pre_authorisation}" if case.pre_authorisation else ""
@@ -1011,9 +1060,20 @@ def summary(
     )
     refused_count = sum(1 for d in decided if d.outcome is ClaimOutcome.REFUSED)
     shipped = [case for case in cases if case.new_sn]
-    paid_shipping = [
-        case for case in shipped if case.shipment and case.shipment.payload.customer_pays_shipping
+    charged = [
+        charges
+        for case in shipped
+        if case.shipment and (charges := case.shipment.payload.shipping_charges)
     ]
+    shipping_totals: dict[str, Decimal] = {}
+    for charges in charged:
+        for part in (charges.shipping, charges.customs):
+            key = f"{charges.settlement.replace('_', ' ')}"
+            shipping_totals[key] = shipping_totals.get(key, Decimal(0)) + part.amount
+    currency = charged[0].shipping.currency if charged else ""
+    shipping_text = ", ".join(
+        f"{amount:.2f} {currency} {how}" for how, amount in sorted(shipping_totals.items())
+    )
     fees: dict[str, Decimal] = {}
     for d in approved:
         if d.fee is not None:
@@ -1053,9 +1113,11 @@ def summary(
     lines.append(f"  refused              {refused_count}")
     for reason, count in sorted(refused_reasons.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"    {reason:<34} {count}")
+    lines.append(f"  replacements shipped {len(shipped)} ({len(replaced)} DeviceReplaced events)")
     lines.append(
-        f"  replacements shipped {len(shipped)} ({len(paid_shipping)} with shipping paid by the"
-        f" customer; {len(replaced)} DeviceReplaced events)"
+        f"  shipping and customs {len(charged)} replacements outside the plan's region (F1):"
+        f" {shipping_text or '-'}; {len(shipped) - len(charged)} shipped free in the plan's"
+        " region"
     )
     lines.append(f"  plans exhausted      {len(exhausted)}")
     terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
@@ -1114,6 +1176,7 @@ async def feed(world: World) -> tuple[list[str], bool]:
     gate = asyncio.Semaphore(CONCURRENCY)
     actors = [
         asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
+        asyncio.create_task(on_each(world.events, ShippingChargesQuoted, shipping_payments(world))),
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
         asyncio.create_task(on_each(world.events, ShipmentCancellationRequested, recalls(world))),
         asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),

@@ -277,9 +277,14 @@ def ag_lines(journeys: list[AgJourney]) -> list[str]:
         spec = journey.spec
         lines.append(f"  {spec.label} {spec.model:<5} {journey.plan}")
         if journey.pack is not None:
-            lines.append(
-                f"      consumables pack scheduled: {', '.join(journey.pack.payload.items)}"
+            pack = journey.pack.payload
+            lines.append(f"      consumables pack scheduled: {', '.join(pack.items)}")
+            beyond = (
+                f", counted on weekdays alone after the calendar's end {pack.weekdays_only_after}"
+                if pack.weekdays_only_after
+                else ""
             )
+            lines.append(f"      due by {pack.due_by:%Y-%m-%d %H:%M} UTC{beyond} (F4)")
         if journey.case is not None:
             fate = journey.case.payload
             split = fate.repair_split

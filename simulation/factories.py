@@ -42,6 +42,8 @@ from contracts.upstream import (
     ExpressUnitOverduePayload,
     IncidentCause,
     Owner,
+    PackAddressChangeRequested,
+    PackAddressChangeRequestedPayload,
     PartClass,
     PaymentSettled,
     PaymentSettledPayload,
@@ -58,6 +60,7 @@ from contracts.upstream import (
     ShipmentAlreadyDispatchedPayload,
     ShipmentCancelled,
     ShipmentCancelledPayload,
+    ShippingChoice,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -180,13 +183,19 @@ def assessment(
     )
 
 
-def payment(case_id: str, amount: Money) -> PaymentSettled:
+def payment(
+    case_id: str,
+    amount: Money,
+    *,
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING,
+) -> PaymentSettled:
     return PaymentSettled.new(
         PaymentSettledPayload(
             payment_id=f"PAY-{uuid.uuid4().hex[:12]}",
             case_id=case_id,
             amount=amount,
             settled_at=now(),
+            shipping_choice=shipping_choice,
         ),
         producer="payments",
         correlation_id=case_id,
@@ -303,6 +312,20 @@ def delivery_address(street: str = "No. 8 Nongye Road", **overrides: str) -> Del
     }
     fields.update(overrides)
     return DeliveryAddress.model_validate(fields)
+
+
+def pack_address_change(plan_code: str, address: DeliveryAddress) -> PackAddressChangeRequested:
+    """F4: the customer asks commerce to send the pack elsewhere after the purchase."""
+    return PackAddressChangeRequested.new(
+        PackAddressChangeRequestedPayload(
+            request_id=f"ADDR-{uuid.uuid4().hex[:12]}",
+            plan_code=plan_code,
+            address=address,
+            requested_at=now(),
+        ),
+        producer="commerce",
+        correlation_id=plan_code,
+    )
 
 
 def ag_plan_order(

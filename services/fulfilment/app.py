@@ -18,8 +18,8 @@ service = Service(
         "Ships replacement units once the fee is paid (F1) and announces old SN -> new SN;"
         " recalls a unit requested when fraud ends its plan (C10); refunds a fee paid on a case"
         " refused or paid twice;"
-        " schedules the consumables pack of a designated AG renewal (F4); sends a repaired unit"
-        " back (F5)."
+        " schedules the consumables pack of a designated AG renewal (F4) and refuses a change of"
+        " its address; sends a repaired unit back (F5)."
     ),
     waits_for=WAITS_FOR,
 )
@@ -30,3 +30,4 @@ service.consumes(topics.WAREHOUSE_DISPATCHES)(handlers.on_warehouse_event)
 service.consumes(topics.PLAN_ORDERS)(handlers.record_pack_orders)
 service.consumes(topics.ACTIVATION_EVENTS)(handlers.on_activation_event)
 service.consumes(topics.REPAIR_COMPLETIONS)(handlers.return_repaired_units)
+service.consumes(topics.PACK_ADDRESS_CHANGES)(handlers.refuse_pack_address_changes)

@@ -10,6 +10,7 @@ as they would one batch apiece.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,8 @@ from contracts.fulfilment import (
     ShipmentCancellationRequestedPayload,
     ShipmentRecallConcludedPayload,
     ShipmentRequestedPayload,
+    ShippingCharges,
+    ShippingChargesQuotedPayload,
 )
 from contracts.money import Money
 from contracts.repairs import RepairCompletedPayload
@@ -42,6 +45,7 @@ from contracts.upstream import (
     ServiceMode,
     ShipmentAlreadyDispatchedPayload,
     ShipmentCancelledPayload,
+    ShippingChoice,
 )
 from services.fulfilment.domain_refunds import (
     Refund,
@@ -66,9 +70,22 @@ def customer_pays_shipping(*, customer_region: str, plan_region: str) -> bool:
     return customer_region != plan_region
 
 
-def fee_settled(*, fee: Decimal, fee_currency: str, paid: dict[str, Decimal]) -> bool:
-    """F1: the unit ships once the customer has paid the whole fee, in the fee's currency."""
-    return paid.get(fee_currency, Decimal(0)) >= fee
+def owed_before_shipping(
+    *, fee: Money, shipping: Money | None, customs: Money | None, bill_on_delivery: bool
+) -> list[Money]:
+    """F1: what the customer pays before the unit ships: the fee, and outside the plan's region
+    its shipping and customs too, unless they chose to have those billed on delivery."""
+    if bill_on_delivery:
+        return [fee]
+    return [fee, *(charge for charge in (shipping, customs) if charge is not None)]
+
+
+def owed_settled(*, owed: Sequence[Money], paid: dict[str, Decimal]) -> bool:
+    """F1: the unit ships once the customer has paid all that is owed, each in its currency."""
+    due: dict[str, Decimal] = {}
+    for amount in owed:
+        due[amount.currency] = due.get(amount.currency, Decimal(0)) + amount.amount
+    return all(paid.get(currency, Decimal(0)) >= total for currency, total in due.items())
 
 
 def ready_to_ship(*, fee_paid: bool, express_premium: bool, pre_authorisation: str | None) -> bool:
@@ -107,6 +124,8 @@ class Replacement:
     fee: Money
     flyaway: bool
     service_mode: ServiceMode
+    shipping: Money | None = None  # F1: priced when the customer's region is not the plan's
+    customs: Money | None = None
     state: ReplacementState = ReplacementState.AWAITING_PAYMENT
     shipment_id: uuid.UUID | None = None
     customer_pays_shipping: bool | None = None
@@ -129,6 +148,7 @@ class Payment:
     case_id: str
     amount: Money
     settled_at: datetime
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING
 
 
 @dataclass(frozen=True)
@@ -228,24 +248,35 @@ class Replacements:
         return None
 
     def take_deduction(self, deduction: DeductionAppliedPayload) -> list[Outgoing]:
-        """A replacement was taken off the plan: it ships once its fee is paid (F1); express
-        premium first holds the product's value on the card (X3). A case is taken once."""
+        """A replacement was taken off the plan: it ships once its fee is paid, and outside the
+        plan's region its shipping and customs, priced here (F1); express premium first holds
+        the product's value on the card (X3). A case is taken once."""
         if deduction.case_id in self.replacements:
             return self._ship_if_ready(deduction.case_id) + self._refunds(deduction.case_id)
-        self._update(
-            Replacement(
-                case_id=deduction.case_id,
-                plan_id=deduction.plan_id,
-                old_sn=deduction.sn,
-                model=deduction.model,
-                plan_region=deduction.plan_region,
-                customer_region=deduction.customer_region,
-                fee=deduction.fee,
-                flyaway=deduction.flyaway,
-                service_mode=deduction.service_mode,
+        shipping = customs = None
+        if customer_pays_shipping(
+            customer_region=deduction.customer_region, plan_region=deduction.plan_region
+        ):
+            shipping, customs = consumer_catalogue().shipping_charges(
+                plan_region=deduction.plan_region, ship_to_region=deduction.customer_region
             )
+        taken = Replacement(
+            case_id=deduction.case_id,
+            plan_id=deduction.plan_id,
+            old_sn=deduction.sn,
+            model=deduction.model,
+            plan_region=deduction.plan_region,
+            customer_region=deduction.customer_region,
+            fee=deduction.fee,
+            flyaway=deduction.flyaway,
+            service_mode=deduction.service_mode,
+            shipping=shipping,
+            customs=customs,
         )
+        self._update(taken)
         requested = []
+        if shipping is not None and customs is not None:
+            requested.append(_quoted(taken, shipping, customs))
         if deduction.service_mode is ServiceMode.EXPRESS_PREMIUM:
             requested.append(self._request_pre_authorisation(deduction))
         return requested + self._ship_if_ready(deduction.case_id) + self._refunds(deduction.case_id)
@@ -271,7 +302,11 @@ class Replacements:
         payment = self.payments.get(settled.payment_id)
         if payment is None:
             payment = Payment(
-                settled.payment_id, settled.case_id, settled.amount, settled.settled_at
+                settled.payment_id,
+                settled.case_id,
+                settled.amount,
+                settled.settled_at,
+                settled.shipping_choice,
             )
             self.payments[payment.payment_id] = payment
             self.new_payments.append(payment)
@@ -299,7 +334,8 @@ class Replacements:
             plan_id=paid_for.plan_id if paid_for else None,
             amount=payment.amount,
             paid_for="replacement_fee" if paid_for else "case_not_yet_deducted",
-            counts_towards_fee=paid_for is None or paid_for.fee.currency == payment.amount.currency,
+            counts_towards_fee=paid_for is None
+            or payment.amount.currency in {owed.currency for owed in self._owed(paid_for)},
         )
 
     def refuse_case(self, final: ClaimFinalisedPayload) -> list[Outgoing]:
@@ -519,9 +555,7 @@ class Replacements:
             return []
         held = self.pre_authorisations.get(case_id)
         if not ready_to_ship(
-            fee_paid=fee_settled(
-                fee=waiting.fee.amount, fee_currency=waiting.fee.currency, paid=self._paid(case_id)
-            ),
+            fee_paid=owed_settled(owed=self._owed(waiting), paid=self._paid(case_id)),
             express_premium=waiting.service_mode is ServiceMode.EXPRESS_PREMIUM,
             pre_authorisation=held.state if held else None,
         ):
@@ -549,11 +583,39 @@ class Replacements:
                     model=waiting.model,
                     ship_to_region=waiting.customer_region,
                     customer_pays_shipping=pays_shipping,
+                    shipping_charges=self._charges(waiting),
                 ),
                 key=str(waiting.plan_id),
                 correlation_id=case_id,
             )
         ]
+
+    def _bills_on_delivery(self, case_id: str) -> bool:
+        """F1: the customer documented, with a payment of the case, that shipping and customs
+        are billed with the delivery."""
+        return any(
+            payment.case_id == case_id
+            and payment.shipping_choice is ShippingChoice.BILL_ON_DELIVERY
+            for payment in self.payments.values()
+        )
+
+    def _owed(self, replacement: Replacement) -> list[Money]:
+        return owed_before_shipping(
+            fee=replacement.fee,
+            shipping=replacement.shipping,
+            customs=replacement.customs,
+            bill_on_delivery=self._bills_on_delivery(replacement.case_id),
+        )
+
+    def _charges(self, replacement: Replacement) -> ShippingCharges | None:
+        if replacement.shipping is None or replacement.customs is None:
+            return None
+        billed = self._bills_on_delivery(replacement.case_id)
+        return ShippingCharges(
+            shipping=replacement.shipping,
+            customs=replacement.customs,
+            settlement="billed_on_delivery" if billed else "paid",
+        )
 
     def _paid(self, case_id: str) -> dict[str, Decimal]:
         paid: dict[str, Decimal] = {}
@@ -570,6 +632,24 @@ class Replacements:
     def _update_pre_authorisation(self, held: PreAuthorisation) -> None:
         self.pre_authorisations[held.case_id] = held
         self.changed_pre_authorisations.add(held.case_id)
+
+
+def _quoted(replacement: Replacement, shipping: Money, customs: Money) -> Outgoing:
+    """F1: the shipping and customs a replacement outside the plan's region costs."""
+    return Outgoing(
+        ShippingChargesQuotedPayload(
+            case_id=replacement.case_id,
+            plan_id=replacement.plan_id,
+            old_sn=replacement.old_sn,
+            plan_region=replacement.plan_region,
+            ship_to_region=replacement.customer_region,
+            fee=replacement.fee,
+            shipping=shipping,
+            customs=customs,
+        ),
+        key=str(replacement.plan_id),
+        correlation_id=replacement.case_id,
+    )
 
 
 def _answer(answer: PaymentRecordedPayload) -> Outgoing:

@@ -11,6 +11,7 @@ from contracts.envelope import Envelope
 from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     DispatchConfirmed,
+    PackAddressChangeRequested,
     PaymentEvent,
     PaymentSettled,
     PlanOrderPlaced,
@@ -150,6 +151,15 @@ async def record_pack_orders(events: Sequence[PlanOrderPlaced], tx: Transaction)
     for event, order in orders:
         _emit(tx, event, packs.record_order(order))
     await store.save_packs(tx.conn, packs)
+
+
+async def refuse_pack_address_changes(
+    events: Sequence[PackAddressChangeRequested], tx: Transaction
+) -> None:
+    """F4: the address given at purchase cannot be changed; each request is refused, naming it."""
+    packs = await store.load_packs(tx.conn, [event.payload.plan_code for event in events])
+    for event in events:
+        _emit(tx, event, packs.change_address(event.payload))
 
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:

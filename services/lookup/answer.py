@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -215,6 +216,14 @@ class ShipmentOut(_Out):
     dispatched_at: datetime | None
 
 
+class ShippingChargesOut(_Out):
+    shipping: MoneyOut
+    customs: MoneyOut
+    settlement: Literal["owed", "paid", "billed_on_delivery"] = Field(
+        description="F1: owed until the unit ships; then paid before it, or billed on delivery"
+    )
+
+
 class ReplacementOut(_Out):
     case_id: str
     old_sn: str
@@ -226,6 +235,9 @@ class ReplacementOut(_Out):
     fee: MoneyOut | None
     customer_owes: MoneyOut | None = Field(
         default=None, description="C10: the value of a unit that left on a plan ended for fraud"
+    )
+    shipping_charges: ShippingChargesOut | None = Field(
+        default=None, description="F1: None when the plan's region ships free"
     )
     replaced_at: datetime | None
     shipment: ShipmentOut | None
@@ -255,6 +267,29 @@ class WaitingOut(_Out):
     deadline: datetime | None
 
 
+class AddressChangeRefusedOut(_Out):
+    request_id: str
+    refused_at: datetime | None
+    reason_code: Literal["PACK_ADDRESS_FIXED"] = "PACK_ADDRESS_FIXED"
+
+
+class PackOut(_Out):
+    """F4: the consumables pack of a designated AG renewal."""
+
+    plan_code: str
+    plan_year: int | None
+    state: Literal["scheduled", "held", "not_decided"]
+    due_by: datetime | None
+    weekdays_only_after: date | None = Field(
+        description="The working-day calendar's last day, when the 30 working days ran past it"
+        " and the days after it were counted as weekdays alone"
+    )
+    reason_code: str | None = Field(description="Why it is held, e.g. PACK_ADDRESS_MISSING")
+    address_change_refused: AddressChangeRefusedOut | None = Field(
+        description="The latest request to change the address given at purchase (refused)"
+    )
+
+
 class LookupAnswer(_Out):
     """X5: what the platform knows of one SN, from its own events."""
 
@@ -276,6 +311,9 @@ class LookupAnswer(_Out):
     )
     refunds: list[RefundOut] = Field(
         default_factory=list, description="Payments of its cases given back (F1, X3)"
+    )
+    packs: list[PackOut] = Field(
+        default_factory=list, description="F4: consumables packs of the plan's AG renewals"
     )
     waiting: list[WaitingOut] = Field(
         default_factory=list,

@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from contracts.claims import RepairSplit
@@ -21,6 +21,7 @@ from contracts.waiting import EventWaiting, WaitingEvent
 from services.lookup.answer import (
     AccessoryOut,
     AccessoryState,
+    AddressChangeRefusedOut,
     AgriculturalOut,
     ClaimOut,
     CoverState,
@@ -28,6 +29,7 @@ from services.lookup.answer import (
     LedgerOut,
     LookupAnswer,
     MoneyOut,
+    PackOut,
     PlanOut,
     RefundOut,
     ReplacementOut,
@@ -35,6 +37,7 @@ from services.lookup.answer import (
     ReversalOut,
     SerialLink,
     ShipmentOut,
+    ShippingChargesOut,
     TerminationOut,
     TermOut,
     WaitingOut,
@@ -149,6 +152,10 @@ class ReplacementRecord:
     shipment_id: uuid.UUID | None = None
     ship_to_region: str | None = None
     customer_pays_shipping: bool | None = None
+    shipping_amount: Decimal | None = None  # F1: outside the plan's region
+    customs_amount: Decimal | None = None
+    charges_currency: str | None = None
+    shipping_settlement: str | None = None  # paid or billed_on_delivery, once it ships
     shipment_requested_at: datetime | None = None
     dispatched_at: datetime | None = None
     inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
@@ -171,6 +178,22 @@ class RefundRecord:
     reason: str | None = None
     requested_at: datetime | None = None
     settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """F4: the consumables pack of a designated AG renewal, by its plan code."""
+
+    plan_code: str
+    plan_id: uuid.UUID | None = None
+    pack_id: uuid.UUID | None = None
+    plan_year: int | None = None
+    state: str | None = None  # scheduled or held
+    due_by: datetime | None = None
+    weekdays_only_after: date | None = None  # the calendar's last day, when counted past it
+    reason_code: str | None = None  # why it is held
+    address_change_request: str | None = None  # the latest change refused PACK_ADDRESS_FIXED
+    address_change_refused_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,7 @@ class Findings:
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
     insurer_claims: Mapping[str, InsurerClaimRow] = field(default_factory=dict)  # by case id
     refunds: Sequence[RefundRecord] = ()  # of its cases
+    packs: Sequence[PackRecord] = ()  # F4: of those plans' renewals
 
 
 @dataclass(frozen=True)
@@ -445,6 +469,7 @@ def assemble(
             )
             for r in sorted(found.refunds, key=lambda r: (r.case_id, r.payment_id))
         ],
+        packs=[_pack_out(pack) for pack in sorted(found.packs, key=lambda p: p.plan_year or 0)],
         waiting=[
             WaitingOut(
                 service=wait.service,
@@ -457,6 +482,26 @@ def assemble(
             for wait in sorted(found.waits, key=lambda wait: (wait.since or now, wait.key))
         ],
         as_of=now,
+    )
+
+
+def _pack_out(pack: PackRecord) -> PackOut:
+    """F4: the pack, its due date (and whether it was counted past the calendar), and the
+    latest address change refused."""
+    return PackOut(
+        plan_code=pack.plan_code,
+        plan_year=pack.plan_year,
+        state=pack.state or "not_decided",
+        due_by=pack.due_by,
+        weekdays_only_after=pack.weekdays_only_after,
+        reason_code=pack.reason_code,
+        address_change_refused=(
+            AddressChangeRefusedOut(
+                request_id=pack.address_change_request, refused_at=pack.address_change_refused_at
+            )
+            if pack.address_change_request is not None
+            else None
+        ),
     )
 
 
@@ -660,6 +705,7 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
         flyaway=r.flyaway,
         fee=_money(r.fee_amount, r.fee_currency),
         customer_owes=_money(r.owed_amount, r.owed_currency),
+        shipping_charges=_shipping_charges(r),
         replaced_at=r.dispatched_at or r.inherited_at,
         shipment=(
             ShipmentOut(
@@ -672,6 +718,17 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
             if r.shipment_id is not None
             else None
         ),
+    )
+
+
+def _shipping_charges(r: ReplacementRecord) -> ShippingChargesOut | None:
+    """F1: what shipping outside the plan's region costs, and whether it is still owed."""
+    shipping = _money(r.shipping_amount, r.charges_currency)
+    customs = _money(r.customs_amount, r.charges_currency)
+    if shipping is None or customs is None:
+        return None
+    return ShippingChargesOut(
+        shipping=shipping, customs=customs, settlement=r.shipping_settlement or "owed"
     )
 
 

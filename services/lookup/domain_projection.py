@@ -60,8 +60,14 @@ from contracts.coverage import (
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackHeld,
+    ConsumablesPackHeldPayload,
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
+    PackAddressChangeRefused,
+    PackAddressChangeRefusedPayload,
     RefundRequested,
     ShipmentCancellationRequested,
     ShipmentCancellationRequestedPayload,
@@ -69,6 +75,8 @@ from contracts.fulfilment import (
     ShipmentRecallConcludedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
+    ShippingChargesQuoted,
+    ShippingChargesQuotedPayload,
 )
 from contracts.insurer import (
     InsurerClaimAnswered,
@@ -94,6 +102,7 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    PackRecord,
     RefundRecord,
     ReplacementRecord,
 )
@@ -159,6 +168,7 @@ class Touched:
     accessory_sns: set[str] = field(default_factory=set)
     insurer_claim_ids: set[str] = field(default_factory=set)
     refund_ids: set[uuid.UUID] = field(default_factory=set)
+    pack_codes: set[str] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -201,6 +211,7 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
             case (
                 PlanInherited(payload=replacement)
                 | ShipmentRequested(payload=replacement)
+                | ShippingChargesQuoted(payload=replacement)
                 | DeviceReplaced(payload=replacement)
                 | ShipmentCancellationRequested(payload=replacement)
                 | ShipmentRecallConcluded(payload=replacement)
@@ -218,6 +229,12 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.insurer_claim_ids.add(claim.incident_id)
             case RefundRequested(payload=refund) | RefundSettled(payload=refund):
                 touched.refund_ids.add(refund.refund_id)
+            case (
+                ConsumablesPackScheduled(payload=pack)
+                | ConsumablesPackHeld(payload=pack)
+                | PackAddressChangeRefused(payload=pack)
+            ):
+                touched.pack_codes.add(pack.plan_code)
     return touched
 
 
@@ -280,6 +297,7 @@ _CLAIM_REPORT = tuple(
 )
 # C8, L4: a claim only moves forward; rejected and paid are final.
 _ANSWER_RANK = {"accepted": 1, "rejected": 2, "paid": 2}
+_PACK_FACTS = tuple(f.name for f in fields(PackRecord) if f.name != "plan_code")
 
 
 @dataclass
@@ -294,6 +312,7 @@ class ReadModel:
     accessories: Rows[tuple[str, str], AccessoryRecord]
     insurer_claims: Rows[str, InsurerClaimRow]
     refunds: Rows[uuid.UUID, RefundRecord]
+    packs: Rows[str, PackRecord]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -336,6 +355,8 @@ class ReadModel:
                 self._claim_finalised(final)
             case ClaimReversed(payload=reversal):
                 self._claim_reversed(reversal, event.occurred_at)
+            case ShippingChargesQuoted(payload=quote):
+                self._shipping_quoted(quote)
             case ShipmentRequested(payload=shipment):
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
@@ -375,6 +396,12 @@ class ReadModel:
                         settled_at=settled.settled_at,
                     )
                 )
+            case ConsumablesPackScheduled(payload=scheduled):
+                self._pack_scheduled(scheduled)
+            case ConsumablesPackHeld(payload=held):
+                self._pack_held(held)
+            case PackAddressChangeRefused(payload=refused):
+                self._pack_address_change_refused(refused, event.occurred_at)
 
     # Devices ------------------------------------------------------------------------------
 
@@ -773,7 +800,24 @@ class ReadModel:
                 shipment_id=shipment.shipment_id,
                 ship_to_region=shipment.ship_to_region,
                 customer_pays_shipping=shipment.customer_pays_shipping,
+                shipping_settlement=(
+                    shipment.shipping_charges.settlement if shipment.shipping_charges else None
+                ),
                 shipment_requested_at=at,
+            )
+        )
+
+    def _shipping_quoted(self, quote: ShippingChargesQuotedPayload) -> None:
+        """F1: the shipping and customs a replacement outside the plan's region costs."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=quote.case_id,
+                plan_id=quote.plan_id,
+                old_sn=quote.old_sn,
+                ship_to_region=quote.ship_to_region,
+                shipping_amount=quote.shipping.amount,
+                customs_amount=quote.customs.amount,
+                charges_currency=quote.shipping.currency,
             )
         )
 
@@ -828,6 +872,51 @@ class ReadModel:
         """F1, F3: what one event knows of a replacement case; the first value seen stays."""
         known = self.replacements.get(facts.case_id)
         self.replacements.put(facts.case_id, _filled_in(known, facts, _REPLACEMENT_FACTS))
+
+    def _pack_scheduled(self, pack: ConsumablesPackScheduledPayload) -> None:
+        """F4: the pack and its due date, and whether it was counted past the calendar."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                pack_id=pack.pack_id,
+                plan_year=pack.plan_year,
+                state="scheduled",
+                due_by=pack.due_by,
+                weekdays_only_after=pack.weekdays_only_after,
+            )
+        )
+
+    def _pack_held(self, pack: ConsumablesPackHeldPayload) -> None:
+        """F4: a pack that cannot be scheduled, and why."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                plan_year=pack.plan_year,
+                state="held",
+                reason_code=pack.reason_code,
+            )
+        )
+
+    def _pack_address_change_refused(
+        self, refused: PackAddressChangeRefusedPayload, at: datetime
+    ) -> None:
+        """F4: the latest address change refused (PACK_ADDRESS_FIXED) replaces the one before."""
+        known = self.packs.get(refused.plan_code) or PackRecord(refused.plan_code)
+        self.packs.put(
+            refused.plan_code,
+            replace(
+                known,
+                plan_id=_first(known.plan_id, refused.plan_id),
+                address_change_request=refused.request_id,
+                address_change_refused_at=at,
+            ),
+        )
+
+    def _pack(self, facts: PackRecord) -> None:
+        known = self.packs.get(facts.plan_code)
+        self.packs.put(facts.plan_code, _filled_in(known, facts, _PACK_FACTS))
 
     def _accessory_associated(self, association: AccessoryAssociatedPayload) -> None:
         """G1, F3: an accessory associated with a drone, or moved with the plan to a new one."""

@@ -14,6 +14,7 @@ from services.lookup.domain import (
     CaseRecord,
     DeviceRecord,
     Findings,
+    PackRecord,
     PlanRecord,
     RefundRecord,
     ReplacementRecord,
@@ -24,6 +25,8 @@ from services.lookup.domain_bordereau import InsurerClaimRow, LedgerRepair
 
 if TYPE_CHECKING:
     from shared.db import Connection
+
+PACK_COLUMNS = [column.name for column in fields(PackRecord)]
 
 
 async def findings(conn: Connection, sn: str) -> Findings:
@@ -63,6 +66,11 @@ async def findings(conn: Connection, sn: str) -> Findings:
         refund_rows = await conn.fetch(
             "SELECT * FROM refunds WHERE case_id = ANY($1)", [row["case_id"] for row in case_rows]
         )
+        pack_rows = await conn.fetch(
+            "SELECT * FROM packs WHERE plan_id = ANY($1) OR plan_code = ANY($2)",
+            plan_ids,
+            sorted(code for row in term_rows if (code := row["plan_code"]) is not None),
+        )
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
         )
@@ -97,6 +105,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             row["sn"]: DeviceRecord(row["sn"], row["model"], row["first_activated_at"])
             for row in device_rows
         },
+        packs=[PackRecord(**{column: row[column] for column in PACK_COLUMNS}) for row in pack_rows],
         plans=[
             PlanRecord(
                 plan_id=row["plan_id"],
@@ -164,6 +173,10 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 shipment_id=row["shipment_id"],
                 ship_to_region=row["ship_to_region"],
                 customer_pays_shipping=row["customer_pays_shipping"],
+                shipping_amount=row["shipping_amount"],
+                customs_amount=row["customs_amount"],
+                charges_currency=row["charges_currency"],
+                shipping_settlement=row["shipping_settlement"],
                 shipment_requested_at=row["shipment_requested_at"],
                 dispatched_at=row["dispatched_at"],
                 inherited_at=row["inherited_at"],

@@ -15,6 +15,7 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    PackRecord,
     RefundRecord,
     ReplacementRecord,
     WaitEnded,
@@ -99,6 +100,7 @@ REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id"
 REFUNDS = _Table("refunds", RefundRecord, ("refund_id",), "refund_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
 INSURER_CLAIMS = _Table("insurer_claims", InsurerClaimRow, ("claim_id",), "claim_id")
+PACKS = _Table("packs", PackRecord, ("plan_code",), "plan_code")
 
 
 async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
@@ -113,6 +115,7 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
         insurer_claims=await INSURER_CLAIMS.load(conn, touched.insurer_claim_ids),
         refunds=await REFUNDS.load(conn, touched.refund_ids),
+        packs=await PACKS.load(conn, touched.pack_codes),
     )
 
 
@@ -126,6 +129,7 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await ACCESSORIES.save(conn, model.accessories)
     await INSURER_CLAIMS.save(conn, model.insurer_claims)
     await REFUNDS.save(conn, model.refunds)
+    await PACKS.save(conn, model.packs)
 
 
 async def follow_waits(

@@ -70,6 +70,7 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase
             t.ACTIVATION_EVENTS,  # F4: the designated AG renewals bought
             t.REPAIR_COMPLETIONS,  # F5: the repaired unit goes back
+            t.PACK_ADDRESS_CHANGES,  # F4: refused, the address given at purchase is fixed
         },
         {t.FULFILMENT_EVENTS, t.WAITING},
     ),

@@ -18,8 +18,7 @@ from shared.catalogue import consumer_catalogue
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.journeys import activate_plan, eventually, query
-from tests.e2e.test_lookup import answer_when
+from tests.e2e.journeys import activate_plan, answer_when, eventually, query
 
 pytestmark = pytest.mark.e2e
 

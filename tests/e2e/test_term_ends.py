@@ -27,12 +27,12 @@ from tests.e2e.journeys import (
     Device,
     activate_ag_plan,
     activate_plan,
+    answer_when,
     claim,
     eventually,
     query,
     renew_ag,
 )
-from tests.e2e.test_lookup import answer_when
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -63,10 +63,17 @@ from contracts.coverage import (
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
+    PackAddressChangeRefused,
+    PackAddressChangeRefusedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
+    ShippingCharges,
+    ShippingChargesQuoted,
+    ShippingChargesQuotedPayload,
 )
 from contracts.insurer import InsurerAnswer, InsurerClaimReported, InsurerClaimReportedPayload
 from contracts.money import Money
@@ -93,6 +100,7 @@ TABLES = (
     "replacements",
     "accessories",
     "insurer_claims",
+    "packs",
 )
 FEE = Money.of("99.00", "EUR")
 YEAR = timedelta(days=365)
@@ -345,7 +353,9 @@ async def test_a_plans_life_as_one_batch_leaves_the_rows_it_leaves_one_batch_api
 
     assert together == apart
     assert all(
-        together[table] for table in TABLES if table not in {"accessories", "insurer_claims"}
+        together[table]
+        for table in TABLES
+        if table not in {"accessories", "insurer_claims", "packs"}
     )
 
 
@@ -636,6 +646,94 @@ async def test_events_the_lookup_does_not_show_and_facts_about_unknown_plans_cha
     assert (handled.rejected, handled.emitted) == ({}, [])
     assert await read_model(lookup) == {table: [] for table in TABLES}
     assert len(await lookup.rows("SELECT event_id FROM inbox")) == 4
+
+
+async def test_f1_shipping_quoted_then_billed_on_delivery_in_one_batch_as_apart(
+    stack: Stack,
+) -> None:
+    """F1: the quote fills in what a replacement abroad costs; the shipment how it was settled;
+    the lookup shows them, in one batch as one by one."""
+    plan = Plan()
+    shipping, customs = Money.of("25.00", "USD"), Money.of("0.00", "USD")
+    quoted = _new(
+        ShippingChargesQuoted,
+        ShippingChargesQuotedPayload(
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            old_sn=plan.sn,
+            plan_region="PL",
+            ship_to_region="DE",
+            fee=FEE,
+            shipping=shipping,
+            customs=customs,
+        ),
+        "fulfilment",
+    )
+    shipped = plan.shipped()
+    shipped = shipped.model_copy(
+        update={
+            "payload": shipped.payload.model_copy(
+                update={
+                    "ship_to_region": "DE",
+                    "customer_pays_shipping": True,
+                    "shipping_charges": ShippingCharges(
+                        shipping=shipping, customs=customs, settlement="billed_on_delivery"
+                    ),
+                }
+            )
+        }
+    )
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, [(topics.FULFILMENT_EVENTS, quoted), (topics.FULFILMENT_EVENTS, shipped)]
+    )
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver((topics.FULFILMENT_EVENTS, quoted))
+        [row] = await harness.rows(
+            "SELECT shipping_amount, customs_amount, charges_currency, shipping_settlement"
+            " FROM replacements"
+        )
+        assert tuple(row) == (Decimal("25.00"), Decimal("0.00"), "USD", None)  # owed
+
+
+async def test_f4_an_address_change_refused_before_its_pack_is_scheduled_still_lands(
+    stack: Stack,
+) -> None:
+    """F4: the refusal (keyed by plan code before the renewal is bound) and the pack arrive in
+    any order; the pack row keeps both, in one batch as one by one."""
+    plan_id, code = uuid.uuid4(), factories.new_ag_plan_code()
+    refused = _new(
+        PackAddressChangeRefused,
+        PackAddressChangeRefusedPayload(request_id="ADDR-1", plan_code=code, plan_id=None),
+        "fulfilment",
+    )
+    last_day = date(2026, 12, 31)
+    scheduled = _new(
+        ConsumablesPackScheduled,
+        ConsumablesPackScheduledPayload(
+            pack_id=uuid.uuid4(),
+            plan_id=plan_id,
+            plan_code=code,
+            model="T40",
+            plan_year=2,
+            items=["blade x4"],
+            purchased_at=factories.now(),
+            due_by=factories.now() + timedelta(days=42),
+            weekdays_only_after=last_day,
+        ),
+        "fulfilment",
+    )
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, [(topics.FULFILMENT_EVENTS, refused), (topics.FULFILMENT_EVENTS, scheduled)]
+    )
+
+    assert together == apart
+    [row] = together["packs"]
+    assert row[:2] == (code, plan_id)
+    assert (row[4], row[6], row[8]) == ("scheduled", last_day, "ADDR-1")
 
 
 def _answer(found: Findings) -> LookupAnswer | None:

@@ -19,6 +19,8 @@ from contracts.fulfilment import (
     ShipmentCancellationRequestedPayload,
     ShipmentRecallConcludedPayload,
     ShipmentRequestedPayload,
+    ShippingCharges,
+    ShippingChargesQuotedPayload,
 )
 from contracts.money import Money
 from contracts.upstream import (
@@ -28,6 +30,7 @@ from contracts.upstream import (
     ServiceMode,
     ShipmentAlreadyDispatchedPayload,
     ShipmentCancelledPayload,
+    ShippingChoice,
 )
 from services.fulfilment.domain import (
     Outgoing,
@@ -49,14 +52,16 @@ FEE = Money.of("99.00", "EUR")
 HALF = Money.of("49.50", "EUR")
 
 
-def deduction(mode: ServiceMode = ServiceMode.STANDARD) -> DeductionAppliedPayload:
+def deduction(
+    mode: ServiceMode = ServiceMode.STANDARD, customer_region: str = "EU"
+) -> DeductionAppliedPayload:
     return DeductionAppliedPayload(
         case_id="CASE-1",
         plan_id=uuid.uuid4(),
         sn="1581F4XXB2210001",
         model="mavic-3-pro",
         plan_region="EU",
-        customer_region="PL",
+        customer_region=customer_region,
         fee=FEE,
         flyaway=False,
         service_mode=mode,
@@ -65,9 +70,17 @@ def deduction(mode: ServiceMode = ServiceMode.STANDARD) -> DeductionAppliedPaylo
     )
 
 
-def paid(amount: Money, payment_id: str) -> PaymentSettledPayload:
+def paid(
+    amount: Money,
+    payment_id: str,
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING,
+) -> PaymentSettledPayload:
     return PaymentSettledPayload(
-        payment_id=payment_id, case_id="CASE-1", amount=amount, settled_at=AT
+        payment_id=payment_id,
+        case_id="CASE-1",
+        amount=amount,
+        settled_at=AT,
+        shipping_choice=shipping_choice,
     )
 
 
@@ -103,13 +116,57 @@ def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> N
     [shipment] = answered(book.record_payment(paid(HALF, "PAY-2")), "PAY-2")
 
     assert isinstance(shipment.payload, ShipmentRequestedPayload)
-    assert shipment.payload.customer_pays_shipping  # shipped outside the plan's region
+    assert not shipment.payload.customer_pays_shipping  # the plan's region ships free
+    assert shipment.payload.shipping_charges is None
     assert (shipment.key, shipment.correlation_id) == (str(shipment.payload.plan_id), "CASE-1")
     [refund] = answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3")  # beyond the fee
     assert isinstance(refund.payload, RefundRequestedPayload)
     assert (refund.payload.payment_id, refund.payload.amount) == ("PAY-3", HALF)
     assert [p.payment_id for p in book.new_payments] == ["PAY-1", "PAY-2", "PAY-3"]
     assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
+
+
+# F1: the catalogue's price from EU to PL is the default (EU plans are not in its table).
+SHIPPING, CUSTOMS = Money.of("60.00", "USD"), Money.of("40.00", "USD")
+
+
+def test_f1_outside_the_plans_region_shipping_and_customs_are_quoted_and_waited_for() -> None:
+    book = Replacements({}, {}, {})
+    deducted = deduction(customer_region="PL")
+
+    [quoted] = book.take_deduction(deducted)
+    assert quoted.payload == ShippingChargesQuotedPayload(
+        case_id="CASE-1",
+        plan_id=deducted.plan_id,
+        old_sn=deducted.sn,
+        plan_region="EU",
+        ship_to_region="PL",
+        fee=FEE,
+        shipping=SHIPPING,
+        customs=CUSTOMS,
+    )
+    assert answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1") == []  # the fee alone
+    [shipment] = answered(book.record_payment(paid(Money.of("100.00", "USD"), "PAY-2")), "PAY-2")
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert shipment.payload.customer_pays_shipping
+    assert shipment.payload.shipping_charges == ShippingCharges(
+        shipping=SHIPPING, customs=CUSTOMS, settlement="paid"
+    )
+
+
+def test_f1_on_the_customers_documented_choice_it_ships_once_the_fee_is_paid() -> None:
+    book = Replacements({}, {}, {})
+    book.take_deduction(deduction(customer_region="PL"))
+
+    paid_fee = paid(FEE, "PAY-1", ShippingChoice.BILL_ON_DELIVERY)
+    [shipment] = answered(book.record_payment(paid_fee), "PAY-1")
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert shipment.payload.shipping_charges == ShippingCharges(
+        shipping=SHIPPING, customs=CUSTOMS, settlement="billed_on_delivery"
+    )
+    assert book.new_payments[0].shipping_choice is ShippingChoice.BILL_ON_DELIVERY
 
 
 def test_f1_a_payment_in_another_currency_is_answered_as_not_counting_and_ships_nothing() -> None:
