@@ -123,20 +123,26 @@ class Transaction:
         cause: Envelope | None,
         correlation_id: str | None = None,
         envelope: type[Envelope] | None = None,
+        occurred_at: datetime | None = None,
     ) -> Envelope:
         """Queue the event carrying `payload`, caused by `cause`, for the outbox.
 
         The envelope, its topic, the producer and the causation come from the contracts and the
         service; the correlation is the cause's unless the event starts a thread of its own (a
         case, a plan). An event of the service's clock has no cause and names its correlation.
-        `envelope` is needed only where one payload travels in two event types.
+        `envelope` is needed only where one payload travels in two event types; `occurred_at`
+        where the event must bear the instant its rows were written with.
         """
         correlation = correlation_id or (cause.correlation_id if cause else None)
         if correlation is None:
             raise ValueError("an event without a cause must name its correlation id")
         event_class = envelope or envelope_for(payload)
         event = event_class.new(
-            payload, producer=self.producer, correlation_id=correlation, cause=cause
+            payload,
+            producer=self.producer,
+            correlation_id=correlation,
+            cause=cause,
+            occurred_at=occurred_at,
         )
         self.publish(topic_of(event_class), key, event)
         return event

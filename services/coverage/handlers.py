@@ -23,23 +23,23 @@ Event = TypeVar("Event", bound=LedgerEvent)
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:
     """P1: an activation opens the ledger; A3, A4: a renewal adds a term."""
-    await _decide_in_order(events, tx, decisions.decide_activation)
+    await _decide_in_order(events, tx, decisions.decide_activation, datetime.now(UTC))
 
 
 async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
     """C5-C9: a decision takes a replacement or a repair off its plan; C10: fraud ends it."""
-    await _decide_in_order(events, tx, decisions.decide_claim)
+    await _decide_in_order(events, tx, decisions.decide_claim, datetime.now(UTC))
 
 
 async def on_fulfilment_event(events: Sequence[FulfilmentEvent], tx: Transaction) -> None:
     """F3: a dispatched replacement unit inherits the plan."""
-    await _decide_in_order(events, tx, decisions.decide_fulfilment)
+    await _decide_in_order(events, tx, decisions.decide_fulfilment, datetime.now(UTC))
 
 
 async def on_insurer_response(events: Sequence[InsurerResponseEvent], tx: Transaction) -> None:
     """A5: the insurer's policy sets its term's dates."""
-    confirm = partial(decisions.decide_insurer_response, at=datetime.now(UTC))
-    await _decide_in_order(events, tx, confirm)
+    at = datetime.now(UTC)
+    await _decide_in_order(events, tx, partial(decisions.decide_insurer_response, at=at), at)
 
 
 # Plans whose ended terms one pass of the clock announces: a short transaction, and the next
@@ -56,15 +56,26 @@ async def announce_term_ends(tx: Transaction, now: datetime) -> int:
     announced = [decisions.end_terms(plan, now) for plan in book.loaded.values()]
     for decision in announced:
         book.record(decision)
-    await store.save_book(tx.conn, book)
+    await store.save_book(tx.conn, book, now)
     for out in (out for decision in announced for out in decision.emits):
-        tx.emit(out.payload, key=str(out.plan_id), cause=None, correlation_id=out.correlation_id)
+        tx.emit(
+            out.payload,
+            key=str(out.plan_id),
+            cause=None,
+            correlation_id=out.correlation_id,
+            occurred_at=now,
+        )
     return sum(len(decision.emits) for decision in announced)
 
 
 async def _decide_in_order(
-    events: Sequence[Event], tx: Transaction, decide: Callable[[PlanBook, Event], Decision]
+    events: Sequence[Event],
+    tx: Transaction,
+    decide: Callable[[PlanBook, Event], Decision],
+    at: datetime,
 ) -> None:
+    """Each event decided against the book in the order it came; the rows saved and the events
+    emitted all bear `at`, so that a month's report counting either ties out to the other."""
     book = await store.load_book(
         tx.conn, map(decisions.plan_concerned, events), decisions.cases_settling(events)
     )
@@ -76,9 +87,13 @@ async def _decide_in_order(
             raise EventRejectedError(event, error) from error
         book.record(decision)
         decided.append((event, decision))
-    await store.save_book(tx.conn, book)
+    await store.save_book(tx.conn, book, at)
     for event, decision in decided:
         for out in decision.emits:
             tx.emit(
-                out.payload, key=str(out.plan_id), cause=event, correlation_id=out.correlation_id
+                out.payload,
+                key=str(out.plan_id),
+                cause=event,
+                correlation_id=out.correlation_id,
+                occurred_at=at,
             )

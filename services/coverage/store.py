@@ -69,14 +69,15 @@ async def _settled_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
     return {row["case_id"] for row in rows}
 
 
-async def save_book(conn: Connection, book: PlanBook) -> None:
-    """The final state of every plan and term the batch touched, and its new rows, once."""
+async def save_book(conn: Connection, book: PlanBook, at: datetime) -> None:
+    """The final state of every plan and term the batch touched, and its new rows, once; the
+    ledger's rows dated `at`, the instant the batch's events bear."""
     await _insert_plans(conn, book.opened_plans())
     await _update_plans(conn, book.changed_plans())
     await _insert_terms(conn, book.new_terms())
     await _update_terms(conn, book.changed_terms())
     await _record_serials(conn, book)
-    await _record_settlements(conn, book)
+    await _record_settlements(conn, book, at)
 
 
 async def _insert_plans(conn: Connection, plans: list[Plan]) -> None:
@@ -183,21 +184,22 @@ async def _record_serials(conn: Connection, book: PlanBook) -> None:
         )
 
 
-async def _record_settlements(conn: Connection, book: PlanBook) -> None:
+async def _record_settlements(conn: Connection, book: PlanBook, at: datetime) -> None:
     if book.replacement_deductions:
         await conn.executemany(
-            "INSERT INTO deductions (case_id, plan_id, term_no, flyaway, fee_amount, fee_currency)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO deductions"
+            " (case_id, plan_id, term_no, flyaway, fee_amount, fee_currency, applied_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [
-                (taken.case_id, taken.plan_id, taken.term_no, taken.flyaway, *_money(taken.fee))
+                (taken.case_id, taken.plan_id, taken.term_no, taken.flyaway, *_money(taken.fee), at)
                 for taken in book.replacement_deductions
             ],
         )
     if book.quota_deductions:
         await conn.executemany(
             "INSERT INTO quota_deductions (case_id, plan_id, term_no, currency, from_base_quota,"
-            " from_consumables_quota, deductible, shortfall, not_covered, customer_share, split)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            " from_consumables_quota, deductible, shortfall, not_covered, customer_share, split,"
+            " applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             [
                 (
                     paid.case_id,
@@ -211,6 +213,7 @@ async def _record_settlements(conn: Connection, book: PlanBook) -> None:
                     paid.split.not_covered.amount,
                     paid.split.customer_share.amount,
                     paid.split.model_dump_json(),
+                    at,
                 )
                 for paid in book.quota_deductions
             ],

@@ -578,6 +578,23 @@ async def test_c7_c9_repairs_spend_the_base_quota_in_order_in_one_batch_as_one_b
     assert [row["from_base_quota"] for row in rows] == [Decimal("5000.00"), Decimal("15000.00")]
 
 
+async def test_c7_a_repairs_ledger_row_and_its_event_bear_one_instant(
+    coverage: ServiceHarness,
+) -> None:
+    """A bordereau (M2 months) counts a repair by its event and ties out to the ledger's rows:
+    a row and its event dated apart could fall either side of a Shanghai month's midnight."""
+    plan = activation(ag=agricultural())
+    await coverage.deliver(activations(plan))
+
+    handled = await coverage.deliver(claims(repair(plan, "100.00")), claims(repair(plan, "50.00")))
+
+    taken = {
+        event.payload.case_id: event.occurred_at for event in handled.events(QuotaDeductionApplied)
+    }
+    rows = await coverage.rows("SELECT case_id, applied_at FROM quota_deductions")
+    assert {row["case_id"]: row["applied_at"] for row in rows} == taken
+
+
 async def test_c7_a_repair_on_a_consumer_plan_is_refused(coverage: ServiceHarness) -> None:
     plan = activation()
     await coverage.deliver(activations(plan))
