@@ -4,6 +4,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# The stack's Kafka mode (infra/lib.sh): CAREPLAN_KAFKA_BROKERS=3 is the three-node cluster.
+KAFKA_HOME := .local/$(if $(filter-out 1,$(or $(CAREPLAN_KAFKA_BROKERS),1)),kafka-cluster,kafka)
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
         test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi \
@@ -32,7 +34,7 @@ stack-status: ## Show what is running
 
 topics: stack-up ## Create every topic with its partition count (as the stack's administrator)
 	CAREPLAN_KAFKA_USERNAME=admin \
-	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' .local/kafka/credentials.env)" \
+	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' $(KAFKA_HOME)/credentials.env)" \
 	$(VENV)/bin/careplan topics
 
 demo: install stack-up ## Run the services on the local stack, fed a realistic stream

@@ -10,6 +10,8 @@
 #   cluster.sh reset     stop and delete the cluster's storage, credentials and certificates
 #   cluster.sh status    exit 0 only if every node is running
 #   cluster.sh pid <i>   the pid of node i, if it runs
+#   cluster.sh controller  the id of the active KRaft controller (the quorum's leader)
+#   cluster.sh elect     move every partition's leadership back to its preferred replica
 #
 # Node i: client port KAFKA_PORT+10*i, controller port the one above, state in
 # .local/kafka-cluster/node-<i>/.
@@ -173,8 +175,18 @@ case "${1:-}" in
         exit "$rc"
         ;;
     pid) node_pid "${2:?node number}" ;;
+    controller)
+        kafka_admin org.apache.kafka.tools.MetadataQuorumCommand describe --status 2>/dev/null |
+            awk '$1 == "LeaderId:" {print $2}'
+        ;;
+    elect)
+        # Partitions already led by their preferred replica are reported, not an error.
+        kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$(kafka_bootstrap)" \
+            --admin.config "$KAFKA_ADMIN_CONFIG" --election-type PREFERRED --all-topic-partitions \
+            2>&1 | grep -v 'already' || true
+        ;;
     *)
-        echo "usage: $0 up|down|reset|status|pid <i>" >&2
+        echo "usage: $0 up|down|reset|status|pid <i>|controller|elect" >&2
         exit 2
         ;;
 esac
