@@ -66,8 +66,7 @@ async def ensure_topics(bootstrap: str, *, recreate: bool = False) -> dict[str, 
             await admin.delete_topics(doomed)
             await _wait_until(admin, lambda names: not (names & set(doomed)))
             existing -= set(doomed)
-        cluster = await admin.describe_cluster()
-        replicas = min(MAX_REPLICATION_FACTOR, len(cluster["brokers"]))
+        replicas = await replication_factor(admin)
         missing = [
             new_topic(name, partitions, replicas)
             for name, partitions in plan.items()
@@ -79,6 +78,12 @@ async def ensure_topics(bootstrap: str, *, recreate: bool = False) -> dict[str, 
     finally:
         await admin.close()
     return plan
+
+
+async def replication_factor(admin: AIOKafkaAdminClient) -> int:
+    """As many replicas as the cluster has brokers, up to three."""
+    cluster = await admin.describe_cluster()
+    return min(MAX_REPLICATION_FACTOR, len(cluster["brokers"]))
 
 
 async def _wait_until(admin: AIOKafkaAdminClient, done: Callable[[set[str]], bool]) -> None:

@@ -134,7 +134,9 @@ class ClusterChaos:
         killed = time.monotonic()
         stall = await self._until_written(before, killed)
         self.report.losses.append((what, node, stall))
+        _say(f"{what}: node {node}, the flow stalled {stall:.1f}s where it led")
         await cluster_script("up")  # the node back, and every ISR full again
+        _say(f"node {node} back, every ISR full")
 
     async def _until_written(self, before: dict[TopicPartition, int], since: float) -> float:
         """Seconds until one partition the lost node led takes a write on its new leader."""
@@ -169,12 +171,18 @@ class ClusterChaos:
         restarted = time.monotonic()
         await cluster_script("up")
         self.report.rejoined_isr_seconds = time.monotonic() - restarted
+        _say(f"node {node} away until out of every ISR, then back: {self.report.lines()[-3]}")
 
     async def _move_leadership(self) -> None:
         before = await self._leaders()
         await cluster_script("elect")
         after = await self._leaders()
         self.report.leaders_moved = sum(after[tp] != leader for tp, leader in before.items())
+        _say(f"preferred-leader election: {self.report.leaders_moved} leaderships moved")
+
+
+def _say(what: str) -> None:
+    print(f"[cluster chaos] {what}", flush=True)
 
 
 def _alive(pid: int) -> bool:

@@ -176,8 +176,14 @@ case "${1:-}" in
         ;;
     pid) node_pid "${2:?node number}" ;;
     controller)
-        kafka_admin org.apache.kafka.tools.MetadataQuorumCommand describe --status 2>/dev/null |
-            awk '$1 == "LeaderId:" {print $2}'
+        # Asked again while a node that just came back is still catching up.
+        for _ in 1 2 3 4 5; do
+            leader="$(kafka_admin org.apache.kafka.tools.MetadataQuorumCommand describe --status \
+                2>/dev/null | awk '$1 == "LeaderId:" {print $2}')" || true
+            [[ -n "$leader" ]] && echo "$leader" && exit 0
+            sleep 2
+        done
+        die "no KRaft controller answered"
         ;;
     elect)
         # Partitions already led by their preferred replica are reported, not an error.
