@@ -128,16 +128,18 @@ ensure_kafka_credentials() {
 kafka_credential() { grep "^$1=" "$KAFKA_CREDENTIALS" | cut -d= -f2-; }
 
 # Admin client settings: the readiness probes and provision.sh. Short timeouts, so that the
-# probe loop, not the client, decides how long to wait.
+# probe loop, not the client, decides how long to wait; three times longer over TLS, whose
+# handshakes a cold JVM on a busy 2-core machine can take seconds over.
 write_admin_config() {
+    local scale=$((KAFKA_TLS == 1 ? 3 : 1))
     (
         umask 077
         cat >"$KAFKA_ADMIN_CONFIG" <<PROPERTIES
 security.protocol=$KAFKA_CLIENT_PROTOCOL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(kafka_credential CAREPLAN_KAFKA_ADMIN_PASSWORD)";
-request.timeout.ms=5000
-default.api.timeout.ms=10000
+request.timeout.ms=$((5000 * scale))
+default.api.timeout.ms=$((10000 * scale))
 PROPERTIES
         if [[ "$KAFKA_TLS" == 1 ]]; then
             cat >>"$KAFKA_ADMIN_CONFIG" <<PROPERTIES

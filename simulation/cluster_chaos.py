@@ -3,7 +3,9 @@ the broker leading the busiest partitions SIGKILLed, twice; the active KRaft con
 SIGKILLed; one broker taken away until it has left every ISR, then brought back; leadership moved
 back to the preferred replicas. The services are never restarted: the flow must resume by itself.
 
-Each loss is timed: how long the partitions the lost broker led took to take a write again.
+Each loss is timed: how long a write to a partition the lost broker led (acks=all, idempotent,
+as the services write) took to be acknowledged by its next leader, on a probe topic of the
+chaos' own so that no service reads it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from contracts import topics as t
 from shared.kafka_security import client_options
@@ -26,7 +29,9 @@ from simulation.load import OWNED
 
 # Longer than this without a write where the lost broker led, and the flow did not resume.
 STALL_LIMIT_SECONDS = 180.0
-LEADERS = tuple(topic.name for topic in t.ALL_TOPICS)
+PROBE = "cluster-chaos.probe.v1"
+PROBE_PARTITIONS = 6
+LEADERS = (*(topic.name for topic in t.ALL_TOPICS), PROBE)
 
 
 @dataclass
@@ -44,7 +49,7 @@ class ClusterReport:
     def lines(self) -> list[str]:
         return [
             *(
-                f"{what}: node {node}, flow stalled {stall:.1f}s where it led"
+                f"{what}: node {node}, writes where it led stalled {stall:.1f}s"
                 for what, node, stall in self.losses
             ),
             f"broker away: out of every ISR after {self.left_isr_seconds:.1f}s,"
@@ -75,10 +80,16 @@ class ClusterChaos:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options()
         )
+        self._probe = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options()
+        )
 
     async def run(self) -> ClusterReport:
         await self._admin.start()
+        if PROBE not in await self._admin.list_topics():
+            await self._admin.create_topics([NewTopic(PROBE, PROBE_PARTITIONS, 3)])
         await self._consumer.start()
+        await self._probe.start()
         try:
             for fault in (
                 self._kill_busiest_leader,
@@ -90,6 +101,7 @@ class ClusterChaos:
                 await asyncio.sleep(self.rng.uniform(*self._pause))
                 await fault()
         finally:
+            await self._probe.stop()
             await self._consumer.stop()
             await self._admin.close()
         return self.report
@@ -127,28 +139,23 @@ class ClusterChaos:
 
     async def _kill(self, node: int, what: str) -> None:
         leaders = await self._leaders()
-        # A node may lead nothing (the controller, just after an election): then any write.
-        led = [tp for tp, leader in leaders.items() if leader == node] or list(leaders)
-        before = await self._consumer.end_offsets(led)
+        probes = [tp.partition for tp, leader in leaders.items() if tp.topic == PROBE]
+        # The controller may lead no probe partition just after an election: then any.
+        led = [p for p in probes if leaders[TopicPartition(PROBE, p)] == node] or probes
         os.kill(int(await cluster_script("pid", str(node))), signal.SIGKILL)
         killed = time.monotonic()
-        stall = await self._until_written(before, killed)
+        async with asyncio.timeout(STALL_LIMIT_SECONDS):
+            while True:
+                try:
+                    await self._probe.send_and_wait(PROBE, b"probe", partition=led[0])
+                    break
+                except KafkaError:  # the producer's own retries ran out: the flow is stalled
+                    await asyncio.sleep(0.1)
+        stall = time.monotonic() - killed
         self.report.losses.append((what, node, stall))
-        _say(f"{what}: node {node}, the flow stalled {stall:.1f}s where it led")
+        _say(f"{what}: node {node}, writes where it led stalled {stall:.1f}s")
         await cluster_script("up")  # the node back, and every ISR full again
         _say(f"node {node} back, every ISR full")
-
-    async def _until_written(self, before: dict[TopicPartition, int], since: float) -> float:
-        """Seconds until one partition the lost node led takes a write on its new leader."""
-        while time.monotonic() - since < STALL_LIMIT_SECONDS:
-            try:
-                now = await self._consumer.end_offsets(list(before))
-            except Exception:  # metadata still names the dead leader
-                now = before
-            if any(now[tp] > end for tp, end in before.items()):
-                return time.monotonic() - since
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no write resumed within {STALL_LIMIT_SECONDS:g}s of a broker loss")
 
     async def _kill_busiest_leader(self) -> None:
         await self._kill(await self._busiest_leader(), "leader of the busiest partitions SIGKILLed")

@@ -20,7 +20,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka-cluster
 
-READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-180}"   # seconds
+READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-300}"   # seconds: a node catching up on a busy machine
 GRACE_SECONDS=30
 # Each node's heap: three of them, PostgreSQL, the services and the tests fit a 2-core 24 GB
 # machine with room to spare (docs/architecture.md, Production topology).
