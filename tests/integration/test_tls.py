@@ -41,7 +41,17 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keytool = f"{os.environ['JAVA_HOME']}/bin/keytool" if "JAVA_HOME" in os.environ else "keytool"
     store = ["-keystore", str(folder / "ca.p12"), "-storetype", "PKCS12", "-storepass", "secret"]
     subprocess.run(
-        [keytool, "-genkeypair", "-alias", "ca", "-dname", "CN=someone else's CA", *store],
+        [
+            keytool,
+            "-genkeypair",
+            "-alias",
+            "ca",
+            "-dname",
+            "CN=someone else's CA",
+            "-keyalg",
+            "RSA",
+            *store,
+        ],
         check=True,
         capture_output=True,
     )
