@@ -243,6 +243,51 @@ def lookup(
     typer.echo(answer.model_dump_json(indent=2) if as_json else render_text(answer))
 
 
+@app.command()
+def bordereau(
+    insurer: Annotated[str, typer.Option(help="The catalogue's insurer id, e.g. zhongan")],
+    month: Annotated[str, typer.Option(help="A month of Asia/Shanghai dates (M2): YYYY-MM")],
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of JSON")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The lookup service [default: http://127.0.0.1:<lookup_http_port>]",
+            callback=_http_url,
+        ),
+    ] = None,
+) -> None:
+    """C7, C8, L1-L4: the insurer's bordereau of a month, as its claims team receives it: the
+    repairs its base quotas paid with their deductibles, the claims reported, withdrawn and
+    answered, the liability claims routed with their limits, and totals that tie out to the
+    ledger. Exits 1 when the insurer or the month is unknown or the service does not answer."""
+    import httpx
+
+    from services.lookup.domain_bordereau import InvalidMonthError, month_bounds
+
+    try:
+        month_bounds(month)
+    except InvalidMonthError as error:
+        raise Failure(f"{error} (M2)") from None
+    base = url or f"http://127.0.0.1:{ServiceSettings().lookup_http_port}"
+    try:
+        response = httpx.get(
+            f"{base.rstrip('/')}/insurers/{quote(insurer)}/bordereaux/{quote(month)}",
+            params={"format": "csv" if as_csv else "json"},
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as error:
+        raise Failure(f"the lookup service at {base} did not answer: {error}") from None
+    if response.status_code in (404, 422):
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise Failure(str(detail))
+    if response.status_code != 200:
+        raise Failure(f"the lookup service at {base} answered {response.status_code}")
+    typer.echo(response.text.rstrip("\n"))
+
+
 def _integrator(principal: str) -> str:
     if principal not in BY_PRINCIPAL:
         raise typer.BadParameter(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.lookup.answer import AccessoryOut, LedgerOut, LookupAnswer, MoneyOut, ShipmentOut
+from services.lookup.answer import (
+    AccessoryOut,
+    LedgerOut,
+    LookupAnswer,
+    MoneyOut,
+    PackOut,
+    ShipmentOut,
+    ShippingChargesOut,
+)
 
 
 def render_text(answer: LookupAnswer) -> str:
@@ -48,6 +56,8 @@ def render_text(answer: LookupAnswer) -> str:
                 ("Deductible rate", cover.deductible_rate),
                 ("Liability cover", "yes (P6)" if cover.liability_cover else "no"),
             ]
+        if plan.ended_at is not None:
+            facts.append(("Term ended", f"{_when(plan.ended_at)} ({plan.end_reason}, C9)"))
         facts.append(("Covered until", _when(plan.coverage_end)))
         if plan.terminated is not None:
             facts.append(
@@ -165,6 +175,23 @@ def render_text(answer: LookupAnswer) -> str:
                 for case_id, source, split in splits
             ],
         )
+    claimed = [(c.case_id, c.insurer_claim) for c in answer.claims if c.insurer_claim]
+    if claimed:
+        lines += _section(
+            "Claims on insurers (C8)",
+            ("case", "insurer", "base quota", "state", "paid", "bordereau"),
+            [
+                (
+                    case_id,
+                    claim.insurer,
+                    _amount(claim.base_quota_amount),
+                    claim.state,
+                    _amount(claim.paid),
+                    claim.bordereau or "-",
+                )
+                for case_id, claim in claimed
+            ],
+        )
     if answer.accessories:
         lines += _section(
             "Accessories",
@@ -180,9 +207,24 @@ def render_text(answer: LookupAnswer) -> str:
                 for a in answer.accessories
             ],
         )
+    if answer.packs:
+        lines += _section(
+            "Consumables packs",
+            ("plan code", "year", "state", "due by", "detail"),
+            [
+                (
+                    p.plan_code,
+                    str(p.plan_year or "-"),
+                    p.state,
+                    _when(p.due_by),
+                    _pack_detail(p),
+                )
+                for p in answer.packs
+            ],
+        )
     lines += _section(
         "Replacements",
-        ("case", "old sn", "new sn", "status", "when", "fee", "shipment"),
+        ("case", "old sn", "new sn", "status", "when", "fee", "owes", "shipping", "shipment"),
         [
             (
                 r.case_id,
@@ -191,11 +233,29 @@ def render_text(answer: LookupAnswer) -> str:
                 r.status.value,
                 _when(r.replaced_at),
                 _amount(r.fee),
+                _amount(r.customer_owes),
+                _shipping_charges(r.shipping_charges),
                 _shipment(r.shipment),
             )
             for r in answer.replacements
         ],
     )
+    if answer.refunds:
+        lines += _section(
+            "Refunds",
+            ("case", "payment", "amount", "reason", "asked", "settled"),
+            [
+                (
+                    r.case_id,
+                    r.payment_id,
+                    _amount(r.amount),
+                    r.reason or "-",
+                    _when(r.requested_at),
+                    _when(r.settled_at),
+                )
+                for r in answer.refunds
+            ],
+        )
     if answer.waiting:
         lines += _section(
             "Waiting for a dependency",
@@ -260,6 +320,27 @@ def _ledger(ledger: LedgerOut | None) -> str:
     if ledger is None:
         return "-"
     return ledger.state + (f" ({', '.join(ledger.reason_codes)})" if ledger.reason_codes else "")
+
+
+def _pack_detail(pack: PackOut) -> str:
+    """F4: why a pack is held, a due date counted past the calendar, an address change refused."""
+    said = [pack.reason_code] if pack.reason_code else []
+    if pack.weekdays_only_after:
+        said.append(f"counted on weekdays alone after {pack.weekdays_only_after} (calendar's end)")
+    if pack.address_change_refused:
+        refused = pack.address_change_refused
+        said.append(f"address change {refused.request_id} refused {refused.reason_code}")
+    return "; ".join(said) or "-"
+
+
+def _shipping_charges(charges: ShippingChargesOut | None) -> str:
+    """F1: e.g. '25.00 USD + customs 0.00 USD, owed'."""
+    if charges is None:
+        return "free"
+    return (
+        f"{_amount(charges.shipping)} + customs {_amount(charges.customs)},"
+        f" {charges.settlement.replace('_', ' ')}"
+    )
 
 
 def _shipment(shipment: ShipmentOut | None) -> str:

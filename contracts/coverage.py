@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
@@ -109,6 +110,46 @@ class PlanExhausted(Envelope):
     payload: PlanExhaustedPayload
 
 
+class TermEndReason(StrEnum):
+    """Why a term ended (C9)."""
+
+    TERM_EXPIRED = "TERM_EXPIRED"  # its end date came
+    RENEWAL_TOOK_OVER = "RENEWAL_TOOK_OVER"  # A4: an AG renewal bought before expiry ended it
+    REPLACEMENTS_USED = "REPLACEMENTS_USED"  # a CR term used all its replacements
+    BASE_QUOTA_REACHED = "BASE_QUOTA_REACHED"  # AG: repair costs reached the base quota
+
+    @property
+    def used_up(self) -> bool:
+        """Nothing was left on the term: it ended before its time ran out."""
+        return self in (TermEndReason.REPLACEMENTS_USED, TermEndReason.BASE_QUOTA_REACHED)
+
+
+class TermEndedPayload(Payload):
+    plan_id: uuid.UUID
+    sn: SerialNumber
+    term_no: int = Field(ge=1)
+    ended_at: AwareDatetime = Field(
+        description="When the term ended, which may be before the"
+        " announcement (the ledger was down at the time)"
+    )
+    reason: TermEndReason
+    continued_by_term_no: int | None = Field(
+        default=None,
+        ge=2,
+        description="The plan's term in force from that moment; none: the plan has expired"
+        " until a renewal adds a term",
+    )
+
+
+class TermEnded(Envelope):
+    """C9: a term ended, announced once by the ledger: at its end date by the ledger's clock, at
+    a renewal's takeover (A4), or at the deduction that used its last replacement or spent its
+    base quota."""
+
+    event_type: Literal["coverage.term-ended"] = "coverage.term-ended"
+    payload: TermEndedPayload
+
+
 class PlanTerminatedPayload(Payload):
     plan_id: uuid.UUID
     sn: SerialNumber
@@ -189,6 +230,7 @@ CoverageEvent = Annotated[
     | PlanTerminated
     | PlanInherited
     | QuotaDeductionApplied
-    | TermConfirmed,
+    | TermConfirmed
+    | TermEnded,
     Field(discriminator="event_type"),
 ]

@@ -21,12 +21,13 @@ from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     ActivationRequested,
     DeviceActivated,
-    DispatchConfirmed,
+    PackAddressChangeRequested,
     PaymentEvent,
     PlanOrderPlaced,
     RepairEvent,
     ReviewConcluded,
     VideoReviewed,
+    WarehouseEvent,
 )
 from contracts.waiting import WaitingEvent
 
@@ -81,7 +82,7 @@ VIDEO_REVIEWS = Topic("activation.video-reviews.v1", 3, "request id", "review de
 REPAIR_ASSESSMENTS = Topic("repair.assessments.v1", 6, "reported SN", "repair system", RepairEvent)
 PAYMENT_SETTLEMENTS = Topic("payments.settlements.v1", 3, "case id", "payments", PaymentEvent)
 WAREHOUSE_DISPATCHES = Topic(
-    "warehouse.dispatches.v1", 3, "shipment id", "warehouse", DispatchConfirmed
+    "warehouse.dispatches.v1", 3, "shipment id", "warehouse", WarehouseEvent
 )
 CLAIM_REVIEWS = Topic("claims.reviews.v1", 3, "case id", "review desk", ReviewConcluded)
 INSURER_RESPONSES = Topic(
@@ -94,6 +95,9 @@ ACCESSORY_ACTIVATIONS = Topic(
     "accessories.activations.v1", 3, "drone SN", "devices", AccessoryActivated
 )
 REPAIR_COMPLETIONS = Topic("repair.completions.v1", 3, "case id", "repair system", RepairCompleted)
+PACK_ADDRESS_CHANGES = Topic(
+    "commerce.pack-address-changes.v1", 3, "plan code", "commerce", PackAddressChangeRequested
+)
 
 ACTIVATION_EVENTS = Topic("activation.events.v1", 6, "device SN", "activation", ActivationEvent)
 COVERAGE_EVENTS = Topic("coverage.events.v1", 6, "plan id", "coverage", CoverageEvent)
@@ -101,7 +105,8 @@ CLAIMS_EVENTS = Topic("claims.events.v1", 6, "reported SN", "claims", ClaimsEven
 FULFILMENT_EVENTS = Topic(
     "fulfilment.events.v1",
     6,
-    "plan id (case id: a repaired unit's return, a payment of a case not deducted)",
+    "plan id (case id: a repaired unit's return, a payment of a case not deducted; plan code: a"
+    " pack address change refused before the renewal is bound)",
     "fulfilment",
     FulfilmentEvent,
 )
@@ -123,6 +128,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LIABILITY_INCIDENTS,
     ACCESSORY_ACTIVATIONS,
     REPAIR_COMPLETIONS,
+    PACK_ADDRESS_CHANGES,
     ACTIVATION_EVENTS,
     COVERAGE_EVENTS,
     CLAIMS_EVENTS,

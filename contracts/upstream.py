@@ -63,6 +63,23 @@ class PlanOrderPlaced(Envelope):
     payload: PlanOrderPlacedPayload
 
 
+class PackAddressChangeRequestedPayload(Payload):
+    request_id: str = Field(min_length=1, max_length=64)
+    plan_code: PlanCode = Field(description="The designated renewal whose pack it would move")
+    address: DeliveryAddress
+    requested_at: AwareDatetime
+
+
+class PackAddressChangeRequested(Envelope):
+    """F4: the customer asked commerce, after the purchase, to send a consumables pack to
+    another address. Commerce owns the order and its address, so it forwards the request."""
+
+    event_type: Literal["commerce.pack-address-change-requested"] = (
+        "commerce.pack-address-change-requested"
+    )
+    payload: PackAddressChangeRequestedPayload
+
+
 class DeviceActivatedPayload(Payload):
     sn: SerialNumber
     model: ModelCode
@@ -321,11 +338,25 @@ RepairEvent = Annotated[
 ]
 
 
+class ShippingChoice(StrEnum):
+    """F1: how a customer outside the plan's region settles the shipping and customs of a
+    replacement: paid before the unit ships, or billed with its delivery."""
+
+    PAY_BEFORE_SHIPPING = "pay_before_shipping"
+    BILL_ON_DELIVERY = "bill_on_delivery"
+
+
 class PaymentSettledPayload(Payload):
     payment_id: str = Field(min_length=1, max_length=64)
     case_id: str = Field(min_length=1, max_length=64)
     amount: Money
     settled_at: AwareDatetime
+    shipping_choice: ShippingChoice = Field(
+        default=ShippingChoice.PAY_BEFORE_SHIPPING,
+        description="F1: the customer's documented choice, made with this payment, for the"
+        " shipping and customs of a replacement outside the plan's region: bill_on_delivery"
+        " ships it once the fee alone is paid",
+    )
 
 
 class PaymentSettled(Envelope):
@@ -370,8 +401,27 @@ class PreAuthorisationReleased(Envelope):
     payload: PreAuthorisationClosedPayload
 
 
+class RefundSettledPayload(Payload):
+    refund_id: uuid.UUID = Field(description="The RefundRequested this answers")
+    case_id: str = Field(min_length=1, max_length=64)
+    payment_id: str = Field(min_length=1, max_length=64, description="The payment refunded")
+    amount: Money
+    settled_at: AwareDatetime
+
+
+class RefundSettled(Envelope):
+    """Payments gave back what fulfilment asked it to refund (RefundRequested): it closes it."""
+
+    event_type: Literal["payments.refund-settled"] = "payments.refund-settled"
+    payload: RefundSettledPayload
+
+
 PaymentEvent = Annotated[
-    PaymentSettled | PreAuthorisationPlaced | PreAuthorisationCaptured | PreAuthorisationReleased,
+    PaymentSettled
+    | PreAuthorisationPlaced
+    | PreAuthorisationCaptured
+    | PreAuthorisationReleased
+    | RefundSettled,
     Field(discriminator="event_type"),
 ]
 
@@ -387,6 +437,39 @@ class DispatchConfirmed(Envelope):
 
     event_type: Literal["warehouse.dispatch-confirmed"] = "warehouse.dispatch-confirmed"
     payload: DispatchConfirmedPayload
+
+
+class ShipmentCancelledPayload(Payload):
+    shipment_id: uuid.UUID
+    cancelled_at: AwareDatetime
+
+
+class ShipmentCancelled(Envelope):
+    """C10: the warehouse stopped a unit fulfilment asked it to recall; nothing left."""
+
+    event_type: Literal["warehouse.shipment-cancelled"] = "warehouse.shipment-cancelled"
+    payload: ShipmentCancelledPayload
+
+
+class ShipmentAlreadyDispatchedPayload(Payload):
+    shipment_id: uuid.UUID
+    new_sn: SerialNumber = Field(description="The unit that left")
+    dispatched_at: AwareDatetime
+
+
+class ShipmentAlreadyDispatched(Envelope):
+    """C10: the unit fulfilment asked the warehouse to recall had already left."""
+
+    event_type: Literal["warehouse.shipment-already-dispatched"] = (
+        "warehouse.shipment-already-dispatched"
+    )
+    payload: ShipmentAlreadyDispatchedPayload
+
+
+WarehouseEvent = Annotated[
+    DispatchConfirmed | ShipmentCancelled | ShipmentAlreadyDispatched,
+    Field(discriminator="event_type"),
+]
 
 
 class ReviewVerdict(StrEnum):

@@ -38,6 +38,9 @@ _RELAY_LOCK = 7_201_002  # advisory lock id: one relay publishes at a time, keep
 
 
 BatchHandler = Callable[[Sequence[Any], "Transaction"], Awaitable[None]]
+# A job on the service's clock: given the clock's time, it does what is due by then in the
+# transaction and answers how much it did (0: nothing was due).
+ClockJob = Callable[["Transaction", datetime], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Transaction:
         payload: Payload,
         *,
         key: str,
-        cause: Envelope,
+        cause: Envelope | None,
         correlation_id: str | None = None,
         envelope: type[Envelope] | None = None,
     ) -> Envelope:
@@ -125,14 +128,15 @@ class Transaction:
 
         The envelope, its topic, the producer and the causation come from the contracts and the
         service; the correlation is the cause's unless the event starts a thread of its own (a
-        case, a plan). `envelope` is needed only where one payload travels in two event types.
+        case, a plan). An event of the service's clock has no cause and names its correlation.
+        `envelope` is needed only where one payload travels in two event types.
         """
+        correlation = correlation_id or (cause.correlation_id if cause else None)
+        if correlation is None:
+            raise ValueError("an event without a cause must name its correlation id")
         event_class = envelope or envelope_for(payload)
         event = event_class.new(
-            payload,
-            producer=self.producer,
-            correlation_id=correlation_id or cause.correlation_id,
-            cause=cause,
+            payload, producer=self.producer, correlation_id=correlation, cause=cause
         )
         self.publish(topic_of(event_class), key, event)
         return event
@@ -413,6 +417,16 @@ async def hand_back_due(
         rejected += await settle_waiting(tx)
         await _write_outbox(conn, tx.outgoing)
     return len(due), rejected
+
+
+async def run_clock_job(pool: asyncpg.Pool, job: ClockJob, *, producer: str, now: datetime) -> int:
+    """One pass of a job on the service's clock, in one transaction with the outbox: what it
+    decides and what it emits commit together. Returns how much it did."""
+    async with pool.acquire() as conn, conn.transaction():
+        tx = Transaction(conn, producer)
+        done = await job(tx, now)
+        await _write_outbox(conn, tx.outgoing)
+    return done
 
 
 async def _write_outbox(conn: Connection, outgoing: list[tuple[Topic, str, Envelope]]) -> None:

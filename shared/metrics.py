@@ -49,6 +49,12 @@ DECISIONS = Counter(
     "Claim decisions published, by outcome and reason code (none for an approval)",
     ["service", "outcome", "reason"],
 )
+PACKS_BEYOND_CALENDAR = Counter(
+    "careplan_packs_beyond_calendar_total",
+    "F4: consumables packs whose 30 working days ran past the working-day calendar, counted on"
+    " weekdays alone beyond it (extend the calendar)",
+    ["service"],
+)
 DEAD_LETTERS = Counter(
     "careplan_dead_letters_total",
     "Records sent to a dead-letter topic, by original topic and kind of error",

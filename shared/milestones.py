@@ -10,11 +10,12 @@ from typing import Any
 import structlog
 
 from contracts.money import Money
-from shared.metrics import DECISIONS
+from shared.metrics import DECISIONS, PACKS_BEYOND_CALENDAR
 
 log = structlog.get_logger(__name__)
 
 CLAIM_DECIDED = "claims.claim-decided"
+PACK_BEYOND_CALENDAR = "fulfilment.consumables-pack-beyond-calendar"
 
 # event type -> (the log line's name, the payload fields it shows)
 _MILESTONES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -31,6 +32,10 @@ _MILESTONES: dict[str, tuple[str, tuple[str, ...]]] = {
     "fulfilment.shipment-requested": (
         "shipment_requested",
         ("shipment_id", "model", "ship_to_region", "customer_pays_shipping"),
+    ),
+    PACK_BEYOND_CALENDAR: (
+        "consumables_pack_beyond_calendar",
+        ("pack_id", "plan_code", "calendar_valid_until", "due_by"),
     ),
 }
 
@@ -51,7 +56,9 @@ def log_milestone(service: str, event_type: str, payload: bytes) -> None:
             for part in ("from_base_quota", "from_consumables_quota", "customer_share")
             if part in split
         }
-    log.info(
+    # F4: a due date counted past the calendar is a warning for whoever keeps the calendar.
+    emit = log.warning if event_type == PACK_BEYOND_CALENDAR else log.info
+    emit(
         name,
         event_id=envelope.get("event_id"),
         correlation_id=envelope.get("correlation_id"),
@@ -59,6 +66,8 @@ def log_milestone(service: str, event_type: str, payload: bytes) -> None:
         plan_id=body.get("plan_id"),
         **facts,
     )
+    if event_type == PACK_BEYOND_CALENDAR:
+        PACKS_BEYOND_CALENDAR.labels(service).inc()
     if event_type == CLAIM_DECIDED:
         for reason in body.get("reason_codes") or ["none"]:
             DECISIONS.labels(service, body.get("outcome", "unknown"), reason).inc()

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,13 @@ from shared.kafka_security import broker_security
 from shared.log import configure_logging
 from shared.messaging import (
     BatchHandler,
+    ClockJob,
     Delivery,
     OutboxRelay,
     WaitingRoom,
     apply_batch,
     hand_back_due,
+    run_clock_job,
 )
 from shared.metrics import BATCH_SECONDS, EVENTS_HANDLED, metrics_port, serve_metrics
 from shared.settings import ServiceSettings
@@ -71,14 +73,17 @@ class Service:
         replays_onto: tuple[str, ...] = (),
         watches_lag: bool = False,
         waits_for: tuple[Dependency, ...] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`also_reads`, `replays_onto` and `watches_lag` declare what a service does with Kafka
         beside consuming and publishing events, for its grants (shared.kafka_acls): topics it
         reads with clients of its own, topics it replays dead letters onto, and whether it
         reads every service group's offsets. `waits_for` lists what an event it reads may
         come before (shared.waiting); such a service announces what it keeps on
-        `platform.waiting.v1`."""
+        `platform.waiting.v1`. `clock` is the service's time, which its clock jobs
+        (`on_clock`) are run with."""
         self.name = name
+        self.clock = clock
         self.description = description
         self.waits_for = waits_for
         self.owns = (*owns, WAITING) if waits_for else owns
@@ -88,6 +93,7 @@ class Service:
         self.settings = settings or ServiceSettings()
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
+        self._clock_jobs: list[ClockJob] = []
         self._started_hooks: list[Hook] = []
         self._stopping_hooks: list[Hook] = []
         self.consumed: dict[str, tuple[Topic, BatchHandler]] = {}
@@ -135,6 +141,18 @@ class Service:
         """Run `hook` first at shutdown, while the broker and the database pool still run."""
         self._stopping_hooks.append(hook)
         return hook
+
+    def on_clock(self, job: ClockJob) -> ClockJob:
+        """Run `job(tx, now)` on the service's clock, every `waiting_check_seconds` and after
+        each batch, until it answers 0. What it does is kept in the database, so a restart
+        resumes where it was; a job must lock what it takes with SKIP LOCKED, so that two
+        instances never take the same thing."""
+        self._clock_jobs.append(job)
+        return job
+
+    @property
+    def clock_jobs(self) -> tuple[ClockJob, ...]:
+        return tuple(self._clock_jobs)
 
     def consumes(self, topic: Topic) -> Callable[[BatchHandler], BatchHandler]:
         """Register `handler(events, tx)` for the events of `topic`: each batch's new events
@@ -279,15 +297,16 @@ class Service:
         )
         await self._dead_letter(record, cause, None)
 
-    async def _hand_back_due(self) -> None:
-        """The service's clock for kept events: every `waiting_check_seconds`, and after each
-        batch, hand back those due (a recheck or their deadline), until none is."""
+    async def _run_clock(self) -> None:
+        """The service's clock: every `waiting_check_seconds`, and after each batch, hand back
+        the kept events due (a recheck or their deadline), then run each clock job, each until
+        nothing more is due."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), self.settings.waiting_check_seconds)
             self._due.clear()
             try:
-                while True:
+                while self.waits_for:
                     count, rejected = await hand_back_due(
                         self.pool, producer=self.name, room=self._room
                     )
@@ -295,9 +314,12 @@ class Service:
                         await self._dead_letter_kept(kept, cause)
                     if count == 0:
                         break
+                for job in self._clock_jobs:
+                    while await run_clock_job(self.pool, job, producer=self.name, now=self.clock()):
+                        pass
             except Exception:
                 # The database being away is the consumer's to report; the next tick retries.
-                log.exception("waiting_hand_back_failed")
+                log.exception("clock_pass_failed")
 
     async def start_database(self) -> None:
         dsn = self.settings.dsn_for(self.name)
@@ -354,15 +376,14 @@ class Service:
                     sample_outbox(self.pool, self.name), name=f"{self.name}-outbox-sampler"
                 )
             )
+            if self.waits_for or self._clock_jobs:
+                background.append(asyncio.create_task(self._run_clock(), name=f"{self.name}-clock"))
             if self.waits_for:
                 names = [dependency.name for dependency in self.waits_for]
-                background.extend(
-                    (
-                        asyncio.create_task(self._hand_back_due(), name=f"{self.name}-waiting"),
-                        asyncio.create_task(
-                            sample_waiting(self.pool, self.name, names),
-                            name=f"{self.name}-waiting-sampler",
-                        ),
+                background.append(
+                    asyncio.create_task(
+                        sample_waiting(self.pool, self.name, names),
+                        name=f"{self.name}-waiting-sampler",
                     )
                 )
 

@@ -8,13 +8,18 @@ The demo plays every system around the platform and talks to it only through Kaf
 - the review desk approves the verification video of a late activation and, on review, finds
   one approved case fraudulent;
 - the repair centre reports assessments (covered damage, exclusions, SN mismatches, flyaways);
-- payments pays the fee of every `DeductionApplied`, and places and releases the card
-  pre-authorisation of an express premium replacement;
-- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN;
+- payments pays the fee of every `DeductionApplied`, places and releases the card
+  pre-authorisation of an express premium replacement, and settles every `RefundRequested`
+  (an express basic fee paid before a claim that is then refused);
+- the warehouse answers every `ShipmentRequested` with a `DispatchConfirmed` naming a new SN,
+  except for two units it still holds when fraud is found: asked to recall them, it cancels one
+  and finds the other already dispatched (C10);
 - beside them, AG drones (`simulation.demo_ag`): first-year and renewal plans, repairs quoted
   line by line and split across the two quotas with deductibles (C7), a shortfall, a
   consumables pack (F4), an accessory (G1-G4) and a liability incident routed to the insurer
-  (L1-L4).
+  (L1-L4);
+- plans bought a year ago whose terms end during the run (`simulation.demo_expiry`): nothing
+  but the ledger's own clock ends them, and it announces each end once (C9).
 
 A real customer waits days between buying a plan and activating it; the demo compresses that
 into moments, so before each step that depends on an earlier message on *another* topic it waits
@@ -69,7 +74,16 @@ from contracts.coverage import (
     PlanTerminated,
 )
 from contracts.envelope import MAX_EVENT_BYTES, Envelope
-from contracts.fulfilment import DeviceReplaced, PreAuthorisationRequested, ShipmentRequested
+from contracts.fulfilment import (
+    DeviceReplaced,
+    PreAuthorisationRequested,
+    RecallOutcome,
+    RefundRequested,
+    ShipmentCancellationRequested,
+    ShipmentRecallConcluded,
+    ShipmentRequested,
+    ShippingChargesQuoted,
+)
 from contracts.money import Money
 from contracts.upstream import (
     AssessmentReported,
@@ -82,13 +96,16 @@ from contracts.upstream import (
     ReviewConcluded,
     ReviewConcludedPayload,
     ReviewVerdict,
+    ServiceMode,
+    ShippingChoice,
 )
 from shared.catalogue import consumer_catalogue
 from shared.kafka_admin import ensure_topics
 from shared.kafka_security import kafka_credentials, options_for
 from shared.settings import ServiceSettings
 from simulation import factories as f
-from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster
+from simulation.demo_ag import AgJourney, ag_journey, ag_lines, ag_roster, bordereau_lines
+from simulation.demo_expiry import Expiring, expire, expiring_roster, expiry_lines
 from simulation.kafka_io import DeadLetter, EventLog, Integrators
 from simulation.offsets import Offsets
 from simulation.processes import Platform, act_as_administrator
@@ -136,6 +153,10 @@ class ClaimSpec:
     app_bound: bool = True  # account and remote controller bound in the app (X2)
     choice: CustomerChoice = CustomerChoice.PLAN_REPLACEMENT  # C5
     express_premium: bool = False  # X3: the unit ships before the damaged one comes in
+    express_basic: bool = False  # X3: the fee is paid before the unit is sent in
+    # C10: fraud is found while the warehouse holds the unit; it answers the recall so.
+    recall: RecallOutcome | None = None
+    bill_shipping_on_delivery: bool = False  # F1: the customer's documented choice
 
 
 DEMO_WAITING_GRACE_SECONDS = 5.0
@@ -191,15 +212,42 @@ def roster() -> list[DeviceSpec]:
         DeviceSpec("mavic-3-cine", Y2, claims=(covered(C.COLLISION),)),
         # Express premium (X3): shipped against a card pre-authorisation, released on arrival.
         DeviceSpec("air-3", Y2, claims=(ClaimSpec(C.COLLISION, REPLACED, express_premium=True),)),
+        # Fraud found while the warehouse holds the unit: recalled, cancelled or already gone (C10).
+        DeviceSpec(
+            "mini-3-pro",
+            Y2,
+            claims=(ClaimSpec(C.COLLISION, REPLACED, recall=RecallOutcome.CANCELLED),),
+            fraud_after_claim=1,
+        ),
+        DeviceSpec(
+            "air-2s",
+            Y2,
+            claims=(ClaimSpec(C.FALL, REPLACED, recall=RecallOutcome.ALREADY_DISPATCHED),),
+            fraud_after_claim=1,
+        ),
+        # Express basic paid first, then refused: the fee is refunded (X3).
+        DeviceSpec(
+            "mini-3",
+            Y1,
+            claims=(ClaimSpec(C.THEFT, REFUSED, ("EXCLUDED_THEFT",), express_basic=True),),
+        ),
         # The customer prefers a paid repair: recorded, nothing deducted (C5).
         DeviceSpec(
             "air-2s",
             Y1,
             claims=(ClaimSpec(C.FALL, PAID_REPAIR, choice=CustomerChoice.PAID_REPAIR),),
         ),
-        # Customers outside the plan's region: they pay shipping (F1).
+        # Customers outside the plan's region: they pay shipping and customs (F1), before the
+        # unit ships or, on their documented choice, billed on delivery.
         DeviceSpec("air-3", Y1, claims=(covered(C.COLLISION, customer_region="DE"),)),
-        DeviceSpec("mini-3", Y2, claims=(covered(C.FALL, customer_region="CZ"),)),
+        DeviceSpec(
+            "mini-3",
+            Y2,
+            claims=(
+                ClaimSpec(C.FALL, REPLACED, customer_region="CZ", bill_shipping_on_delivery=True),
+            ),
+        ),
+        DeviceSpec("air-3", Y1, claims=(covered(C.COLLISION, customer_region="GB"),)),
         DeviceSpec("mavic-3-pro", Y2, "DE", claims=(covered(C.WATER_DAMAGE, "FR"),)),
         # Refusals: exclusions (C3) and serial checks (C4).
         DeviceSpec("mini-3", Y1, claims=(refused(C.THEFT, "EXCLUDED_THEFT"),)),
@@ -333,6 +381,8 @@ class Case:
     flyaways_left: int | None = None
     exhausted: bool = False
     pre_authorisation: str | None = None
+    recall: ShipmentRecallConcluded | None = None
+    refund: RefundRequested | None = None
 
 
 @dataclass
@@ -364,8 +414,10 @@ class World:
     rng: random.Random
     devices: list[Device] = field(default_factory=list)
     ag: list[AgJourney] = field(default_factory=list)
+    expiring: list[Expiring] = field(default_factory=list)
     new_serials: set[str] = field(default_factory=set)
     holds: dict[str, tuple[str, Money]] = field(default_factory=dict)  # case -> (id, amount)
+    recalls: dict[str, RecallOutcome] = field(default_factory=dict)  # case -> the answer (C10)
 
 
 async def on_each(
@@ -391,8 +443,19 @@ async def on_each(
         await asyncio.gather(*running, return_exceptions=True)
 
 
+def bills_shipping_on_delivery(world: World, case_id: str) -> bool:
+    """F1: whether the customer of the case chose to have shipping and customs billed."""
+    return any(
+        case.spec.bill_shipping_on_delivery
+        for device in world.devices
+        for case in device.cases
+        if case.case_id == case_id
+    )
+
+
 def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, None]]:
-    """Payments: the customer pays the fee of each approved replacement at once.
+    """Payments: the customer pays the fee of each approved replacement at once, documenting
+    with it, where they chose so, that shipping and customs are billed on delivery (F1).
 
     The payment and the deduction reach fulfilment on different topics, often at the same
     moment; fulfilment must ship either way.
@@ -400,11 +463,42 @@ def payments(world: World) -> Callable[[DeductionApplied], Coroutine[Any, Any, N
 
     async def pay(event: DeductionApplied) -> None:
         case_id = event.payload.case_id
-        await world.upstream.send(
-            t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, event.payload.fee)
+        choice = (
+            ShippingChoice.BILL_ON_DELIVERY
+            if bills_shipping_on_delivery(world, case_id)
+            else ShippingChoice.PAY_BEFORE_SHIPPING
         )
+        payment = f.payment(case_id, event.payload.fee, shipping_choice=choice)
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, payment)
 
     return pay
+
+
+def shipping_payments(
+    world: World,
+) -> Callable[[ShippingChargesQuoted], Coroutine[Any, Any, None]]:
+    """Payments: the customer outside the plan's region pays the shipping and customs quoted
+    (F1), unless they chose to have them billed on delivery."""
+
+    async def pay(event: ShippingChargesQuoted) -> None:
+        case_id = event.payload.case_id
+        if bills_shipping_on_delivery(world, case_id):
+            return
+        charges = event.payload.shipping + event.payload.customs
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, charges))
+
+    return pay
+
+
+def refunds(world: World) -> Callable[[RefundRequested], Coroutine[Any, Any, None]]:
+    """Payments: gives back what fulfilment asks to refund, and says so (RefundSettled)."""
+
+    async def give_back(event: RefundRequested) -> None:
+        asked = event.payload
+        settled = f.refund_settled(asked.refund_id, asked.case_id, asked.payment_id, asked.amount)
+        await world.upstream.send(t.PAYMENT_SETTLEMENTS, asked.case_id, settled)
+
+    return give_back
 
 
 def card_holds(world: World) -> Callable[[Envelope], Coroutine[Any, Any, None]]:
@@ -442,6 +536,8 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
 
     async def ship(event: ShipmentRequested) -> None:
         request = event.payload
+        if request.case_id in world.recalls:
+            return  # still on the shelf when fraud is found (C10)
         new_sn = f.new_serial(world.rng)
         world.new_serials.add(new_sn)
         await world.upstream.send(
@@ -451,6 +547,20 @@ def warehouse(world: World) -> Callable[[ShipmentRequested], Coroutine[Any, Any,
         )
 
     return ship
+
+
+def recalls(world: World) -> Callable[[ShipmentCancellationRequested], Coroutine[Any, Any, None]]:
+    """The warehouse: answers a recall, the unit stopped or already gone (C10)."""
+
+    async def answer(event: ShipmentCancellationRequested) -> None:
+        shipment_id = event.payload.shipment_id
+        if world.recalls.get(event.payload.case_id) is RecallOutcome.ALREADY_DISPATCHED:
+            message: Envelope = f.shipment_already_dispatched(shipment_id, f.new_serial(world.rng))
+        else:
+            message = f.shipment_cancelled(shipment_id)
+        await world.upstream.send(t.WAREHOUSE_DISPATCHES, str(shipment_id), message)
+
+    return answer
 
 
 async def wait_one(world: World, kind: type[E], where: Callable[[E], bool]) -> E:
@@ -579,6 +689,8 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         customer_region=spec.customer_region or device.spec.region,
     )
     device.cases.append(case)
+    if spec.recall is not None:
+        world.recalls[case.case_id] = spec.recall
     if spec.express_premium:
         request = f.express_request(
             device.sn, device.spec.model, spec.cause, customer_region=case.customer_region
@@ -586,6 +698,13 @@ async def file_claim(world: World, device: Device, number: int, spec: ClaimSpec)
         case.case_id = request.payload.case_id
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, request)
     else:
+        if spec.express_basic:
+            fee, _ = consumer_catalogue().replacement_fee(
+                device.spec.model, flyaway=False, replacements_used=0, at=f.now()
+            )
+            await world.upstream.send(
+                t.PAYMENT_SETTLEMENTS, case.case_id, f.payment(case.case_id, fee)
+            )
         await world.upstream.send(t.REPAIR_ASSESSMENTS, device.sn, assessment(world, case))
     await follow_case(world, device, case)
 
@@ -610,6 +729,7 @@ def assessment(world: World, case: Case) -> AssessmentReported:
         if spec.part_sn_mismatch
         else (),
         choice=spec.choice,
+        service_mode=ServiceMode.EXPRESS_BASIC if spec.express_basic else ServiceMode.STANDARD,
     )
 
 
@@ -617,6 +737,10 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     """From the decision to the ledger, the fee, the shipment and the plan on the new unit."""
     case.decided = await wait_one(world, ClaimDecided, lambda e: e.payload.case_id == case.case_id)
     case.replacements_left, case.flyaways_left = device.replacements_left, device.flyaways_left
+    if case.spec.express_basic and case.decided.payload.outcome is ClaimOutcome.REFUSED:
+        case.refund = await wait_one(
+            world, RefundRequested, lambda e: e.payload.case_id == case.case_id
+        )
     if case.decided.payload.outcome is not ClaimOutcome.REPLACEMENT:
         return
     ledger = await wait_one(
@@ -633,6 +757,8 @@ async def follow_case(world: World, device: Device, case: Case) -> None:
     case.shipment = await wait_one(
         world, ShipmentRequested, lambda e: e.payload.case_id == case.case_id
     )
+    if case.spec.recall is not None:
+        return  # the unit waits at the warehouse until fraud is found (C10)
     inherited = await wait_one(world, PlanInherited, lambda e: e.payload.case_id == case.case_id)
     case.new_sn = inherited.payload.new_sn
     case.replacements_left = inherited.payload.replacements_left
@@ -687,6 +813,10 @@ async def review_fraud(world: World, device: Device, case: Case) -> None:
         f"case {case.number} reversed for fraud, customer owes {cost};"
         f" plan terminated ({', '.join(ended.payload.reason_codes)})"
     )
+    if case.spec.recall is not None:
+        case.recall = await wait_one(
+            world, ShipmentRecallConcluded, lambda e: e.payload.case_id == case.case_id
+        )
     await world.offsets.wait_caught_up("claims", t.COVERAGE_EVENTS, timeout=STEP_TIMEOUT)
 
 
@@ -775,14 +905,43 @@ def check(case: Case) -> str | None:
         return f"expected {case.spec.outcome.value}, got {got.outcome.value} {got.reason_codes}"
     if case.spec.outcome is REFUSED and tuple(got.reason_codes) != case.spec.reasons:
         return f"expected reasons {list(case.spec.reasons)}, got {got.reason_codes}"
+    if case.spec.express_basic and got.outcome is REFUSED and case.refund is None:
+        return "the express basic fee paid first was not refunded"
     if got.outcome is REPLACED:
         if case.refused_by_ledger is not None:
             return f"approved but the ledger refused: {case.refused_by_ledger}"
+        if case.spec.recall is not None:
+            return recall_problem(case)
         if case.new_sn is None:
             return "approved but no replacement reached the customer"
         if case.spec.express_premium and not (case.pre_authorisation or "").endswith("released"):
             return f"express pre-authorisation not released: {case.pre_authorisation}"
+        charges = case.shipment.payload.shipping_charges if case.shipment else None
+        abroad = case.customer_region != case.device.spec.region
+        expected = "billed_on_delivery" if case.spec.bill_shipping_on_delivery else "paid"
+        if abroad != (charges is not None) or (charges and charges.settlement != expected):
+            return f"shipping and customs not as F1 says: {charges}"
     return None
+
+
+def recall_problem(case: Case) -> str | None:
+    """C10: the recall ended as the warehouse answered, and no unit inherited the plan."""
+    if case.recall is None:
+        return "fraud found, but the recall of its unit did not end"
+    if case.recall.payload.outcome is not case.spec.recall:
+        return f"recall expected {case.spec.recall}, got {case.recall.payload.outcome}"
+    if case.new_sn is not None:
+        return "a recalled unit inherited the plan"
+    return None
+
+
+def recall_text(recall: ShipmentRecallConcluded) -> str:
+    if recall.payload.outcome is RecallOutcome.CANCELLED:
+        return "recalled after fraud: cancelled by the warehouse"
+    return (
+        f"recalled after fraud: already dispatched as {recall.payload.new_sn}, customer owes"
+        f" {recall.payload.customer_owes}, no inheritance"
+    )
 
 
 def case_line(case: Case) -> str:
@@ -804,6 +963,8 @@ def case_line(case: Case) -> str:
     got = case.decided.payload
     if got.outcome is ClaimOutcome.REFUSED:
         body = f"REFUSED   {', '.join(got.reason_codes):<32} {left}"
+        if case.refund:
+            body += f"; express basic fee refunded {case.refund.payload.amount}"
     elif got.outcome is ClaimOutcome.WARRANTY_REPAIR:
         body = f"WARRANTY  {'repair under warranty (X4)':<32} {left}"
     elif got.outcome is ClaimOutcome.PAID_REPAIR_CHOSEN:
@@ -813,10 +974,14 @@ def case_line(case: Case) -> str:
         body = f"APPROVED  {fee:<32}"
         if case.refused_by_ledger:
             body += f" ledger refused: {', '.join(case.refused_by_ledger)}"
+        elif case.recall:
+            body += " " + recall_text(case.recall)
         elif case.new_sn:
+            charges = case.shipment.payload.shipping_charges if case.shipment else None
             shipping = (
-                ", customer pays shipping"
-                if case.shipment and (case.shipment.payload.customer_pays_shipping)
+                f", shipping {charges.shipping} + customs {charges.customs}"
+                f" {charges.settlement.replace('_', ' ')}"
+                if charges
                 else ""
             )
             express = f", express: {case.pre_authorisation}" if case.pre_authorisation else ""
@@ -830,7 +995,11 @@ def case_line(case: Case) -> str:
 
 
 def summary(
-    world: World, dead_letter_problems: list[str], elapsed: float, timed_out: bool
+    world: World,
+    dead_letter_problems: list[str],
+    elapsed: float,
+    timed_out: bool,
+    bordereaux: tuple[list[str], list[str]],
 ) -> tuple[str, list[str]]:
     lines: list[str] = []
     problems: list[str] = []
@@ -846,6 +1015,12 @@ def summary(
     problems.extend(
         f"{each.spec.label}: {problem}" for each in world.ag for problem in each.problems
     )
+    bordereau_text, bordereau_problems = bordereaux
+    lines.extend(bordereau_text)
+    problems.extend(bordereau_problems)
+    expiry, expiry_problems = expiry_lines(world.events, world.expiring)
+    lines.extend(expiry)
+    problems.extend(expiry_problems)
     lines.append("")
     lines.append("Activations, renewals and reviews (the unusual ones)")
     at_once = 0
@@ -885,9 +1060,20 @@ def summary(
     )
     refused_count = sum(1 for d in decided if d.outcome is ClaimOutcome.REFUSED)
     shipped = [case for case in cases if case.new_sn]
-    paid_shipping = [
-        case for case in shipped if case.shipment and case.shipment.payload.customer_pays_shipping
+    charged = [
+        charges
+        for case in shipped
+        if case.shipment and (charges := case.shipment.payload.shipping_charges)
     ]
+    shipping_totals: dict[str, Decimal] = {}
+    for charges in charged:
+        for part in (charges.shipping, charges.customs):
+            key = f"{charges.settlement.replace('_', ' ')}"
+            shipping_totals[key] = shipping_totals.get(key, Decimal(0)) + part.amount
+    currency = charged[0].shipping.currency if charged else ""
+    shipping_text = ", ".join(
+        f"{amount:.2f} {currency} {how}" for how, amount in sorted(shipping_totals.items())
+    )
     fees: dict[str, Decimal] = {}
     for d in approved:
         if d.fee is not None:
@@ -927,13 +1113,22 @@ def summary(
     lines.append(f"  refused              {refused_count}")
     for reason, count in sorted(refused_reasons.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"    {reason:<34} {count}")
+    lines.append(f"  replacements shipped {len(shipped)} ({len(replaced)} DeviceReplaced events)")
     lines.append(
-        f"  replacements shipped {len(shipped)} ({len(paid_shipping)} with shipping paid by the"
-        f" customer; {len(replaced)} DeviceReplaced events)"
+        f"  shipping and customs {len(charged)} replacements outside the plan's region (F1):"
+        f" {shipping_text or '-'}; {len(shipped) - len(charged)} shipped free in the plan's"
+        " region"
     )
     lines.append(f"  plans exhausted      {len(exhausted)}")
     terminated = {str(e.payload.plan_id) for e in world.events.of(PlanTerminated)}
     lines.append(f"  plans terminated     {len(terminated)} (fraud found on review, C10)")
+    recalled = [case.recall.payload for case in cases if case.recall]
+    owed = [r for r in recalled if r.outcome is RecallOutcome.ALREADY_DISPATCHED]
+    lines.append(
+        f"  units recalled       {len(recalled)} ({len(recalled) - len(owed)} cancelled,"
+        f" {len(owed)} already dispatched and owed:"
+        f" {', '.join(str(r.customer_owes) for r in owed) or '-'}; none inherited the plan)"
+    )
     lines.append(
         f"  dead letters         {len(dead)} ({len(invalid_messages())} invalid messages,"
         " one dead letter per service that reads the topic)"
@@ -981,8 +1176,11 @@ async def feed(world: World) -> tuple[list[str], bool]:
     gate = asyncio.Semaphore(CONCURRENCY)
     actors = [
         asyncio.create_task(on_each(world.events, DeductionApplied, payments(world))),
+        asyncio.create_task(on_each(world.events, ShippingChargesQuoted, shipping_payments(world))),
         asyncio.create_task(on_each(world.events, ShipmentRequested, warehouse(world))),
+        asyncio.create_task(on_each(world.events, ShipmentCancellationRequested, recalls(world))),
         asyncio.create_task(on_each(world.events, PreAuthorisationRequested, card_holds(world))),
+        asyncio.create_task(on_each(world.events, RefundRequested, refunds(world))),
         asyncio.create_task(
             on_each(world.events, PreAuthorisationReleaseRequested, card_holds(world))
         ),
@@ -998,6 +1196,7 @@ async def feed(world: World) -> tuple[list[str], bool]:
             await asyncio.gather(
                 *(journey(world, device, gate) for device in world.devices),
                 *(ag_run(world, each, gate) for each in world.ag),
+                *(expire(world.upstream, world.events, plan) for plan in world.expiring),
             )
             dead_letter_problems = await collect_dead_letters(world, sent, timeout=STEP_TIMEOUT)
     except TimeoutError:
@@ -1076,17 +1275,20 @@ async def run() -> int:
                         Device(f"D{index:02}", spec, f.new_serial(rng), f.new_plan_code(rng))
                     )
                 world.ag = [AgJourney(spec) for spec in ag_roster()]
+                world.expiring = expiring_roster()
                 total_claims = sum(len(d.spec.claims) for d in world.devices)
                 print(
                     f"  feeding {len(world.devices)} consumer devices, {total_claims} assessments,"
-                    f" {len(world.ag)} AG drones"
+                    f" {len(world.ag)} AG drones, {len(world.expiring)} plans bought a year ago"
                     f" ({CONCURRENCY} journeys at a time) plus {len(invalid_messages())}"
                     " invalid messages ..."
                 )
                 fed_at = time.monotonic()
                 dead_letter_problems, timed_out = await feed(world)
+                elapsed = time.monotonic() - fed_at
+                bordereaux = await bordereau_lines(platform)
                 text, problems = summary(
-                    world, dead_letter_problems, time.monotonic() - fed_at, timed_out
+                    world, dead_letter_problems, elapsed, timed_out, bordereaux
                 )
         print(text)
         if sys.stdin.isatty():

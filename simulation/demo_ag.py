@@ -5,15 +5,21 @@ Kafka: the storefront sells the plan (or gifts it with a new drone, P6), the dro
 first activation, the customer binds the code; a renewal is bought in the first year's last days
 (A4); a spray system is activated on a T100 (G1); the repair centre quotes a repair line by line
 (C7) and the liability desk reports an incident (L1-L4). The platform's answers are followed up
-to each case's final outcome (`ClaimFinalised`), whose split the summary prints.
+to each case's final outcome (`ClaimFinalised`), whose split the summary prints, and each
+insurer's bordereau of the month (C8), read from the lookup and tied out to coverage's ledger.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import TypeVar
+
+import asyncpg
+import httpx
 
 from contracts import topics as t
 from contracts.accessories import AccessoryType
@@ -31,10 +37,13 @@ from contracts.fulfilment import ConsumablesPackScheduled
 from contracts.insurer import LiabilityClaimReported
 from contracts.liability import LiabilityKind
 from contracts.upstream import RepairLine
+from services.lookup.domain_bordereau import Bordereau, month_bounds
+from shared.catalogue.agricultural import agricultural_catalogue
 from simulation import factories as f
 from simulation.agricultural import RENEWABLE_AGO
 from simulation.kafka_io import EventLog, Integrators
 from simulation.offsets import Offsets
+from simulation.processes import Platform
 
 E = TypeVar("E", bound=Envelope)
 STEP_TIMEOUT = 20.0
@@ -268,9 +277,14 @@ def ag_lines(journeys: list[AgJourney]) -> list[str]:
         spec = journey.spec
         lines.append(f"  {spec.label} {spec.model:<5} {journey.plan}")
         if journey.pack is not None:
-            lines.append(
-                f"      consumables pack scheduled: {', '.join(journey.pack.payload.items)}"
+            pack = journey.pack.payload
+            lines.append(f"      consumables pack scheduled: {', '.join(pack.items)}")
+            beyond = (
+                f", counted on weekdays alone after the calendar's end {pack.weekdays_only_after}"
+                if pack.weekdays_only_after
+                else ""
             )
+            lines.append(f"      due by {pack.due_by:%Y-%m-%d %H:%M} UTC{beyond} (F4)")
         if journey.case is not None:
             fate = journey.case.payload
             split = fate.repair_split
@@ -289,3 +303,66 @@ def ag_lines(journeys: list[AgJourney]) -> list[str]:
             lines.append(f"      {journey.liability}")
         lines.extend(f"      <-- {problem}" for problem in journey.problems)
     return lines
+
+
+async def _ledger_rows(platform: Platform, insurer: str, month: str) -> list[asyncpg.Record]:
+    """Coverage's own rows: what the insurer's base quotas paid in the month (M2)."""
+    start, end = month_bounds(month)
+    conn = await asyncpg.connect(platform.dsn("coverage"))
+    try:
+        return await conn.fetch(
+            "SELECT q.case_id, q.from_base_quota, q.deductible FROM quota_deductions q"
+            " JOIN plan_terms t ON t.plan_id = q.plan_id AND t.term_no = q.term_no"
+            " WHERE t.insurer = $1 AND q.from_base_quota > 0"
+            " AND q.applied_at >= $2 AND q.applied_at < $3",
+            insurer,
+            start,
+            end,
+        )
+    finally:
+        await conn.close()
+
+
+async def bordereau_lines(platform: Platform) -> tuple[list[str], list[str]]:
+    """C8: each insurer's bordereau of this month from the lookup, once it lists every row of
+    coverage's ledger for the insurer's terms; its totals must be the ledger's to the cent."""
+    catalogue = agricultural_catalogue()
+    month = f.now().astimezone(catalogue.zone).strftime("%Y-%m")
+    lines = [
+        "",
+        f"Insurers' bordereaux of {month} (Asia/Shanghai months, M2;"
+        f" careplan bordereau --insurer X --month {month})",
+    ]
+    problems: list[str] = []
+    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=10.0) as client:
+        for insurer in sorted(catalogue.insurers):
+            deadline = asyncio.get_running_loop().time() + STEP_TIMEOUT
+            while True:
+                response = await client.get(f"/insurers/{insurer}/bordereaux/{month}")
+                report = Bordereau.model_validate_json(response.content)
+                ledger = await _ledger_rows(platform, insurer, month)
+                listed = {line.case_id for line in report.repairs}
+                if listed == {row["case_id"] for row in ledger}:
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    problems.append(f"{insurer}'s bordereau lists {listed}, the ledger {ledger}")
+                    break
+                await asyncio.sleep(0.5)
+            totals = report.totals
+            ledger_base = sum((row["from_base_quota"] for row in ledger), Decimal("0"))
+            ledger_deductibles = sum((row["deductible"] for row in ledger), Decimal("0"))
+            ties = (totals.base_quota_paid.amount, totals.deductibles.amount) == (
+                ledger_base,
+                ledger_deductibles,
+            )
+            if not ties:
+                problems.append(f"{insurer}'s bordereau does not tie out to the ledger")
+            lines.append(
+                f"  {insurer:<8} {totals.repairs} repairs: base quota {totals.base_quota_paid},"
+                f" deductibles {totals.deductibles}, claimed {totals.base_quota_claimed};"
+                f" {totals.liability_claims} liability claims routed"
+                f" (indicative {totals.liability_indicative_payable});"
+                + (" ties out to" if ties else " DIFFERS from")
+                + f" the ledger's {len(ledger)} rows"
+            )
+    return lines, problems

@@ -42,6 +42,8 @@ from contracts.upstream import (
     ExpressUnitOverduePayload,
     IncidentCause,
     Owner,
+    PackAddressChangeRequested,
+    PackAddressChangeRequestedPayload,
     PartClass,
     PaymentSettled,
     PaymentSettledPayload,
@@ -49,9 +51,16 @@ from contracts.upstream import (
     PlanOrderPlacedPayload,
     PreAuthorisationPlaced,
     PreAuthorisationPlacedPayload,
+    RefundSettled,
+    RefundSettledPayload,
     RepairLine,
     ReturnedPart,
     ServiceMode,
+    ShipmentAlreadyDispatched,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelled,
+    ShipmentCancelledPayload,
+    ShippingChoice,
     VideoReviewed,
     VideoReviewedPayload,
 )
@@ -174,13 +183,19 @@ def assessment(
     )
 
 
-def payment(case_id: str, amount: Money) -> PaymentSettled:
+def payment(
+    case_id: str,
+    amount: Money,
+    *,
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING,
+) -> PaymentSettled:
     return PaymentSettled.new(
         PaymentSettledPayload(
             payment_id=f"PAY-{uuid.uuid4().hex[:12]}",
             case_id=case_id,
             amount=amount,
             settled_at=now(),
+            shipping_choice=shipping_choice,
         ),
         producer="payments",
         correlation_id=case_id,
@@ -191,6 +206,43 @@ def dispatch(shipment_id: uuid.UUID, new_sn: str, case_id: str) -> DispatchConfi
     return DispatchConfirmed.new(
         DispatchConfirmedPayload(shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()),
         producer="warehouse",
+        correlation_id=case_id,
+    )
+
+
+def shipment_cancelled(shipment_id: uuid.UUID) -> ShipmentCancelled:
+    """C10: the warehouse stopped a unit it was asked to recall."""
+    return ShipmentCancelled.new(
+        ShipmentCancelledPayload(shipment_id=shipment_id, cancelled_at=now()),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+def shipment_already_dispatched(shipment_id: uuid.UUID, new_sn: str) -> ShipmentAlreadyDispatched:
+    """C10: the unit the warehouse was asked to recall had already left."""
+    return ShipmentAlreadyDispatched.new(
+        ShipmentAlreadyDispatchedPayload(
+            shipment_id=shipment_id, new_sn=new_sn, dispatched_at=now()
+        ),
+        producer="warehouse",
+        correlation_id=str(shipment_id),
+    )
+
+
+def refund_settled(
+    refund_id: uuid.UUID, case_id: str, payment_id: str, amount: Money
+) -> RefundSettled:
+    """Payments: the refund fulfilment asked for is back on the customer's card."""
+    return RefundSettled.new(
+        RefundSettledPayload(
+            refund_id=refund_id,
+            case_id=case_id,
+            payment_id=payment_id,
+            amount=amount,
+            settled_at=now(),
+        ),
+        producer="payments",
         correlation_id=case_id,
     )
 
@@ -260,6 +312,20 @@ def delivery_address(street: str = "No. 8 Nongye Road", **overrides: str) -> Del
     }
     fields.update(overrides)
     return DeliveryAddress.model_validate(fields)
+
+
+def pack_address_change(plan_code: str, address: DeliveryAddress) -> PackAddressChangeRequested:
+    """F4: the customer asks commerce to send the pack elsewhere after the purchase."""
+    return PackAddressChangeRequested.new(
+        PackAddressChangeRequestedPayload(
+            request_id=f"ADDR-{uuid.uuid4().hex[:12]}",
+            plan_code=plan_code,
+            address=address,
+            requested_at=now(),
+        ),
+        producer="commerce",
+        correlation_id=plan_code,
+    )
 
 
 def ag_plan_order(

@@ -20,6 +20,8 @@ from contracts.coverage import (
     PlanTerminated,
     QuotaDeductionApplied,
     TermConfirmed,
+    TermEnded,
+    TermEndedPayload,
 )
 from contracts.money import Money
 
@@ -195,7 +197,8 @@ def project_coverage(
 ) -> Projected:
     """Follow the ledger: a plan opened or extended brings its term (A3; an early end of the
     previous term, A4), an insurer's policy sets a term's dates (A5), a deduction what is left
-    (C5, C7), an exhaustion, a termination (C10) or an inheritance (F3) the plan's state."""
+    (C5, C7), an exhaustion or an announced end (C9), a termination (C10) or an inheritance
+    (F3) the plan's state."""
     match event:
         case CoverageOpened(payload=opened):
             new_plan = () if opened.plan_id in plans else (_opened_plan(event),)
@@ -248,6 +251,10 @@ def project_coverage(
                 (exhausted.plan_id, exhausted.term_no),
                 lambda term: replace(term, exhausted=True),
             )
+        case TermEnded(payload=ended):
+            return _changed_term(
+                terms, (ended.plan_id, ended.term_no), lambda term: _ended(term, ended)
+            )
         case PlanTerminated(payload=terminated):
             return _changed_plan(
                 plans, terminated.plan_id, lambda plan: replace(plan, terminated=True)
@@ -257,6 +264,14 @@ def project_coverage(
                 plans, inherited.plan_id, lambda plan: replace(plan, sn=inherited.new_sn)
             )
     return Projected()  # DeductionRefused: nothing of the plan changes
+
+
+def _ended(term: TermRecord, ended: TermEndedPayload) -> TermRecord:
+    """C9: a term the ledger announced ended takes no claim after that moment: one used up is
+    exhausted, one whose time ran out (or a renewal took over, A4) ends then."""
+    if ended.reason.used_up:
+        return replace(term, exhausted=True, replacements_left=0, flyaways_left=0)
+    return replace(term, term_end=min(term.term_end, ended.ended_at))
 
 
 def _opened_plan(event: CoverageOpened) -> PlanRecord:

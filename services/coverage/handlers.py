@@ -42,6 +42,26 @@ async def on_insurer_response(events: Sequence[InsurerResponseEvent], tx: Transa
     await _decide_in_order(events, tx, confirm)
 
 
+# Plans whose ended terms one pass of the clock announces: a short transaction, and the next
+# pass follows at once while there are more.
+TERM_ENDS_PER_PASS = 100
+
+
+async def announce_term_ends(tx: Transaction, now: datetime) -> int:
+    """C9, on the ledger's clock: each term whose end has come by `now`, announced once
+    (TermEnded), however long the ledger was down over it and however many instances run.
+    Returns how many were announced."""
+    due = await store.plans_with_ended_terms(tx.conn, now, TERM_ENDS_PER_PASS)
+    book = await store.load_book(tx.conn, due)
+    announced = [decisions.end_terms(plan, now) for plan in book.loaded.values()]
+    for decision in announced:
+        book.record(decision)
+    await store.save_book(tx.conn, book)
+    for out in (out for decision in announced for out in decision.emits):
+        tx.emit(out.payload, key=str(out.plan_id), cause=None, correlation_id=out.correlation_id)
+    return sum(len(decision.emits) for decision in announced)
+
+
 async def _decide_in_order(
     events: Sequence[Event], tx: Transaction, decide: Callable[[PlanBook, Event], Decision]
 ) -> None:

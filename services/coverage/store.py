@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.agricultural import PlanFamily
+from contracts.coverage import TermEndReason
 from contracts.money import Money
 from services.coverage.domain.ledger import PlanState
 from services.coverage.domain.plan import Plan, PlanBook, Quotas, Term
@@ -37,6 +39,20 @@ async def load_book(
         terms[row["plan_id"]].append(_term(row))
     loaded = {row["plan_id"]: _plan(row, terms[row["plan_id"]]) for row in plans}
     return PlanBook(loaded, await _settled_cases(conn, case_ids))
+
+
+async def plans_with_ended_terms(conn: Connection, now: datetime, limit: int) -> list[uuid.UUID]:
+    """C9: plans in force with a term that ended by `now` and was not announced, locked; those
+    another instance holds are skipped, not waited on, so each is announced by one instance."""
+    rows = await conn.fetch(
+        # Driven from the terms' partial indexes, not from every plan.
+        "SELECT plan_id FROM plans WHERE state = 'active' AND plan_id IN (SELECT plan_id"
+        " FROM plan_terms WHERE ended_at IS NULL AND (term_end <= $1 OR state = 'exhausted'))"
+        " ORDER BY plan_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [row["plan_id"] for row in rows]
 
 
 async def _settled_cases(conn: Connection, case_ids: Iterable[str]) -> set[str]:
@@ -101,9 +117,9 @@ async def _insert_terms(conn: Connection, terms: list[tuple[uuid.UUID, Term]]) -
         " replacements_total, flyaways_total, replacements_left, flyaways_left, state,"
         " base_quota_left, consumables_quota_left, plan_year, quota_currency, base_quota_total,"
         " consumables_quota_total, deductible_rate, insurer, liability_cover, policy_no,"
-        " policy_confirmed_at, ended_by_renewal_at)"
+        " policy_confirmed_at, ended_by_renewal_at, ended_at, end_reason)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18, $19, $20, $21, $22)",
+        " $18, $19, $20, $21, $22, $23, $24)",
         [
             (
                 plan_id,
@@ -119,7 +135,7 @@ async def _insert_terms(conn: Connection, terms: list[tuple[uuid.UUID, Term]]) -
                 term.quotas.liability_cover if term.quotas else False,
                 term.policy_no,
                 term.policy_confirmed_at,
-                term.ended_by_renewal_at,
+                *_end(term),
             )
             for plan_id, term in terms
         ],
@@ -127,14 +143,15 @@ async def _insert_terms(conn: Connection, terms: list[tuple[uuid.UUID, Term]]) -
 
 
 async def _update_terms(conn: Connection, terms: list[tuple[uuid.UUID, Term]]) -> None:
-    """What a term's events change: its balances (C5-C9), its dates (A4, A5) and its policy."""
+    """What a term's events change: its balances (C5-C9), its dates (A4, A5), its policy and its
+    announced end (C9)."""
     if not terms:
         return
     await conn.executemany(
         "UPDATE plan_terms SET term_start = $3, term_end = $4, replacements_left = $5,"
         " flyaways_left = $6, state = $7, base_quota_left = $8, consumables_quota_left = $9,"
-        " insurer = $10, policy_no = $11, policy_confirmed_at = $12, ended_by_renewal_at = $13"
-        " WHERE plan_id = $1 AND term_no = $2",
+        " insurer = $10, policy_no = $11, policy_confirmed_at = $12, ended_by_renewal_at = $13,"
+        " ended_at = $14, end_reason = $15 WHERE plan_id = $1 AND term_no = $2",
         [
             (
                 plan_id,
@@ -145,7 +162,7 @@ async def _update_terms(conn: Connection, terms: list[tuple[uuid.UUID, Term]]) -
                 term.insurer,
                 term.policy_no,
                 term.policy_confirmed_at,
-                term.ended_by_renewal_at,
+                *_end(term),
             )
             for plan_id, term in terms
         ],
@@ -253,7 +270,15 @@ def _term(row: Any) -> Term:
         policy_no=row["policy_no"],
         policy_confirmed_at=row["policy_confirmed_at"],
         ended_by_renewal_at=row["ended_by_renewal_at"],
+        ended_at=row["ended_at"],
+        end_reason=TermEndReason(row["end_reason"]) if row["end_reason"] else None,
     )
+
+
+def _end(term: Term) -> tuple[Any, ...]:
+    """ended_by_renewal_at, ended_at, end_reason."""
+    reason = term.end_reason.value if term.end_reason else None
+    return (term.ended_by_renewal_at, term.ended_at, reason)
 
 
 def _balances(term: Term) -> tuple[Any, ...]:

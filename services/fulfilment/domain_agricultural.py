@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from contracts.activation import PlanRenewedPayload
-from contracts.fulfilment import ConsumablesPackHeldPayload, ConsumablesPackScheduledPayload
-from contracts.upstream import DeliveryAddress, PlanOrderPlacedPayload
+from contracts.fulfilment import (
+    ConsumablesPackBeyondCalendarPayload,
+    ConsumablesPackHeldPayload,
+    ConsumablesPackScheduledPayload,
+    PackAddressChangeRefusedPayload,
+)
+from contracts.upstream import (
+    DeliveryAddress,
+    PackAddressChangeRequestedPayload,
+    PlanOrderPlacedPayload,
+)
 from services.fulfilment.domain import Outgoing
 from shared.catalogue.agricultural import Pack, WorkingCalendar, agricultural_catalogue
 
@@ -18,9 +27,18 @@ PACK_ADDRESS_MISSING = "PACK_ADDRESS_MISSING"
 
 
 @dataclass(frozen=True)
+class PackDue:
+    """F4: when a pack is due, and the calendar's last day if the count ran past it (the days
+    after it were counted as weekdays alone)."""
+
+    due_by: datetime
+    weekdays_only_after: date | None = None
+
+
+@dataclass(frozen=True)
 class SchedulePack:
     items: tuple[str, ...]
-    due_by: datetime
+    due: PackDue
 
 
 @dataclass(frozen=True)
@@ -30,18 +48,22 @@ class HoldPack:
 
 def working_days_after(
     moment: datetime, working_days: int, calendar: WorkingCalendar, zone: ZoneInfo
-) -> datetime:
+) -> PackDue:
     """F4: the end (24:00 in `zone`) of the `working_days`-th working day after `moment`'s day.
 
-    The day of `moment` itself does not count (a period starts the next day).
+    The day of `moment` itself does not count (a period starts the next day). Days the calendar
+    does not cover count as weekdays alone, and the answer says so, never silently.
     """
     day = moment.astimezone(zone).date()
     counted = 0
+    beyond = False
     while counted < working_days:
         day += timedelta(days=1)
+        beyond = beyond or not calendar.covers(day)
         if calendar.is_working_day(day):
             counted += 1
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    due_by = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return PackDue(due_by, calendar.valid_until if beyond else None)
 
 
 def decide_pack(
@@ -60,8 +82,7 @@ def decide_pack(
     if not address_given:
         return HoldPack(PACK_ADDRESS_MISSING)
     return SchedulePack(
-        items=pack.items,
-        due_by=working_days_after(purchased_at, working_days, calendar, zone),
+        items=pack.items, due=working_days_after(purchased_at, working_days, calendar, zone)
     )
 
 
@@ -127,12 +148,30 @@ class Packs:
     new_packs: list[ConsumablesPack] = field(default_factory=list)
 
     def record_order(self, order: PackOrder) -> list[Outgoing]:
-        """F4: keep the delivery address of a designated renewal, as given at purchase; a second
-        order for the same plan code changes nothing (the address cannot be changed)."""
-        if order.plan_code not in self.orders:
+        """F4: keep the delivery address of a designated renewal, as given at purchase; a later
+        order of the same plan code with another address is refused PACK_ADDRESS_FIXED (the
+        address cannot be changed), one with the same address changes nothing."""
+        kept = self.orders.get(order.plan_code)
+        if kept is None:
             self.orders[order.plan_code] = order
             self.new_orders.append(order)
+        elif kept.address != order.address:
+            return self.refuse_address_change(order.plan_code, order.order_id)
         return self._decide_if_bought(order.plan_code)
+
+    def change_address(self, change: PackAddressChangeRequestedPayload) -> list[Outgoing]:
+        """F4: the address given at purchase cannot be changed afterwards: always refused."""
+        return self.refuse_address_change(change.plan_code, change.request_id)
+
+    def refuse_address_change(self, plan_code: str, request_id: str) -> list[Outgoing]:
+        """F4: PACK_ADDRESS_FIXED, keyed by the plan once the renewal is bound."""
+        renewal = self.renewals.get(plan_code)
+        plan_id = renewal.plan_id if renewal else None
+        key = str(plan_id) if plan_id else plan_code
+        refusal = PackAddressChangeRefusedPayload(
+            request_id=request_id, plan_code=plan_code, plan_id=plan_id
+        )
+        return [Outgoing(refusal, key=key, correlation_id=key)]
 
     def record_renewal(self, renewal: PlanRenewedPayload) -> list[Outgoing]:
         """F4: an AG renewal bound by activation may bring a consumables pack."""
@@ -166,7 +205,17 @@ class Packs:
         self.decided.add(plan_code)
         self.new_packs.append(pack)
         plan = str(renewal.plan_id)
-        return [Outgoing(_announced(pack), key=plan, correlation_id=plan)]
+        announced = [Outgoing(_announced(pack), key=plan, correlation_id=plan)]
+        if isinstance(decision, SchedulePack) and decision.due.weekdays_only_after:
+            warning = ConsumablesPackBeyondCalendarPayload(
+                pack_id=pack.pack_id,
+                plan_id=renewal.plan_id,
+                plan_code=plan_code,
+                calendar_valid_until=decision.due.weekdays_only_after,
+                due_by=decision.due.due_by,
+            )
+            announced.append(Outgoing(warning, key=plan, correlation_id=plan))
+        return announced
 
 
 def _announced(
@@ -181,7 +230,8 @@ def _announced(
             plan_year=pack.renewal.plan_year,
             items=list(pack.decision.items),
             purchased_at=pack.order.purchased_at,
-            due_by=pack.decision.due_by,
+            due_by=pack.decision.due.due_by,
+            weekdays_only_after=pack.decision.due.weekdays_only_after,
         )
     return ConsumablesPackHeldPayload(
         plan_id=pack.renewal.plan_id,

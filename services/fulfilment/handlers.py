@@ -5,24 +5,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from contracts.activation import ActivationEvent, PlanRenewed
+from contracts.claims import ClaimFinalised, ClaimsEvent
 from contracts.coverage import CoverageEvent, DeductionApplied, PlanTerminated
 from contracts.envelope import Envelope
 from contracts.repairs import RepairCompleted
 from contracts.upstream import (
     DispatchConfirmed,
+    PackAddressChangeRequested,
     PaymentEvent,
     PaymentSettled,
     PlanOrderPlaced,
     PreAuthorisationCaptured,
     PreAuthorisationPlaced,
     PreAuthorisationReleased,
+    RefundSettled,
+    WarehouseEvent,
 )
 from services.fulfilment import store
-from services.fulfilment.domain import Outgoing, Replacements, UnknownShipmentError
+from services.fulfilment.domain import (
+    Outgoing,
+    Replacements,
+    UnknownRecallError,
+    UnknownRefundError,
+    UnknownShipmentError,
+)
 from services.fulfilment.domain_agricultural import designated_order
 from services.fulfilment.waiting import (
     AWAITED,
     CASE_OF_PAYMENT,
+    RECALL_OF_ANSWER,
+    REFUND_OF_SETTLEMENT,
     REQUEST_OF_PRE_AUTHORISATION,
     SHIPMENT_OF_DISPATCH,
 )
@@ -42,11 +54,14 @@ async def _save(tx: Transaction, book: Replacements) -> None:
     tx.resolve(CASE_OF_PAYMENT, book.changed)
     tx.resolve(REQUEST_OF_PRE_AUTHORISATION, book.changed_pre_authorisations)
     tx.resolve(SHIPMENT_OF_DISPATCH, {str(shipment) for shipment in book.requested_shipments})
+    tx.resolve(RECALL_OF_ANSWER, {str(shipment) for shipment in book.recalled_shipments})
+    tx.resolve(CASE_OF_PAYMENT, book.new_refused)
+    tx.resolve(REFUND_OF_SETTLEMENT, {book.refunds[paid].case_id for paid in book.changed_refunds})
 
 
 async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) -> None:
     """F1, X3: a deduction's replacement waits for its fee; C10: a fraud termination cancels
-    the plan's replacements still waiting."""
+    the plan's replacements still waiting and recalls those requested from the warehouse."""
     book = await store.load_replacements(
         tx.conn,
         case_ids=[e.payload.case_id for e in events if isinstance(e, DeductionApplied)],
@@ -56,14 +71,15 @@ async def on_coverage_event(events: Sequence[CoverageEvent], tx: Transaction) ->
         if isinstance(event, DeductionApplied):
             _emit(tx, event, book.take_deduction(event.payload))
         elif isinstance(event, PlanTerminated):
-            book.cancel_unshipped(event.payload.plan_id)
+            _emit(tx, event, book.end_for_fraud(event.payload))
     await _save(tx, book)
 
 
 async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> None:
     """F1: fees charged add up, each answered; X3: the card pre-authorisation placed, captured
-    or released. A replacement paid for (and pre-authorised) ships. A payment for a case not
-    deducted yet, or a hold not requested yet, waits for it."""
+    or released; a refund settled. A replacement paid for (and pre-authorised) ships; what was
+    paid beyond its fee, or on a case refused, is refunded. A payment for a case not deducted
+    yet, a hold not requested yet or a refund not requested yet waits for it."""
     book = await store.load_replacements(
         tx.conn,
         case_ids=[event.payload.case_id for event in events],
@@ -82,22 +98,48 @@ async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> N
                 book.close_pre_authorisation(closed, "captured")
             case PreAuthorisationReleased(payload=closed):
                 book.close_pre_authorisation(closed, "released")
+            case RefundSettled(payload=settled):
+                try:
+                    book.settle_refund(settled)
+                except UnknownRefundError as error:
+                    raise EventRejectedError(event, error) from error
     await _save(tx, book)
 
 
-async def confirm_dispatches(events: Sequence[DispatchConfirmed], tx: Transaction) -> None:
-    """F3: the warehouse names each replacement's SN; old SN -> new SN is announced once. A
-    dispatch of a shipment not requested yet waits for it; after its grace it is refused."""
+async def refund_refused_claims(events: Sequence[ClaimsEvent], tx: Transaction) -> None:
+    """X3: what was paid on a case finally refused (an express basic fee paid before the
+    claim) is refunded, each payment once; a payment waiting for the case is answered now."""
+    finals = [event for event in events if isinstance(event, ClaimFinalised)]
+    book = await store.load_replacements(
+        tx.conn, case_ids=[event.payload.case_id for event in finals]
+    )
+    for event in finals:
+        _emit(tx, event, book.refuse_case(event.payload))
+    await _save(tx, book)
+
+
+async def on_warehouse_event(events: Sequence[WarehouseEvent], tx: Transaction) -> None:
+    """F3: the warehouse names each replacement's SN; old SN -> new SN is announced once. C10:
+    it answers each recall, cancelled or already dispatched. A dispatch of a shipment not
+    requested yet, or an answer to a recall not requested yet, waits for it; after its grace
+    it is refused."""
     book = await store.load_replacements(
         tx.conn, shipment_ids=[event.payload.shipment_id for event in events]
     )
     for event in events:
-        missing = book.missing_for_dispatch(event.payload)
-        if missing and tx.wait(event, AWAITED[missing], str(event.payload.shipment_id)):
+        shipment = str(event.payload.shipment_id)
+        if isinstance(event, DispatchConfirmed):
+            missing = book.missing_for_dispatch(event.payload)
+        else:
+            missing = book.missing_for_recall(event.payload)
+        if missing and tx.wait(event, AWAITED[missing], shipment):
             continue
         try:
-            _emit(tx, event, book.confirm_dispatch(event.payload))
-        except UnknownShipmentError as error:
+            if isinstance(event, DispatchConfirmed):
+                _emit(tx, event, book.confirm_dispatch(event.payload))
+            else:
+                _emit(tx, event, book.conclude_recall(event.payload))
+        except (UnknownShipmentError, UnknownRecallError) as error:
             raise EventRejectedError(event, error) from error
     await store.save_replacements(tx.conn, book)
 
@@ -109,6 +151,15 @@ async def record_pack_orders(events: Sequence[PlanOrderPlaced], tx: Transaction)
     for event, order in orders:
         _emit(tx, event, packs.record_order(order))
     await store.save_packs(tx.conn, packs)
+
+
+async def refuse_pack_address_changes(
+    events: Sequence[PackAddressChangeRequested], tx: Transaction
+) -> None:
+    """F4: the address given at purchase cannot be changed; each request is refused, naming it."""
+    packs = await store.load_packs(tx.conn, [event.payload.plan_code for event in events])
+    for event in events:
+        _emit(tx, event, packs.change_address(event.payload))
 
 
 async def on_activation_event(events: Sequence[ActivationEvent], tx: Transaction) -> None:

@@ -11,12 +11,13 @@ a repeated completion from arranging a second return.
 from __future__ import annotations
 
 from collections.abc import Collection
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from contracts.fulfilment import PaymentRecordedPayload
+from contracts.fulfilment import PaymentRecordedPayload, RefundReason
 from contracts.money import Money
-from contracts.upstream import DeliveryAddress, ServiceMode
+from contracts.upstream import DeliveryAddress, ServiceMode, ShippingChoice
 from services.fulfilment.domain import (
     Payment,
     PaymentAnswer,
@@ -33,6 +34,7 @@ from services.fulfilment.domain_agricultural import (
     Packs,
     SchedulePack,
 )
+from services.fulfilment.domain_refunds import Refund, RefundState
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -64,7 +66,8 @@ async def load_replacements(
     rows = await conn.fetch(
         "SELECT case_id, plan_id, old_sn, model, plan_region, customer_region, fee_amount,"
         " fee_currency, flyaway, service_mode, state, shipment_id, customer_pays_shipping,"
-        " new_sn, dispatched_at FROM replacements"
+        " new_sn, dispatched_at, owed_amount, owed_currency, shipping_amount, customs_amount,"
+        " charges_currency FROM replacements"
         " WHERE case_id = ANY($1::text[]) OR plan_id = ANY($2::uuid[])"
         " OR shipment_id = ANY($3::uuid[]) ORDER BY case_id FOR UPDATE",
         list(case_ids),
@@ -87,6 +90,9 @@ async def load_replacements(
             customer_pays_shipping=row["customer_pays_shipping"],
             new_sn=row["new_sn"],
             dispatched_at=row["dispatched_at"],
+            owed=_money(row["owed_amount"], row["owed_currency"]),
+            shipping=_money(row["shipping_amount"], row["charges_currency"]),
+            customs=_money(row["customs_amount"], row["charges_currency"]),
         )
         for row in rows
     }
@@ -97,7 +103,40 @@ async def load_replacements(
         await _payments(conn, case_ids, payment_ids),
         await _pre_authorisations(conn, case_ids),
         answers=await _payment_answers(conn, payment_ids),
+        refunds=await _refunds(conn, case_ids),
+        refused=await _refused(conn, case_ids),
     )
+
+
+async def _refunds(conn: Connection, case_ids: Collection[str]) -> dict[str, Refund]:
+    rows = await conn.fetch(
+        "SELECT payment_id, refund_id, case_id, amount, currency, reason, state, settled_at"
+        " FROM refunds WHERE case_id = ANY($1::text[])",
+        list(case_ids),
+    )
+    return {
+        row["payment_id"]: Refund(
+            refund_id=row["refund_id"],
+            payment_id=row["payment_id"],
+            case_id=row["case_id"],
+            amount=Money(amount=row["amount"], currency=row["currency"]),
+            reason=RefundReason(row["reason"]),
+            state=RefundState(row["state"]),
+            settled_at=row["settled_at"],
+        )
+        for row in rows
+    }
+
+
+async def _refused(conn: Connection, case_ids: Collection[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT case_id FROM refused_cases WHERE case_id = ANY($1::text[])", list(case_ids)
+    )
+    return {row["case_id"] for row in rows}
+
+
+def _money(amount: Decimal | None, currency: str | None) -> Money | None:
+    return None if amount is None or currency is None else Money(amount=amount, currency=currency)
 
 
 async def _payment_answers(
@@ -124,7 +163,7 @@ async def _payments(
     conn: Connection, case_ids: Collection[str], payment_ids: Collection[str]
 ) -> dict[str, Payment]:
     rows = await conn.fetch(
-        "SELECT payment_id, case_id, amount, currency, settled_at FROM payments"
+        "SELECT payment_id, case_id, amount, currency, settled_at, shipping_choice FROM payments"
         " WHERE case_id = ANY($1::text[]) OR payment_id = ANY($2::text[])",
         list(case_ids),
         list(payment_ids),
@@ -135,6 +174,7 @@ async def _payments(
             case_id=row["case_id"],
             amount=Money(amount=row["amount"], currency=row["currency"]),
             settled_at=row["settled_at"],
+            shipping_choice=ShippingChoice(row["shipping_choice"]),
         )
         for row in rows
     }
@@ -169,14 +209,17 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
         await conn.execute(
             "INSERT INTO replacements (case_id, plan_id, old_sn, model, plan_region,"
             " customer_region, fee_amount, fee_currency, flyaway, service_mode, state,"
-            " shipment_id, customer_pays_shipping, new_sn, dispatched_at)"
+            " shipment_id, customer_pays_shipping, new_sn, dispatched_at, owed_amount,"
+            " owed_currency, shipping_amount, customs_amount, charges_currency)"
             " SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::numeric[], $8::text[], $9::bool[], $10::text[], $11::text[],"
-            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[])"
+            " $12::uuid[], $13::bool[], $14::text[], $15::timestamptz[], $16::numeric[],"
+            " $17::text[], $18::numeric[], $19::numeric[], $20::text[])"
             " ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state,"
             " shipment_id = EXCLUDED.shipment_id,"
             " customer_pays_shipping = EXCLUDED.customer_pays_shipping,"
-            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at",
+            " new_sn = EXCLUDED.new_sn, dispatched_at = EXCLUDED.dispatched_at,"
+            " owed_amount = EXCLUDED.owed_amount, owed_currency = EXCLUDED.owed_currency",
             [r.case_id for r in changed],
             [r.plan_id for r in changed],
             [r.old_sn for r in changed],
@@ -192,17 +235,23 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [r.customer_pays_shipping for r in changed],
             [r.new_sn for r in changed],
             [r.dispatched_at for r in changed],
+            [r.owed.amount if r.owed else None for r in changed],
+            [r.owed.currency if r.owed else None for r in changed],
+            [r.shipping.amount if r.shipping else None for r in changed],
+            [r.customs.amount if r.customs else None for r in changed],
+            [r.shipping.currency if r.shipping else None for r in changed],
         )
     if book.new_payments:
         await conn.execute(
-            "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[],"
-            " $5::timestamptz[]) ON CONFLICT (payment_id) DO NOTHING",
+            "INSERT INTO payments (payment_id, case_id, amount, currency, settled_at,"
+            " shipping_choice) SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[],"
+            " $4::text[], $5::timestamptz[], $6::text[]) ON CONFLICT (payment_id) DO NOTHING",
             [p.payment_id for p in book.new_payments],
             [p.case_id for p in book.new_payments],
             [p.amount.amount for p in book.new_payments],
             [p.amount.currency for p in book.new_payments],
             [p.settled_at for p in book.new_payments],
+            [p.shipping_choice.value for p in book.new_payments],
         )
     if book.new_answers:
         await conn.execute(
@@ -212,6 +261,7 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [a.event_id for a in book.new_answers],
             [a.answer.model_dump_json() for a in book.new_answers],
         )
+    await _save_refunds(conn, book)
     held = [book.pre_authorisations[case_id] for case_id in sorted(book.changed_pre_authorisations)]
     if held:
         await conn.execute(
@@ -230,6 +280,32 @@ async def save_replacements(conn: Connection, book: Replacements) -> None:
             [h.placed_at for h in held],
             [h.closed_at for h in held],
             [h.closed_amount for h in held],
+        )
+
+
+async def _save_refunds(conn: Connection, book: Replacements) -> None:
+    if book.new_refused:
+        await conn.execute(
+            "INSERT INTO refused_cases (case_id) SELECT * FROM unnest($1::text[])"
+            " ON CONFLICT (case_id) DO NOTHING",
+            sorted(book.new_refused),
+        )
+    refunds = [book.refunds[payment_id] for payment_id in sorted(book.changed_refunds)]
+    if refunds:
+        await conn.execute(
+            "INSERT INTO refunds (payment_id, refund_id, case_id, amount, currency, reason,"
+            " state, settled_at) SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[],"
+            " $4::numeric[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])"
+            " ON CONFLICT (payment_id) DO UPDATE SET state = EXCLUDED.state,"
+            " settled_at = EXCLUDED.settled_at",
+            [r.payment_id for r in refunds],
+            [r.refund_id for r in refunds],
+            [r.case_id for r in refunds],
+            [r.amount.amount for r in refunds],
+            [r.amount.currency for r in refunds],
+            [r.reason.value for r in refunds],
+            [r.state.value for r in refunds],
+            [r.settled_at for r in refunds],
         )
 
 
@@ -319,8 +395,8 @@ async def save_packs(conn: Connection, book: Packs) -> None:
         packs = book.new_packs
         await conn.executemany(
             "INSERT INTO consumables_packs (pack_id, plan_code, plan_id, model, plan_year, state,"
-            " reason_code, items, purchased_at, due_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " reason_code, items, purchased_at, due_by, weekdays_only_after)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             [
                 (
                     pack.pack_id,
@@ -332,7 +408,10 @@ async def save_packs(conn: Connection, book: Packs) -> None:
                     pack.decision.reason_code if isinstance(pack.decision, HoldPack) else None,
                     list(pack.decision.items) if isinstance(pack.decision, SchedulePack) else [],
                     pack.order.purchased_at,
-                    pack.decision.due_by if isinstance(pack.decision, SchedulePack) else None,
+                    pack.decision.due.due_by if isinstance(pack.decision, SchedulePack) else None,
+                    pack.decision.due.weekdays_only_after
+                    if isinstance(pack.decision, SchedulePack)
+                    else None,
                 )
                 for pack in packs
             ],

@@ -29,11 +29,33 @@ SHIPMENT_OF_DISPATCH = Dependency(
     "the shipment's request (fulfilment's ShipmentRequested, once fee and hold are in)",
     DEFAULT_GRACE,
 )
-WAITS_FOR = (CASE_OF_PAYMENT, REQUEST_OF_PRE_AUTHORISATION, SHIPMENT_OF_DISPATCH)
+RECALL_OF_ANSWER = Dependency(
+    "recall-of-answer",
+    "the warehouse's answer (ShipmentCancelled or ShipmentAlreadyDispatched on"
+    " warehouse.dispatches.v1) to a cancellation fulfilment has not requested",
+    "the cancellation request (fulfilment's ShipmentCancellationRequested, once the plan of a"
+    " requested shipment is terminated, C10)",
+    DEFAULT_GRACE,
+)
+REFUND_OF_SETTLEMENT = Dependency(
+    "refund-of-settlement",
+    "a refund settled (RefundSettled on payments.settlements.v1) that fulfilment has not requested",
+    "the refund's request (fulfilment's RefundRequested, saved with the case's payments)",
+    DEFAULT_GRACE,
+)
+WAITS_FOR = (
+    CASE_OF_PAYMENT,
+    REQUEST_OF_PRE_AUTHORISATION,
+    SHIPMENT_OF_DISPATCH,
+    RECALL_OF_ANSWER,
+    REFUND_OF_SETTLEMENT,
+)
 
 # What an event the domain finds something missing for waits on.
 AWAITED = {
     Missing.CASE: CASE_OF_PAYMENT,
     Missing.PRE_AUTHORISATION: REQUEST_OF_PRE_AUTHORISATION,
     Missing.SHIPMENT: SHIPMENT_OF_DISPATCH,
+    Missing.RECALL: RECALL_OF_ANSWER,
+    Missing.REFUND: REFUND_OF_SETTLEMENT,
 }

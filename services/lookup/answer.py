@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +26,9 @@ class ReplacementStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     SHIPMENT_REQUESTED = "shipment_requested"
     DISPATCHED = "dispatched"
+    RECALL_REQUESTED = "recall_requested"  # C10: fraud ended the plan; the warehouse is asked
+    CANCELLED = "cancelled"  # C10: the warehouse stopped the unit
+    ALREADY_DISPATCHED = "already_dispatched"  # C10: it had left; the customer owes its value
 
 
 class _Out(BaseModel):
@@ -73,6 +77,12 @@ class AccessoryOut(_Out):
     moved_to_sn: str | None = Field(description="F3: the drone it followed the plan to")
 
 
+ENDED_AT = "C9: when the term ended, as the plan ledger announced it (TermEnded)"
+END_REASON = (
+    "C9: why: TERM_EXPIRED, RENEWAL_TOOK_OVER (A4), REPLACEMENTS_USED or BASE_QUOTA_REACHED"
+)
+
+
 class TermOut(_Out):
     term_no: int
     sku: str
@@ -86,6 +96,8 @@ class TermOut(_Out):
     replacements_left: int
     flyaways_left: int
     agricultural: AgriculturalOut | None = None
+    ended_at: datetime | None = Field(default=None, description=ENDED_AT)
+    end_reason: str | None = Field(default=None, description=END_REASON, examples=["TERM_EXPIRED"])
 
 
 class TerminationOut(_Out):
@@ -107,6 +119,8 @@ class PlanOut(_Out):
     term_no: int
     term_start: datetime
     term_end: datetime
+    ended_at: datetime | None = Field(default=None, description=ENDED_AT)
+    end_reason: str | None = Field(default=None, description=END_REASON, examples=["TERM_EXPIRED"])
     replacements_left: int
     flyaways_left: int
     replacements_total: int | None
@@ -136,6 +150,19 @@ class LedgerOut(_Out):
     term_no: int | None = Field(default=None, description="AG: the term whose quotas paid")
     split: RepairSplit | None = Field(
         default=None, description="AG C7: what the ledger actually took, against the balances"
+    )
+
+
+class InsurerClaimOut(_Out):
+    """C8: the repair's base-quota part as claimed from the term's insurer, and where it is."""
+
+    insurer: str
+    state: str = Field(description="reported, accepted, paid, rejected or withdrawn (C10)")
+    base_quota_amount: MoneyOut | None
+    paid: MoneyOut | None
+    bordereau: str | None = Field(
+        description="M2: the month (YYYY-MM, Asia/Shanghai) of the insurer's bordereau that lists"
+        " the repair: the month the ledger took it"
     )
 
 
@@ -176,6 +203,9 @@ class ClaimOut(_Out):
         default_factory=list, description="Why the case was refused in the end, by whom below"
     )
     final_refused_by: str | None = Field(default=None, description="claims or ledger")
+    insurer_claim: InsurerClaimOut | None = Field(
+        default=None, description="AG C8: the base-quota part claimed from the insurer"
+    )
 
 
 class ShipmentOut(_Out):
@@ -184,6 +214,14 @@ class ShipmentOut(_Out):
     customer_pays_shipping: bool | None = Field(description="F1: regions differ")
     requested_at: datetime | None
     dispatched_at: datetime | None
+
+
+class ShippingChargesOut(_Out):
+    shipping: MoneyOut
+    customs: MoneyOut
+    settlement: Literal["owed", "paid", "billed_on_delivery"] = Field(
+        description="F1: owed until the unit ships; then paid before it, or billed on delivery"
+    )
 
 
 class ReplacementOut(_Out):
@@ -195,8 +233,26 @@ class ReplacementOut(_Out):
     term_no: int | None
     flyaway: bool | None
     fee: MoneyOut | None
+    customer_owes: MoneyOut | None = Field(
+        default=None, description="C10: the value of a unit that left on a plan ended for fraud"
+    )
+    shipping_charges: ShippingChargesOut | None = Field(
+        default=None, description="F1: None when the plan's region ships free"
+    )
     replaced_at: datetime | None
     shipment: ShipmentOut | None
+
+
+class RefundOut(_Out):
+    """F1, X3: a payment given back: an express basic fee of a case refused, or a fee paid
+    twice; settled once payments says the money is back."""
+
+    case_id: str
+    payment_id: str
+    amount: MoneyOut | None
+    reason: str | None = Field(description="CLAIM_REFUSED or FEE_PAID_TWICE")
+    requested_at: datetime | None
+    settled_at: datetime | None = Field(description="None until payments settles it")
 
 
 class WaitingOut(_Out):
@@ -209,6 +265,29 @@ class WaitingOut(_Out):
     event_type: str | None
     since: datetime | None
     deadline: datetime | None
+
+
+class AddressChangeRefusedOut(_Out):
+    request_id: str
+    refused_at: datetime | None
+    reason_code: Literal["PACK_ADDRESS_FIXED"] = "PACK_ADDRESS_FIXED"
+
+
+class PackOut(_Out):
+    """F4: the consumables pack of a designated AG renewal."""
+
+    plan_code: str
+    plan_year: int | None
+    state: Literal["scheduled", "held", "not_decided"]
+    due_by: datetime | None
+    weekdays_only_after: date | None = Field(
+        description="The working-day calendar's last day, when the 30 working days ran past it"
+        " and the days after it were counted as weekdays alone"
+    )
+    reason_code: str | None = Field(description="Why it is held, e.g. PACK_ADDRESS_MISSING")
+    address_change_refused: AddressChangeRefusedOut | None = Field(
+        description="The latest request to change the address given at purchase (refused)"
+    )
 
 
 class LookupAnswer(_Out):
@@ -229,6 +308,12 @@ class LookupAnswer(_Out):
     replacements: list[ReplacementOut]
     accessories: list[AccessoryOut] = Field(
         default_factory=list, description="AG accessories of this drone (G1, G3, F3)"
+    )
+    refunds: list[RefundOut] = Field(
+        default_factory=list, description="Payments of its cases given back (F1, X3)"
+    )
+    packs: list[PackOut] = Field(
+        default_factory=list, description="F4: consumables packs of the plan's AG renewals"
     )
     waiting: list[WaitingOut] = Field(
         default_factory=list,

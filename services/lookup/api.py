@@ -1,15 +1,17 @@
-"""The lookup's HTTP API (X5): `GET /plans/by-sn/{sn}` and `GET /health`."""
+"""The lookup's HTTP API: `GET /plans/by-sn/{sn}` (X5), `GET /insurers/{insurer}/bordereaux/{month}`
+(C7, C8, L1-L4) and `GET /health`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, HTTPException, Path
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
@@ -17,6 +19,13 @@ from contracts.serials import SERIAL_PATTERN, InvalidSerialNumberError, normalis
 from services.lookup import queries
 from services.lookup.answer import LookupAnswer, Problem
 from services.lookup.domain import assemble
+from services.lookup.domain_bordereau import (
+    MONTH_PATTERN,
+    Bordereau,
+    bordereau,
+    month_bounds,
+    to_csv,
+)
 from shared.catalogue import consumer_catalogue
 from shared.catalogue.agricultural import agricultural_catalogue
 
@@ -25,6 +34,15 @@ log = structlog.get_logger(__name__)
 
 class Health(BaseModel):
     status: str
+
+
+# Documented, not enforced by FastAPI: an unknown insurer gets the service's own 404.
+INSURERS = sorted(agricultural_catalogue().insurers)
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
 
 
 def create_api(
@@ -75,6 +93,41 @@ def create_api(
                 " claim or replacement names it",
             )
         return answer
+
+    @api.get(
+        "/insurers/{insurer}/bordereaux/{month}",
+        response_model=Bordereau,
+        responses={
+            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            404: {"model": Problem, "description": "No such insurer in the catalogue"},
+            422: {"model": Problem, "description": "Not a month (YYYY-MM) or a format"},
+        },
+    )
+    async def insurer_bordereau(
+        insurer: Annotated[str, Path(json_schema_extra={"enum": INSURERS})],
+        month: Annotated[str, Path(pattern=MONTH_PATTERN, examples=["2026-11"])],
+        export: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.JSON,
+    ) -> Bordereau | PlainTextResponse:
+        """The insurer's bordereau of a month of Asia/Shanghai dates (M2): the repairs its base
+        quotas paid with their deductibles, the claims reported, withdrawn and answered, the
+        liability claims routed with their limits, and totals that tie out to the ledger."""
+        if insurer not in INSURERS:
+            raise HTTPException(
+                404, detail=f"{insurer!r} is not an insurer of the catalogue: {', '.join(INSURERS)}"
+            )
+        start, end = month_bounds(month)
+        async with pool().acquire() as conn:
+            repairs, claims = await queries.bordereau_facts(conn, insurer, start, end)
+        document = bordereau(insurer, month, repairs, claims)
+        if export is ExportFormat.CSV:
+            return PlainTextResponse(
+                to_csv(document),
+                media_type="text/csv",
+                headers={
+                    "Content-Disposition": f'attachment; filename="bordereau-{insurer}-{month}.csv"'
+                },
+            )
+        return document
 
     @api.get("/health", response_model=Health, responses={503: {"model": Problem}})
     async def health() -> Health | JSONResponse:

@@ -12,8 +12,8 @@ import calendar
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from contracts.claims import RepairSplit
@@ -21,22 +21,28 @@ from contracts.waiting import EventWaiting, WaitingEvent
 from services.lookup.answer import (
     AccessoryOut,
     AccessoryState,
+    AddressChangeRefusedOut,
     AgriculturalOut,
     ClaimOut,
     CoverState,
+    InsurerClaimOut,
     LedgerOut,
     LookupAnswer,
     MoneyOut,
+    PackOut,
     PlanOut,
+    RefundOut,
     ReplacementOut,
     ReplacementStatus,
     ReversalOut,
     SerialLink,
     ShipmentOut,
+    ShippingChargesOut,
     TerminationOut,
     TermOut,
     WaitingOut,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow, bordereau_month
 
 # --------------------------------------------------------------------------------------------
 # What the read model holds
@@ -78,6 +84,8 @@ class TermRecord:
     flyaways_left: int | None = None
     exhausted: bool = False
     agricultural: AgriculturalTermRecord | None = None
+    ended_at: datetime | None = None  # C9: when the ledger announced its end, and why
+    end_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class CaseRecord:
     quoted_split: RepairSplit | None = None  # AG C7: as claims quoted it
     ledger_split: RepairSplit | None = None  # AG C7: what the ledger took
     ledger_term_no: int | None = None
+    ledger_at: datetime | None = None  # AG C7: when the ledger took the split (the bordereau)
     final_outcome: str | None = None  # the case's fate, from ClaimFinalised
     final_reason_codes: tuple[str, ...] = ()
     final_refused_by: str | None = None
@@ -143,9 +152,48 @@ class ReplacementRecord:
     shipment_id: uuid.UUID | None = None
     ship_to_region: str | None = None
     customer_pays_shipping: bool | None = None
+    shipping_amount: Decimal | None = None  # F1: outside the plan's region
+    customs_amount: Decimal | None = None
+    charges_currency: str | None = None
+    shipping_settlement: str | None = None  # paid or billed_on_delivery, once it ships
     shipment_requested_at: datetime | None = None
     dispatched_at: datetime | None = None
     inherited_at: datetime | None = None  # coverage moved the plan to new_sn (F3)
+    recall_requested_at: datetime | None = None  # C10: the warehouse asked to stop the unit
+    recall_outcome: str | None = None  # C10: cancelled, or already_dispatched
+    recall_concluded_at: datetime | None = None
+    owed_amount: Decimal | None = None  # C10: the value of a unit that left after all
+    owed_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """F1, X3: a payment of a case given back: asked by fulfilment, settled by payments."""
+
+    refund_id: uuid.UUID
+    case_id: str
+    payment_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    reason: str | None = None
+    requested_at: datetime | None = None
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """F4: the consumables pack of a designated AG renewal, by its plan code."""
+
+    plan_code: str
+    plan_id: uuid.UUID | None = None
+    pack_id: uuid.UUID | None = None
+    plan_year: int | None = None
+    state: str | None = None  # scheduled or held
+    due_by: datetime | None = None
+    weekdays_only_after: date | None = None  # the calendar's last day, when counted past it
+    reason_code: str | None = None  # why it is held
+    address_change_request: str | None = None  # the latest change refused PACK_ADDRESS_FIXED
+    address_change_refused_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +221,9 @@ class Findings:
     replacements: Sequence[ReplacementRecord]  # of those plans, or naming the SN
     accessories: Sequence[AccessoryRecord] = ()  # on the SN, and those rows' other drones
     waits: Sequence[WaitRecord] = ()  # events kept for the SN, its plan codes or its cases
+    insurer_claims: Mapping[str, InsurerClaimRow] = field(default_factory=dict)  # by case id
+    refunds: Sequence[RefundRecord] = ()  # of its cases
+    packs: Sequence[PackRecord] = ()  # F4: of those plans' renewals
 
 
 @dataclass(frozen=True)
@@ -235,7 +286,7 @@ def term_state(term: TermRecord, now: datetime) -> CoverState:
     """C9: a term is over when it expires or when it has used all its replacements."""
     if now < term.term_start:
         return CoverState.UPCOMING
-    if now >= term.term_end:
+    if now >= term.term_end:  # an announced end (TermEnded) set it, when earlier
         return CoverState.EXPIRED
     if term.agricultural is not None:  # C9: an AG term ends when its base quota is spent
         left = base_quota_left(term.agricultural)
@@ -304,6 +355,10 @@ def flyaways_left(term: TermRecord) -> int:
 
 
 def replacement_status(replacement: ReplacementRecord) -> ReplacementStatus:
+    if replacement.recall_outcome is not None:
+        return ReplacementStatus(replacement.recall_outcome)
+    if replacement.recall_requested_at is not None:
+        return ReplacementStatus.RECALL_REQUESTED
     if replacement.new_sn is not None:
         return ReplacementStatus.DISPATCHED
     if replacement.shipment_id is not None:
@@ -397,10 +452,24 @@ def assemble(
             else None
         ),
         claims=[
-            _claim_out(case) for case in sorted(cases, key=_case_moment) if case.outcome is not None
+            _claim_out(case, found.insurer_claims.get(case.case_id))
+            for case in sorted(cases, key=_case_moment)
+            if case.outcome is not None
         ],
         replacements=[_replacement_out(r) for r in sorted(replacements, key=_replacement_moment)],
         accessories=_accessories_out(sn, found.accessories),
+        refunds=[
+            RefundOut(
+                case_id=r.case_id,
+                payment_id=r.payment_id,
+                amount=_money(r.amount, r.currency),
+                reason=r.reason,
+                requested_at=r.requested_at,
+                settled_at=r.settled_at,
+            )
+            for r in sorted(found.refunds, key=lambda r: (r.case_id, r.payment_id))
+        ],
+        packs=[_pack_out(pack) for pack in sorted(found.packs, key=lambda p: p.plan_year or 0)],
         waiting=[
             WaitingOut(
                 service=wait.service,
@@ -413,6 +482,26 @@ def assemble(
             for wait in sorted(found.waits, key=lambda wait: (wait.since or now, wait.key))
         ],
         as_of=now,
+    )
+
+
+def _pack_out(pack: PackRecord) -> PackOut:
+    """F4: the pack, its due date (and whether it was counted past the calendar), and the
+    latest address change refused."""
+    return PackOut(
+        plan_code=pack.plan_code,
+        plan_year=pack.plan_year,
+        state=pack.state or "not_decided",
+        due_by=pack.due_by,
+        weekdays_only_after=pack.weekdays_only_after,
+        reason_code=pack.reason_code,
+        address_change_refused=(
+            AddressChangeRefusedOut(
+                request_id=pack.address_change_request, refused_at=pack.address_change_refused_at
+            )
+            if pack.address_change_request is not None
+            else None
+        ),
     )
 
 
@@ -506,6 +595,8 @@ def _term_out(term: TermRecord, now: datetime, plan_names: Mapping[str, str]) ->
         replacements_left=replacements_left(term),
         flyaways_left=flyaways_left(term),
         agricultural=_agricultural_out(term.agricultural),
+        ended_at=term.ended_at,
+        end_reason=term.end_reason,
     )
 
 
@@ -524,6 +615,8 @@ def _plan_out(
         term_no=term.term_no,
         term_start=term.term_start,
         term_end=term.term_end,
+        ended_at=term.ended_at,
+        end_reason=term.end_reason,
         replacements_left=replacements_left(term),
         flyaways_left=flyaways_left(term),
         replacements_total=term.replacements_total,
@@ -544,7 +637,21 @@ def _plan_out(
     )
 
 
-def _claim_out(case: CaseRecord) -> ClaimOut:
+def _insurer_claim_out(case: CaseRecord, claim: InsurerClaimRow | None) -> InsurerClaimOut | None:
+    """C8: the claim on the insurer, with the bordereau month of the ledger's deduction (M2)."""
+    if claim is None or claim.kind != "base_quota":
+        return None
+    currency = claim.currency
+    return InsurerClaimOut(
+        insurer=claim.insurer,
+        state="withdrawn" if claim.withdrawn_at else claim.answer or "reported",
+        base_quota_amount=_money(claim.base_quota_amount, currency),
+        paid=_money(claim.paid_amount, currency),
+        bordereau=bordereau_month(case.ledger_at) if case.ledger_at else None,
+    )
+
+
+def _claim_out(case: CaseRecord, claim: InsurerClaimRow | None) -> ClaimOut:
     return ClaimOut(
         case_id=case.case_id,
         sn=case.sn,
@@ -583,6 +690,7 @@ def _claim_out(case: CaseRecord) -> ClaimOut:
         final_outcome=case.final_outcome,
         final_reason_codes=list(case.final_reason_codes),
         final_refused_by=case.final_refused_by,
+        insurer_claim=_insurer_claim_out(case, claim),
     )
 
 
@@ -596,6 +704,8 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
         term_no=r.term_no,
         flyaway=r.flyaway,
         fee=_money(r.fee_amount, r.fee_currency),
+        customer_owes=_money(r.owed_amount, r.owed_currency),
+        shipping_charges=_shipping_charges(r),
         replaced_at=r.dispatched_at or r.inherited_at,
         shipment=(
             ShipmentOut(
@@ -608,6 +718,17 @@ def _replacement_out(r: ReplacementRecord) -> ReplacementOut:
             if r.shipment_id is not None
             else None
         ),
+    )
+
+
+def _shipping_charges(r: ReplacementRecord) -> ShippingChargesOut | None:
+    """F1: what shipping outside the plan's region costs, and whether it is still owed."""
+    shipping = _money(r.shipping_amount, r.charges_currency)
+    customs = _money(r.customs_amount, r.charges_currency)
+    if shipping is None or customs is None:
+        return None
+    return ShippingChargesOut(
+        shipping=shipping, customs=customs, settlement=r.shipping_settlement or "owed"
     )
 
 

@@ -55,13 +55,39 @@ from contracts.coverage import (
     PlanTerminatedPayload,
     QuotaDeductionApplied,
     QuotaDeductionAppliedPayload,
+    TermEnded,
+    TermEndedPayload,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackHeld,
+    ConsumablesPackHeldPayload,
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
+    PackAddressChangeRefused,
+    PackAddressChangeRefusedPayload,
+    RefundRequested,
+    ShipmentCancellationRequested,
+    ShipmentCancellationRequestedPayload,
+    ShipmentRecallConcluded,
+    ShipmentRecallConcludedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
+    ShippingChargesQuoted,
+    ShippingChargesQuotedPayload,
+)
+from contracts.insurer import (
+    InsurerClaimAnswered,
+    InsurerClaimAnsweredPayload,
+    InsurerClaimReported,
+    InsurerClaimReportedPayload,
+    InsurerClaimWithdrawn,
+    LiabilityClaimAnswered,
+    LiabilityClaimAnsweredPayload,
+    LiabilityClaimReported,
+    LiabilityClaimReportedPayload,
 )
 from contracts.upstream import (
     AssessmentReported,
@@ -70,8 +96,17 @@ from contracts.upstream import (
     DeviceActivatedPayload,
     ExpressReplacementRequested,
     ExpressReplacementRequestedPayload,
+    RefundSettled,
 )
-from services.lookup.domain import AccessoryRecord, CaseRecord, DeviceRecord, ReplacementRecord
+from services.lookup.domain import (
+    AccessoryRecord,
+    CaseRecord,
+    DeviceRecord,
+    PackRecord,
+    RefundRecord,
+    ReplacementRecord,
+)
+from services.lookup.domain_bordereau import InsurerClaimRow
 
 
 @dataclass(frozen=True)
@@ -117,6 +152,8 @@ class TermRow:
     liability_cover: bool | None = None
     base_quota_left: Decimal | None = None
     consumables_quota_left: Decimal | None = None
+    ended_at: datetime | None = None  # C9: as the ledger announced it (TermEnded)
+    end_reason: str | None = None
 
 
 @dataclass
@@ -129,6 +166,9 @@ class Touched:
     case_ids: set[str] = field(default_factory=set)
     replacement_case_ids: set[str] = field(default_factory=set)
     accessory_sns: set[str] = field(default_factory=set)
+    insurer_claim_ids: set[str] = field(default_factory=set)
+    refund_ids: set[uuid.UUID] = field(default_factory=set)
+    pack_codes: set[str] = field(default_factory=set)
 
 
 def touched_by(events: Iterable[Envelope]) -> Touched:
@@ -150,6 +190,8 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
                 touched.term_plan_ids.add(term.plan_id)
             case PlanExhausted(payload=exhausted):
                 touched.term_plan_ids.add(exhausted.plan_id)
+            case TermEnded(payload=ended):
+                touched.term_plan_ids.add(ended.plan_id)
             case QuotaDeductionApplied(payload=taken):
                 touched.term_plan_ids.add(taken.plan_id)
                 touched.case_ids.add(taken.case_id)
@@ -169,11 +211,30 @@ def touched_by(events: Iterable[Envelope]) -> Touched:
             case (
                 PlanInherited(payload=replacement)
                 | ShipmentRequested(payload=replacement)
+                | ShippingChargesQuoted(payload=replacement)
                 | DeviceReplaced(payload=replacement)
+                | ShipmentCancellationRequested(payload=replacement)
+                | ShipmentRecallConcluded(payload=replacement)
             ):
                 touched.replacement_case_ids.add(replacement.case_id)
             case AccessoryAssociated(payload=accessory) | AccessoryReleased(payload=accessory):
                 touched.accessory_sns.add(accessory.accessory_sn)
+            case (
+                InsurerClaimReported(payload=claim)
+                | InsurerClaimWithdrawn(payload=claim)
+                | InsurerClaimAnswered(payload=claim)
+            ):
+                touched.insurer_claim_ids.add(claim.case_id)
+            case LiabilityClaimReported(payload=claim) | LiabilityClaimAnswered(payload=claim):
+                touched.insurer_claim_ids.add(claim.incident_id)
+            case RefundRequested(payload=refund) | RefundSettled(payload=refund):
+                touched.refund_ids.add(refund.refund_id)
+            case (
+                ConsumablesPackScheduled(payload=pack)
+                | ConsumablesPackHeld(payload=pack)
+                | PackAddressChangeRefused(payload=pack)
+            ):
+                touched.pack_codes.add(pack.plan_code)
     return touched
 
 
@@ -221,10 +282,22 @@ def _filled_in(old: R | None, new: R, columns: Sequence[str]) -> R:
 _REPLACEMENT_FACTS = tuple(
     f.name for f in fields(ReplacementRecord) if f.name not in {"case_id", "plan_id", "old_sn"}
 )
+_REFUND_FACTS = ("amount", "currency", "reason", "requested_at", "settled_at")
 _ACCESSORY_ASSOCIATION = ("associated_at", "inherited_from_sn", "replaced_sn")
 _ACCESSORY_RELEASE = ("released_at", "replaced_by_sn")
 _CASE_REPORT = ("sn", "model", "cause", "incident_at", "assessed_at")
 _TERMINATION = ("terminated_at", "termination_case", "termination_codes")
+# What the platform reported of a claim; its withdrawal and the insurer's answer are other
+# events' columns.
+_CLAIM_REPORT = tuple(
+    f.name
+    for f in fields(InsurerClaimRow)
+    if f.name not in {"claim_id", "kind", "insurer", "withdrawn_at"}
+    and f.name not in {"answer", "answered_at", "paid_amount", "answer_reason"}
+)
+# C8, L4: a claim only moves forward; rejected and paid are final.
+_ANSWER_RANK = {"accepted": 1, "rejected": 2, "paid": 2}
+_PACK_FACTS = tuple(f.name for f in fields(PackRecord) if f.name != "plan_code")
 
 
 @dataclass
@@ -237,6 +310,9 @@ class ReadModel:
     cases: Rows[str, CaseRecord]
     replacements: Rows[str, ReplacementRecord]
     accessories: Rows[tuple[str, str], AccessoryRecord]
+    insurer_claims: Rows[str, InsurerClaimRow]
+    refunds: Rows[uuid.UUID, RefundRecord]
+    packs: Rows[str, PackRecord]
 
     def apply(self, event: Envelope) -> None:
         """Project one event; events that change nothing the lookup shows are passed by."""
@@ -256,13 +332,15 @@ class ReadModel:
             case CoverageExtended(payload=extended):
                 self._coverage_extended(extended)
             case QuotaDeductionApplied(payload=taken):
-                self._quota_taken(taken)
+                self._quota_taken(taken, event.occurred_at)
             case DeductionApplied(payload=deduction):
                 self._deduction_applied(deduction, event.occurred_at)
             case DeductionRefused(payload=refusal):
                 self._deduction_refused(refusal)
             case PlanExhausted(payload=exhausted):
                 self._term_exhausted(exhausted)
+            case TermEnded(payload=ended):
+                self._term_ended(ended)
             case PlanTerminated(payload=terminated):
                 self._plan_terminated(terminated, event.occurred_at)
             case PlanInherited(payload=inherited):
@@ -277,10 +355,53 @@ class ReadModel:
                 self._claim_finalised(final)
             case ClaimReversed(payload=reversal):
                 self._claim_reversed(reversal, event.occurred_at)
+            case ShippingChargesQuoted(payload=quote):
+                self._shipping_quoted(quote)
             case ShipmentRequested(payload=shipment):
                 self._shipment_requested(shipment, event.occurred_at)
             case DeviceReplaced(payload=replaced):
                 self._device_replaced(replaced)
+            case InsurerClaimReported(payload=claim):
+                self._insurer_claim_reported(claim, event.occurred_at)
+            case LiabilityClaimReported(payload=claim):
+                self._liability_claim_reported(claim, event.occurred_at)
+            case InsurerClaimWithdrawn(payload=withdrawal):
+                self._insurer_claim_withdrawn(withdrawal.case_id, withdrawal.insurer, event)
+            case InsurerClaimAnswered(payload=answer):
+                self._insurer_answered(answer)
+            case LiabilityClaimAnswered(payload=answer):
+                self._insurer_answered(answer)
+            case ShipmentCancellationRequested(payload=recall):
+                self._recall_requested(recall, event.occurred_at)
+            case ShipmentRecallConcluded(payload=concluded):
+                self._recall_concluded(concluded)
+            case RefundRequested(payload=requested):
+                self._refund(
+                    RefundRecord(
+                        requested.refund_id,
+                        requested.case_id,
+                        requested.payment_id,
+                        amount=requested.amount.amount,
+                        currency=requested.amount.currency,
+                        reason=requested.reason.value,
+                        requested_at=event.occurred_at,
+                    )
+                )
+            case RefundSettled(payload=settled):
+                self._refund(
+                    RefundRecord(
+                        settled.refund_id,
+                        settled.case_id,
+                        settled.payment_id,
+                        settled_at=settled.settled_at,
+                    )
+                )
+            case ConsumablesPackScheduled(payload=scheduled):
+                self._pack_scheduled(scheduled)
+            case ConsumablesPackHeld(payload=held):
+                self._pack_held(held)
+            case PackAddressChangeRefused(payload=refused):
+                self._pack_address_change_refused(refused, event.occurred_at)
 
     # Devices ------------------------------------------------------------------------------
 
@@ -453,7 +574,7 @@ class ReadModel:
         }
         self.terms.put(key, replace(term, **lower))
 
-    def _quota_taken(self, taken: QuotaDeductionAppliedPayload) -> None:
+    def _quota_taken(self, taken: QuotaDeductionAppliedPayload, at: datetime) -> None:
         """P5, C7: the ledger took a repair's split off the AG term's quotas."""
         self._taken_off_term(
             (taken.plan_id, taken.term_no),
@@ -468,6 +589,7 @@ class ReadModel:
                 ledger_state="applied",
                 ledger_split=taken.split,
                 ledger_term_no=taken.term_no,
+                ledger_at=at,
             )
         )
 
@@ -517,6 +639,23 @@ class ReadModel:
         if term is not None:
             self.terms.put(key, replace(term, exhausted=True))
 
+    def _term_ended(self, ended: TermEndedPayload) -> None:
+        """C9: the term ended then, for that reason; a term used up is exhausted as well."""
+        key = (ended.plan_id, ended.term_no)
+        term = self.terms.get(key)
+        if term is not None:
+            used_up = ended.reason.used_up
+            self.terms.put(
+                key,
+                replace(
+                    term,
+                    term_end=min(term.term_end, ended.ended_at) if not used_up else term.term_end,
+                    exhausted=term.exhausted or used_up,
+                    ended_at=ended.ended_at,
+                    end_reason=ended.reason.value,
+                ),
+            )
+
     def _plan_terminated(self, terminated: PlanTerminatedPayload, at: datetime) -> None:
         """C10: the plan ended for fraud; the first termination seen stays."""
         known = self.plans.get(terminated.plan_id)
@@ -556,6 +695,7 @@ class ReadModel:
                 ledger_reason_codes=answer.ledger_reason_codes,
                 ledger_split=_first(answer.ledger_split, known.ledger_split),
                 ledger_term_no=_first(answer.ledger_term_no, known.ledger_term_no),
+                ledger_at=_first(answer.ledger_at, known.ledger_at),
             )
         self.cases.put(answer.case_id, answer)
 
@@ -660,7 +800,24 @@ class ReadModel:
                 shipment_id=shipment.shipment_id,
                 ship_to_region=shipment.ship_to_region,
                 customer_pays_shipping=shipment.customer_pays_shipping,
+                shipping_settlement=(
+                    shipment.shipping_charges.settlement if shipment.shipping_charges else None
+                ),
                 shipment_requested_at=at,
+            )
+        )
+
+    def _shipping_quoted(self, quote: ShippingChargesQuotedPayload) -> None:
+        """F1: the shipping and customs a replacement outside the plan's region costs."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=quote.case_id,
+                plan_id=quote.plan_id,
+                old_sn=quote.old_sn,
+                ship_to_region=quote.ship_to_region,
+                shipping_amount=quote.shipping.amount,
+                customs_amount=quote.customs.amount,
+                charges_currency=quote.shipping.currency,
             )
         )
 
@@ -677,10 +834,89 @@ class ReadModel:
             )
         )
 
+    def _recall_requested(self, recall: ShipmentCancellationRequestedPayload, at: datetime) -> None:
+        """C10: fraud ended the plan while the unit was requested; the warehouse is asked."""
+        self._replacement(
+            ReplacementRecord(
+                case_id=recall.case_id,
+                plan_id=recall.plan_id,
+                old_sn=recall.old_sn,
+                shipment_id=recall.shipment_id,
+                recall_requested_at=at,
+            )
+        )
+
+    def _recall_concluded(self, concluded: ShipmentRecallConcludedPayload) -> None:
+        """C10: the unit was stopped, or had left and is owed at its value."""
+        owed = concluded.customer_owes
+        self._replacement(
+            ReplacementRecord(
+                case_id=concluded.case_id,
+                plan_id=concluded.plan_id,
+                old_sn=concluded.old_sn,
+                new_sn=concluded.new_sn,
+                shipment_id=concluded.shipment_id,
+                recall_outcome=concluded.outcome.value,
+                recall_concluded_at=concluded.concluded_at,
+                owed_amount=owed.amount if owed else None,
+                owed_currency=owed.currency if owed else None,
+            )
+        )
+
+    def _refund(self, facts: RefundRecord) -> None:
+        """F1, X3: a refund asked, then settled, in either order; the first value seen stays."""
+        known = self.refunds.get(facts.refund_id)
+        self.refunds.put(facts.refund_id, _filled_in(known, facts, _REFUND_FACTS))
+
     def _replacement(self, facts: ReplacementRecord) -> None:
         """F1, F3: what one event knows of a replacement case; the first value seen stays."""
         known = self.replacements.get(facts.case_id)
         self.replacements.put(facts.case_id, _filled_in(known, facts, _REPLACEMENT_FACTS))
+
+    def _pack_scheduled(self, pack: ConsumablesPackScheduledPayload) -> None:
+        """F4: the pack and its due date, and whether it was counted past the calendar."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                pack_id=pack.pack_id,
+                plan_year=pack.plan_year,
+                state="scheduled",
+                due_by=pack.due_by,
+                weekdays_only_after=pack.weekdays_only_after,
+            )
+        )
+
+    def _pack_held(self, pack: ConsumablesPackHeldPayload) -> None:
+        """F4: a pack that cannot be scheduled, and why."""
+        self._pack(
+            PackRecord(
+                pack.plan_code,
+                plan_id=pack.plan_id,
+                plan_year=pack.plan_year,
+                state="held",
+                reason_code=pack.reason_code,
+            )
+        )
+
+    def _pack_address_change_refused(
+        self, refused: PackAddressChangeRefusedPayload, at: datetime
+    ) -> None:
+        """F4: the latest address change refused (PACK_ADDRESS_FIXED) replaces the one before."""
+        known = self.packs.get(refused.plan_code) or PackRecord(refused.plan_code)
+        self.packs.put(
+            refused.plan_code,
+            replace(
+                known,
+                plan_id=_first(known.plan_id, refused.plan_id),
+                address_change_request=refused.request_id,
+                address_change_refused_at=at,
+            ),
+        )
+
+    def _pack(self, facts: PackRecord) -> None:
+        known = self.packs.get(facts.plan_code)
+        self.packs.put(facts.plan_code, _filled_in(known, facts, _PACK_FACTS))
 
     def _accessory_associated(self, association: AccessoryAssociatedPayload) -> None:
         """G1, F3: an accessory associated with a drone, or moved with the plan to a new one."""
@@ -712,3 +948,88 @@ class ReadModel:
     def _accessory(self, facts: AccessoryRecord, columns: Sequence[str]) -> None:
         key = (facts.accessory_sn, facts.drone_sn)
         self.accessories.put(key, _filled_in(self.accessories.get(key), facts, columns))
+
+    # Insurers: the claims reported to them and their answers (C8, L4) ---------------------
+
+    def _insurer_claim_reported(self, claim: InsurerClaimReportedPayload, at: datetime) -> None:
+        """C8: the base-quota part of a repair, reported to the term's insurer."""
+        self._insurer_claim(
+            InsurerClaimRow(
+                claim.case_id,
+                "base_quota",
+                claim.insurer,
+                plan_id=claim.plan_id,
+                term_no=claim.term_no,
+                policy_no=claim.policy_no,
+                sn=claim.sn,
+                model=claim.model,
+                incident_date=claim.incident_date,
+                reported_at=at,
+                currency=claim.base_quota_amount.currency,
+                base_quota_amount=claim.base_quota_amount.amount,
+                deductible=claim.deductible.amount,
+            ),
+            _CLAIM_REPORT,
+        )
+
+    def _liability_claim_reported(self, claim: LiabilityClaimReportedPayload, at: datetime) -> None:
+        """L1-L4: a liability incident routed to the model's insurer with its limits."""
+        self._insurer_claim(
+            InsurerClaimRow(
+                claim.incident_id,
+                "liability",
+                claim.insurer,
+                plan_id=claim.plan_id,
+                term_no=claim.term_no,
+                policy_no=claim.policy_no,
+                sn=claim.drone_sn,
+                model=claim.model,
+                incident_date=claim.incident_date,
+                reported_at=at,
+                currency=claim.claimed_amount.currency,
+                deductible=claim.deductible.amount,
+                liability_kind=claim.kind.value,
+                claimed_amount=claim.claimed_amount.amount,
+                limit_amount=claim.limit.amount,
+                limit_left=claim.limit_left.amount,
+                total_limit_left=claim.total_limit_left.amount,
+                medical_sublimit=claim.medical_sublimit.amount if claim.medical_sublimit else None,
+                indicative_payable=claim.indicative_payable.amount,
+            ),
+            _CLAIM_REPORT,
+        )
+
+    def _insurer_claim_withdrawn(self, case_id: str, insurer: str, event: Envelope) -> None:
+        """C10: a reversed case's claim is withdrawn; the first withdrawal seen stays."""
+        self._insurer_claim(
+            InsurerClaimRow(case_id, "base_quota", insurer, withdrawn_at=event.occurred_at),
+            ("withdrawn_at",),
+        )
+
+    def _insurer_answered(
+        self, answer: InsurerClaimAnsweredPayload | LiabilityClaimAnsweredPayload
+    ) -> None:
+        """C8, L4: the insurer's answer. A claim only moves forward (accepted, then paid or
+        rejected), so a late or repeated answer keeps the one that went furthest."""
+        if isinstance(answer, InsurerClaimAnsweredPayload):
+            claim_id, kind, paid = answer.case_id, "base_quota", answer.amount
+        else:
+            claim_id, kind, paid = answer.incident_id, "liability", answer.settled_amount
+        known = self.insurer_claims.get(claim_id) or InsurerClaimRow(claim_id, kind, answer.insurer)
+        if _ANSWER_RANK[answer.answer.value] <= _ANSWER_RANK.get(known.answer or "", 0):
+            return
+        self.insurer_claims.put(
+            claim_id,
+            replace(
+                known,
+                answer=answer.answer.value,
+                answered_at=answer.answered_at,
+                paid_amount=paid.amount if paid else known.paid_amount,
+                currency=_first(known.currency, paid.currency if paid else None),
+                answer_reason=answer.reason,
+            ),
+        )
+
+    def _insurer_claim(self, facts: InsurerClaimRow, columns: Sequence[str]) -> None:
+        known = self.insurer_claims.get(facts.claim_id)
+        self.insurer_claims.put(facts.claim_id, _filled_in(known, facts, columns))

@@ -11,7 +11,8 @@ from contracts.claims import ClaimsEvent
 from contracts.coverage import CoverageEvent
 from contracts.envelope import Envelope
 from contracts.fulfilment import FulfilmentEvent
-from contracts.upstream import DeviceActivated, RepairEvent
+from contracts.insurer import InsurerClaimsEvent, InsurerResponseEvent
+from contracts.upstream import DeviceActivated, PaymentEvent, RepairEvent
 from contracts.waiting import WaitingEvent
 from services.lookup import store
 from services.lookup.domain import follow_waiting
@@ -55,6 +56,21 @@ async def on_claims_event(events: Sequence[ClaimsEvent], tx: Transaction) -> Non
 
 async def on_fulfilment_event(events: Sequence[FulfilmentEvent], tx: Transaction) -> None:
     """F1: the shipment and who pays for it; F3: old SN -> new SN when it is dispatched."""
+    await _project(events, tx)
+
+
+async def on_insurer_claim(events: Sequence[InsurerClaimsEvent], tx: Transaction) -> None:
+    """C8, L1-L4: what the platform reported to each insurer, for its bordereau."""
+    await _project(events, tx)
+
+
+async def on_insurer_response(events: Sequence[InsurerResponseEvent], tx: Transaction) -> None:
+    """C8, L4: the insurers' answers to those claims; a policy (A5) is coverage's to apply."""
+    await _project(events, tx)
+
+
+async def on_payment_event(events: Sequence[PaymentEvent], tx: Transaction) -> None:
+    """F1, X3: a refund settled by payments (the other payment events show nothing here)."""
     await _project(events, tx)
 
 

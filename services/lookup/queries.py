@@ -1,7 +1,10 @@
-"""Reads of the read model for one SN, in one snapshot, as the records domain.py works on."""
+"""Reads of the read model, each in one snapshot: for one SN, as the records domain.py works on;
+for an insurer's month, as domain_bordereau.py works on."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from contracts.claims import RepairSplit
@@ -11,14 +14,19 @@ from services.lookup.domain import (
     CaseRecord,
     DeviceRecord,
     Findings,
+    PackRecord,
     PlanRecord,
+    RefundRecord,
     ReplacementRecord,
     TermRecord,
     WaitRecord,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow, LedgerRepair
 
 if TYPE_CHECKING:
     from shared.db import Connection
+
+PACK_COLUMNS = [column.name for column in fields(PackRecord)]
 
 
 async def findings(conn: Connection, sn: str) -> Findings:
@@ -55,8 +63,21 @@ async def findings(conn: Connection, sn: str) -> Findings:
         awaited = {sn, *(row["case_id"] for row in case_rows)} | {
             code for row in [*plan_rows, *term_rows] if (code := row["plan_code"]) is not None
         }
+        refund_rows = await conn.fetch(
+            "SELECT * FROM refunds WHERE case_id = ANY($1)", [row["case_id"] for row in case_rows]
+        )
+        pack_rows = await conn.fetch(
+            "SELECT * FROM packs WHERE plan_id = ANY($1) OR plan_code = ANY($2)",
+            plan_ids,
+            sorted(code for row in term_rows if (code := row["plan_code"]) is not None),
+        )
         wait_rows = await conn.fetch(
             "SELECT * FROM waits WHERE key = ANY($1) AND ended IS NULL", sorted(awaited)
+        )
+        claim_rows = await conn.fetch(
+            f"SELECT {', '.join(f.name for f in fields(InsurerClaimRow))} FROM insurer_claims"
+            " WHERE claim_id = ANY($1)",
+            [row["case_id"] for row in case_rows],
         )
 
     terms: dict[Any, list[TermRecord]] = {}
@@ -74,6 +95,8 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 flyaways_left=row["flyaways_left"],
                 exhausted=row["exhausted"],
                 agricultural=_agricultural(row),
+                ended_at=row["ended_at"],
+                end_reason=row["end_reason"],
             )
         )
     return Findings(
@@ -82,6 +105,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             row["sn"]: DeviceRecord(row["sn"], row["model"], row["first_activated_at"])
             for row in device_rows
         },
+        packs=[PackRecord(**{column: row[column] for column in PACK_COLUMNS}) for row in pack_rows],
         plans=[
             PlanRecord(
                 plan_id=row["plan_id"],
@@ -128,6 +152,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 quoted_split=_split(row["quoted_split"]),
                 ledger_split=_split(row["ledger_split"]),
                 ledger_term_no=row["ledger_term_no"],
+                ledger_at=row["ledger_at"],
                 final_outcome=row["final_outcome"],
                 final_reason_codes=tuple(row["final_reason_codes"]),
                 final_refused_by=row["final_refused_by"],
@@ -148,11 +173,33 @@ async def findings(conn: Connection, sn: str) -> Findings:
                 shipment_id=row["shipment_id"],
                 ship_to_region=row["ship_to_region"],
                 customer_pays_shipping=row["customer_pays_shipping"],
+                shipping_amount=row["shipping_amount"],
+                customs_amount=row["customs_amount"],
+                charges_currency=row["charges_currency"],
+                shipping_settlement=row["shipping_settlement"],
                 shipment_requested_at=row["shipment_requested_at"],
                 dispatched_at=row["dispatched_at"],
                 inherited_at=row["inherited_at"],
+                recall_requested_at=row["recall_requested_at"],
+                recall_outcome=row["recall_outcome"],
+                recall_concluded_at=row["recall_concluded_at"],
+                owed_amount=row["owed_amount"],
+                owed_currency=row["owed_currency"],
             )
             for row in replacement_rows
+        ],
+        refunds=[
+            RefundRecord(
+                refund_id=row["refund_id"],
+                case_id=row["case_id"],
+                payment_id=row["payment_id"],
+                amount=row["amount"],
+                currency=row["currency"],
+                reason=row["reason"],
+                requested_at=row["requested_at"],
+                settled_at=row["settled_at"],
+            )
+            for row in refund_rows
         ],
         accessories=[
             AccessoryRecord(
@@ -179,6 +226,7 @@ async def findings(conn: Connection, sn: str) -> Findings:
             )
             for row in wait_rows
         ],
+        insurer_claims={row["claim_id"]: InsurerClaimRow(**dict(row)) for row in claim_rows},
     )
 
 
@@ -206,3 +254,50 @@ def _split(stored: str | None) -> RepairSplit | None:
 
 async def database_answers(conn: Connection) -> bool:
     return bool(await conn.fetchval("SELECT true"))
+
+
+async def bordereau_facts(
+    conn: Connection, insurer: str, start: datetime, end: datetime
+) -> tuple[list[LedgerRepair], dict[str, InsurerClaimRow]]:
+    """C7, C8, L4: the ledger's AG repairs on the insurer's terms deducted between `start` and
+    `end`, and the claims reported to the insurer that those repairs name or that were reported,
+    answered or withdrawn in that time."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        repair_rows = await conn.fetch(
+            "SELECT c.case_id, c.plan_id, c.ledger_term_no, c.sn,"
+            " coalesce(c.model, p.model) AS model, c.ledger_at, c.ledger_split"
+            " FROM cases c"
+            " JOIN plan_terms t ON t.plan_id = c.plan_id AND t.term_no = c.ledger_term_no"
+            " LEFT JOIN plans p ON p.plan_id = c.plan_id"
+            " WHERE t.insurer = $1 AND c.ledger_at >= $2 AND c.ledger_at < $3"
+            " AND c.ledger_split IS NOT NULL",
+            insurer,
+            start,
+            end,
+        )
+        case_ids = [row["case_id"] for row in repair_rows]
+        claim_rows = await conn.fetch(
+            f"SELECT {', '.join(f.name for f in fields(InsurerClaimRow))} FROM insurer_claims"
+            " WHERE insurer = $1 AND (claim_id = ANY($4)"
+            " OR reported_at >= $2 AND reported_at < $3"
+            " OR answered_at >= $2 AND answered_at < $3"
+            " OR withdrawn_at >= $2 AND withdrawn_at < $3)",
+            insurer,
+            start,
+            end,
+            case_ids,
+        )
+    repairs = [
+        LedgerRepair(
+            case_id=row["case_id"],
+            plan_id=row["plan_id"],
+            term_no=row["ledger_term_no"],
+            sn=row["sn"],
+            model=row["model"],
+            deducted_at=row["ledger_at"],
+            split=RepairSplit.model_validate_json(row["ledger_split"]),
+        )
+        for row in repair_rows
+    ]
+    claims = {row["claim_id"]: InsurerClaimRow(**dict(row)) for row in claim_rows}
+    return repairs, claims

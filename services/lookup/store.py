@@ -15,10 +15,13 @@ from services.lookup.domain import (
     AccessoryRecord,
     CaseRecord,
     DeviceRecord,
+    PackRecord,
+    RefundRecord,
     ReplacementRecord,
     WaitEnded,
     WaitRecord,
 )
+from services.lookup.domain_bordereau import InsurerClaimRow
 from services.lookup.domain_projection import PlanRow, ReadModel, Rows, TermRow, Touched
 
 if TYPE_CHECKING:
@@ -94,7 +97,10 @@ CASES = _Table(
     documents={"quoted_split": RepairSplit, "ledger_split": RepairSplit},
 )
 REPLACEMENTS = _Table("replacements", ReplacementRecord, ("case_id",), "case_id")
+REFUNDS = _Table("refunds", RefundRecord, ("refund_id",), "refund_id")
 ACCESSORIES = _Table("accessories", AccessoryRecord, ("accessory_sn", "drone_sn"), "accessory_sn")
+INSURER_CLAIMS = _Table("insurer_claims", InsurerClaimRow, ("claim_id",), "claim_id")
+PACKS = _Table("packs", PackRecord, ("plan_code",), "plan_code")
 
 
 async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
@@ -107,6 +113,9 @@ async def load_read_model(conn: Connection, touched: Touched) -> ReadModel:
         cases=await CASES.load(conn, touched.case_ids),
         replacements=await REPLACEMENTS.load(conn, touched.replacement_case_ids),
         accessories=await ACCESSORIES.load(conn, touched.accessory_sns),
+        insurer_claims=await INSURER_CLAIMS.load(conn, touched.insurer_claim_ids),
+        refunds=await REFUNDS.load(conn, touched.refund_ids),
+        packs=await PACKS.load(conn, touched.pack_codes),
     )
 
 
@@ -118,6 +127,9 @@ async def save_read_model(conn: Connection, model: ReadModel) -> None:
     await CASES.save(conn, model.cases)
     await REPLACEMENTS.save(conn, model.replacements)
     await ACCESSORIES.save(conn, model.accessories)
+    await INSURER_CLAIMS.save(conn, model.insurer_claims)
+    await REFUNDS.save(conn, model.refunds)
+    await PACKS.save(conn, model.packs)
 
 
 async def follow_waits(

@@ -35,14 +35,14 @@ service = Service(
     migrations=Path(__file__).parent / "migrations",
     owns=(),
     description="The operations dashboard: cases by state and family, decisions, refusal "
-    "reasons, money taken, consumer lag, outbox backlog and dead letters, with the replay of "
-    "one dead letter. Publishes nothing; answers over HTTP.",
+    "reasons, money taken, terms ended (C9), consumer lag, outbox backlog and dead letters, "
+    "with the replay of one dead letter. Publishes nothing; answers over HTTP.",
     also_reads=DEAD_LETTER_TOPICS,
     replays_onto=tuple(topic.name for topic in topics.ALL_TOPICS),
     watches_lag=True,
 )
 for followed in (topics.CLAIMS_EVENTS, topics.COVERAGE_EVENTS, topics.FULFILMENT_EVENTS):
-    service.consumes(followed)(handlers.follow_cases)
+    service.consumes(followed)(handlers.follow_cases_and_terms)
 
 
 class Monitor:

@@ -13,6 +13,7 @@ from contracts.coverage import (
     DeductionRefused,
     PlanInherited,
     QuotaDeductionApplied,
+    TermEnded,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
@@ -58,6 +59,32 @@ class CaseFact:
     from_base_quota: Money | None = None
     from_consumables_quota: Money | None = None
     customer_share: Money | None = None
+
+
+@dataclass(frozen=True)
+class TermEnd:
+    """C9: a term the ledger announced ended: when, why, and when it said so."""
+
+    plan_id: uuid.UUID
+    term_no: int
+    sn: str
+    ended_at: datetime
+    reason: str
+    announced_at: datetime
+
+
+def term_end(event: Envelope) -> TermEnd | None:
+    if not isinstance(event, TermEnded):
+        return None
+    ended = event.payload
+    return TermEnd(
+        ended.plan_id,
+        ended.term_no,
+        ended.sn,
+        ended.ended_at,
+        ended.reason.value,
+        event.occurred_at,
+    )
 
 
 def case_fact(event: Envelope) -> CaseFact | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from contracts.money import Money
-from services.operations.domain import CaseFact, DeadLetter, Stage
+from services.operations.domain import CaseFact, DeadLetter, Stage, TermEnd
 
 if TYPE_CHECKING:
     from shared.db import Connection
@@ -66,6 +66,23 @@ async def record_case_facts(conn: Connection, facts: Sequence[CaseFact]) -> None
             )
             for fact in facts
         ],
+    )
+
+
+async def record_term_ends(conn: Connection, ended: Sequence[TermEnd]) -> None:
+    """C9: each term's end once, however often its announcement is read."""
+    if not ended:
+        return
+    await conn.execute(
+        "INSERT INTO term_ends (plan_id, term_no, sn, ended_at, reason, announced_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[],"
+        " $5::text[], $6::timestamptz[]) ON CONFLICT DO NOTHING",
+        [end.plan_id for end in ended],
+        [end.term_no for end in ended],
+        [end.sn for end in ended],
+        [end.ended_at for end in ended],
+        [end.reason for end in ended],
+        [end.announced_at for end in ended],
     )
 
 
@@ -140,6 +157,8 @@ class CaseBoard:
     money: list[dict[str, Any]]
     recent: list[dict[str, Any]]
     dead_letters: list[dict[str, Any]]
+    term_ends_by_reason: list[dict[str, Any]]
+    recent_term_ends: list[dict[str, Any]]
 
 
 async def case_board(pool: asyncpg.Pool) -> CaseBoard:
@@ -180,6 +199,12 @@ async def case_board(pool: asyncpg.Pool) -> CaseBoard:
             "SELECT d.*, r.replayed_by, r.replayed_at FROM dead_letters d LEFT JOIN replays r "
             'USING (topic, partition, "offset") ORDER BY d.failed_at DESC LIMIT 30'
         )
+        ends_by_reason = await conn.fetch(
+            "SELECT reason, count(*) AS terms FROM term_ends GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+        recent_ends = await conn.fetch(
+            "SELECT * FROM term_ends ORDER BY announced_at DESC, plan_id LIMIT 10"
+        )
     return CaseBoard(
         by_stage=[
             {"stage": Stage(row["stage"]).label, "family": row["family"], "cases": row["cases"]}
@@ -190,4 +215,6 @@ async def case_board(pool: asyncpg.Pool) -> CaseBoard:
         money=[dict(row) for row in money],
         recent=[dict(row) | {"stage": Stage(row["stage"]).label} for row in recent],
         dead_letters=[dict(row) for row in letters],
+        term_ends_by_reason=[dict(row) for row in ends_by_reason],
+        recent_term_ends=[dict(row) for row in recent_ends],
     )

@@ -63,6 +63,19 @@ class Warranty(_Data):
     warranty_months: int  # the official warranty, from the device's first activation (X5, F3)
 
 
+class ShippingPrice(_Data):
+    shipping: Decimal
+    customs: Decimal
+
+
+class ShippingTable(_Data):
+    """F1: shipping and customs by plan region, then ship-to region; `default` for the rest."""
+
+    currency: str
+    default: ShippingPrice
+    routes: dict[str, dict[str, ShippingPrice]]
+
+
 class UnknownCatalogueEntryError(LookupError):
     pass
 
@@ -73,6 +86,7 @@ class ConsumerCatalogue(_Data):
     models: dict[str, DeviceModel]
     fee_schedules: dict[str, FeeSchedule]
     warranty: Warranty
+    shipping: ShippingTable
 
     def plan(self, sku: str) -> PlanSku:
         try:
@@ -97,6 +111,15 @@ class ConsumerCatalogue(_Data):
         if column is None:
             return None
         return Money(amount=self.model(model).prices_pln[column], currency="PLN")
+
+    def shipping_charges(self, *, plan_region: str, ship_to_region: str) -> tuple[Money, Money]:
+        """F1: the shipping and customs of a replacement from the plan's region to another."""
+        table = self.shipping
+        price = table.routes.get(plan_region, {}).get(ship_to_region, table.default)
+        return (
+            Money(amount=price.shipping, currency=table.currency),
+            Money(amount=price.customs, currency=table.currency),
+        )
 
     def fee_schedule_at(self, moment: datetime) -> tuple[str, FeeSchedule]:
         """P2: the schedule in force at `moment` (the latest one that had started)."""

@@ -46,22 +46,29 @@ class WorkingCalendar(_Data):
     """F4: mainland China's working days (Asia/Shanghai dates).
 
     Monday to Friday, minus the State Council's public holidays, plus the weekend days it
-    declares working (调休). Only `known_years` are announced; later years skip weekends only.
+    declares working (调休), for the days from `valid_from` to `valid_until`. A day outside
+    that range is a working day if it is a weekday: its holidays are not known.
     """
 
-    known_years: frozenset[int]
+    valid_from: date
+    valid_until: date
     holidays: frozenset[date]
     working_weekends: frozenset[date]
 
     @model_validator(mode="after")
-    def _within_known_years(self) -> WorkingCalendar:
+    def _within_validity(self) -> WorkingCalendar:
+        if self.valid_until < self.valid_from:
+            raise ValueError(f"the calendar ends ({self.valid_until}) before it starts")
         for day in self.holidays | self.working_weekends:
-            if day.year not in self.known_years:
-                raise ValueError(f"{day} is outside the calendar's known years")
+            if not self.covers(day):
+                raise ValueError(f"{day} is outside the calendar's validity")
         for day in self.working_weekends:
             if day.weekday() < 5:
                 raise ValueError(f"{day} is listed as a working weekend but is a weekday")
         return self
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day <= self.valid_until
 
     def is_working_day(self, day: date) -> bool:
         if day in self.working_weekends:

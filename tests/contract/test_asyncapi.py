@@ -64,15 +64,18 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
     "fulfilment": (
         {
             t.COVERAGE_EVENTS,
+            t.CLAIMS_EVENTS,  # X3: a case refused refunds what was paid on it
             t.PAYMENT_SETTLEMENTS,
             t.WAREHOUSE_DISPATCHES,
             t.PLAN_ORDERS,  # F4: the pack's delivery address, given at purchase
             t.ACTIVATION_EVENTS,  # F4: the designated AG renewals bought
             t.REPAIR_COMPLETIONS,  # F5: the repaired unit goes back
+            t.PACK_ADDRESS_CHANGES,  # F4: refused, the address given at purchase is fixed
         },
         {t.FULFILMENT_EVENTS, t.WAITING},
     ),
-    # X5: the read model behind the lookup by SN; it answers over HTTP and publishes nothing.
+    # X5: the read model behind the lookup by SN, and the insurers' bordereaux (C8, L4); it
+    # answers over HTTP and publishes nothing.
     "lookup": (
         {
             t.DEVICE_ACTIVATIONS,
@@ -81,6 +84,9 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
             t.REPAIR_ASSESSMENTS,
             t.CLAIMS_EVENTS,
             t.FULFILMENT_EVENTS,
+            t.INSURER_CLAIMS,  # C8, L4: what each insurer was claimed, for its bordereau
+            t.INSURER_RESPONSES,
+            t.PAYMENT_SETTLEMENTS,  # F1, X3: a refund settled
             t.WAITING,
         },
         set(),
@@ -88,10 +94,6 @@ TOPOLOGY: dict[str, tuple[set[Topic], set[Topic]]] = {
     # The dashboard's view of the cases; dead letters and offsets it reads with clients of its own.
     "operations": ({t.CLAIMS_EVENTS, t.COVERAGE_EVENTS, t.FULFILMENT_EVENTS}, set()),
 }
-
-
-# Topics the platform publishes for systems outside it, which no service of ours reads.
-READ_OUTSIDE = {t.INSURER_CLAIMS.name}  # C8, L4: the insurers
 
 
 def _names(topics: set[Topic]) -> set[str]:
@@ -196,7 +198,8 @@ def test_every_topic_has_a_consumer_and_services_publish_only_what_they_own() ->
             # Every service that keeps events waiting announces them (shared.waiting).
             shared = address == t.WAITING.name
             assert owner == service or shared, f"{service} publishes {address}, owned by {owner}"
-    assert consumed == {topic.name for topic in ALL_TOPICS} - READ_OUTSIDE
+    # Even the insurers' claims, published for the insurers, are read: the bordereaux (C8, L4).
+    assert consumed == {topic.name for topic in ALL_TOPICS}
 
 
 # --- What a client needs beyond the payloads (security, bindings, dead letters, correlation) ---

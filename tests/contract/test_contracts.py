@@ -284,6 +284,11 @@ def _from_upstream() -> list[Sample]:
             ("payload", "completed_at"),
             ("payload", "sn"),
         ),
+        Sample(
+            t.PACK_ADDRESS_CHANGES,
+            factories.pack_address_change("AG-PLAN-0001", factories.delivery_address()),
+            ("payload", "requested_at"),
+        ),
     ]
 
 

@@ -9,14 +9,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import topics as t
 from contracts.activation import ActivationRefused, PlanActivated, PlanRenewed
 from contracts.claims import ClaimDecided
 from contracts.coverage import CoverageOpened, DeductionApplied, PlanInherited
 from contracts.envelope import Envelope
-from contracts.fulfilment import ShipmentRequested
+from contracts.fulfilment import ShipmentRequested, ShippingChargesQuoted
 from contracts.upstream import DeliveryAddress, IncidentCause, PlanOrderPlaced
+from services.lookup.answer import LookupAnswer
+from shared.metrics import metrics_port
 from simulation import factories as f
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
@@ -114,10 +118,17 @@ async def claim(
 async def replace_unit(
     platform: Platform, upstream: Upstream, events: EventLog, device: Device, decided: ClaimDecided
 ) -> str:
-    """Pay the fee, let the warehouse dispatch, wait for the plan to move (F1, F3)."""
+    """Pay the fee (and outside the plan's region its shipping and customs), let the warehouse
+    dispatch, wait for the plan to move (F1, F3)."""
     case_id = decided.payload.case_id
     (applied,) = await events.wait_for(DeductionApplied, lambda e: e.payload.case_id == case_id)
     await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, applied.payload.fee))
+    if applied.payload.customer_region != applied.payload.plan_region:
+        (quote,) = await events.wait_for(
+            ShippingChargesQuoted, lambda e: e.payload.case_id == case_id
+        )
+        charges = quote.payload.shipping + quote.payload.customs
+        await upstream.send(t.PAYMENT_SETTLEMENTS, case_id, f.payment(case_id, charges))
     (shipment,) = await events.wait_for(ShipmentRequested, lambda e: e.payload.case_id == case_id)
     new_sn = f.new_serial()
     await upstream.send(
@@ -248,3 +259,53 @@ async def renew_ag(
     answer = await bind(upstream, events, code, device.sn, **extra)
     assert isinstance(answer, PlanRenewed | ActivationRefused), answer
     return answer
+
+
+# Metrics ----------------------------------------------------------------------------------------
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+async def scrape(platform: Platform, service: str) -> Samples:
+    port = metrics_port(service, base=platform.metrics_port_base, explicit=None)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0)
+    response.raise_for_status()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    return sum(
+        value
+        for found, value in samples.get(name, [])
+        if all(found.get(key) == wanted for key, wanted in labels.items())
+    )
+
+
+# The lookup (X5) ----------------------------------------------------------------------------------
+
+
+async def answer_when(
+    platform: Platform, sn: str, ready: Callable[[LookupAnswer], bool], what: str
+) -> LookupAnswer:
+    """Poll GET /plans/by-sn/{sn} until the answer satisfies `ready`."""
+    latest: list[LookupAnswer] = []
+    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=5.0) as client:
+
+        async def caught_up() -> bool:
+            response = await client.get(f"/plans/by-sn/{sn}")
+            if response.status_code != 200:
+                return False
+            latest[:] = [LookupAnswer.model_validate_json(response.content)]
+            return ready(latest[0])
+
+        try:
+            await eventually(caught_up, f"the lookup of {sn} shows {what}", timeout=30)
+        except TimeoutError as error:
+            shown = latest[0].model_dump_json(indent=2) if latest else "no answer"
+            raise TimeoutError(f"{error}; last answer: {shown}") from None
+    return latest[0]

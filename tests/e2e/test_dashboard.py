@@ -28,6 +28,7 @@ from simulation.processes import Platform
 from tests.e2e.ag_journeys import ag_claim, open_ag_plan
 from tests.e2e.conftest import KEPT_FOR_THE_SESSION
 from tests.e2e.journeys import activate_plan, claim, eventually, query, replace_unit
+from tests.e2e.test_term_ends import ENDS_IN, plan_ending_at
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +107,15 @@ async def test_cases_of_both_families_show_decided_with_their_amounts(
     await expect(ag_row).to_contain_text("agricultural")
     await expect(ag_row.locator(".amount")).to_have_text(f"{share.amount} {share.currency}")
     await expect(page.locator("#money")).to_contain_text("CNY")
+
+
+async def test_c9_a_term_ending_shows_with_its_reason(
+    page: Page, platform: Platform, upstream: Upstream, events: EventLog
+) -> None:
+    device, _ = await plan_ending_at(platform, upstream, events, f.now() + ENDS_IN)
+    row = page.locator(f'#term-ends tr[data-plan="{device.plan_id}"]')
+    await expect(row.locator(".reason")).to_have_text("TERM_EXPIRED")
+    await expect(page.locator('#term-ends .chip[data-reason="TERM_EXPIRED"]')).to_be_visible()
 
 
 async def test_an_invalid_message_shows_as_a_dead_letter_and_one_replay_sends_one_record(

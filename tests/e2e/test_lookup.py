@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -42,8 +41,8 @@ from tests.e2e.ag_journeys import ag_claim, ledger_answer, open_ag_plan
 from tests.e2e.journeys import (
     activate_ag_plan,
     activate_plan,
+    answer_when,
     claim,
-    eventually,
     query,
     renew,
     replace_unit,
@@ -53,28 +52,6 @@ pytestmark = pytest.mark.e2e
 
 CAREPLAN = Path(sys.executable).parent / "careplan"
 WARRANTY_MONTHS = 12  # shared/catalogue/consumer.toml [warranty]
-
-
-async def answer_when(
-    platform: Platform, sn: str, ready: Callable[[LookupAnswer], bool], what: str
-) -> LookupAnswer:
-    """Poll GET /plans/by-sn/{sn} until the answer satisfies `ready`."""
-    latest: list[LookupAnswer] = []
-    async with httpx.AsyncClient(base_url=platform.lookup_url, timeout=5.0) as client:
-
-        async def caught_up() -> bool:
-            response = await client.get(f"/plans/by-sn/{sn}")
-            if response.status_code != 200:
-                return False
-            latest[:] = [LookupAnswer.model_validate_json(response.content)]
-            return ready(latest[0])
-
-        try:
-            await eventually(caught_up, f"the lookup of {sn} shows {what}", timeout=30)
-        except TimeoutError as error:
-            shown = latest[0].model_dump_json(indent=2) if latest else "no answer"
-            raise TimeoutError(f"{error}; last answer: {shown}") from None
-    return latest[0]
 
 
 def holds(answer: LookupAnswer) -> PlanOut:

@@ -11,38 +11,14 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from careplan.registry import SERVICES
 from contracts import topics as t
-from shared.metrics import metrics_port
 from simulation.kafka_io import EventLog, Upstream
 from simulation.processes import Platform
-from tests.e2e.journeys import activate_plan, claim, eventually, query
+from tests.e2e.journeys import activate_plan, claim, eventually, query, scrape, total
 
 pytestmark = pytest.mark.e2e
-
-Samples = dict[str, list[tuple[dict[str, str], float]]]
-
-
-async def scrape(platform: Platform, service: str) -> Samples:
-    port = metrics_port(service, base=platform.metrics_port_base, explicit=None)
-    async with httpx.AsyncClient() as http:
-        response = await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0)
-    response.raise_for_status()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    return sum(
-        value
-        for found, value in samples.get(name, [])
-        if all(found.get(key) == wanted for key, wanted in labels.items())
-    )
 
 
 async def test_every_service_reports_its_events_outbox_decisions_lag_and_dead_letters(

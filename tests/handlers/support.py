@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,7 @@ from contracts import parse_event
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from shared.db import apply_migrations, create_pool
-from shared.messaging import Delivery, WaitingRoom, apply_batch, hand_back_due
+from shared.messaging import Delivery, WaitingRoom, apply_batch, hand_back_due, run_clock_job
 from shared.runtime import Service
 from simulation.processes import recreate_databases
 
@@ -97,6 +97,13 @@ class ServiceHarness:
         _, rejected = await hand_back_due(self.pool, producer=self.service.name, room=self.room)
         rejected_waiting = {kept.event_id: error for kept, error in rejected}
         return Handled(await self._emitted_since(before), {}, [], rejected_waiting)
+
+    async def run_clock(self, now: datetime) -> Handled:
+        """One pass of each of the service's clock jobs, with the test's clock at `now`."""
+        before = await self._last_outbox_id()
+        for job in self.service.clock_jobs:
+            await run_clock_job(self.pool, job, producer=self.service.name, now=now)
+        return Handled(await self._emitted_since(before), {}, [])
 
     async def _last_outbox_id(self) -> int:
         found: int = await self.pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,9 @@ from contracts.coverage import (
     QuotaDeductionAppliedPayload,
     TermConfirmed,
     TermConfirmedPayload,
+    TermEnded,
+    TermEndedPayload,
+    TermEndReason,
 )
 from contracts.envelope import Envelope
 from contracts.insurer import (
@@ -755,3 +758,43 @@ async def test_l1_l4_incidents_are_routed_once_refused_without_a_plan_and_answer
         LiabilityClaimReported
     )
     assert limited.payload.limit_left == limited.payload.limit - Money.of("4800", "CNY")
+
+
+async def test_c9_a_term_the_ledger_ended_takes_no_claim_after_its_end(
+    claims: ServiceHarness,
+) -> None:
+    """C1, C9: claims ends a term where the ledger's TermEnded says: one whose time ran out at
+    `ended_at`, one used up at once; claims after that are refused as the ledger would."""
+    expired_sn, used_sn = factories.new_serial(), factories.new_serial()
+    expired, used = opened(expired_sn), opened(used_sn)
+    ended_at = factories.now() - timedelta(hours=1)
+
+    def ended(plan: CoverageOpened, reason: TermEndReason, at: datetime) -> Envelope:
+        payload = TermEndedPayload(
+            plan_id=plan.payload.plan_id, sn=plan.payload.sn, term_no=1, ended_at=at, reason=reason
+        )
+        return ledger(payload, TermEnded, plan.payload.plan_id)
+
+    late = factories.assessment(
+        expired_sn, CONSUMER_MODEL, incident_at=ended_at - timedelta(hours=1)
+    )
+    nothing_left = factories.assessment(used_sn, CONSUMER_MODEL)
+
+    emitted = await same_as_one_by_one(
+        claims,
+        [
+            coverage(expired),
+            coverage(used),
+            coverage(ended(expired, TermEndReason.TERM_EXPIRED, ended_at)),
+            coverage(ended(used, TermEndReason.REPLACEMENTS_USED, factories.now())),
+        ],
+        [repair(late), repair(nothing_left)],
+    )
+
+    decided = {e.payload.case_id: e for e in emitted if isinstance(e, ClaimDecided)}
+    assert decided[late.payload.case_id].payload.reason_codes == ["CLAIM_FILED_AFTER_TERM"]
+    assert decided[nothing_left.payload.case_id].payload.reason_codes == ["NO_REPLACEMENTS_LEFT"]
+    terms = await claims.rows(
+        "SELECT term_end FROM plan_view_terms WHERE plan_id = $1", expired.payload.plan_id
+    )
+    assert [row["term_end"] for row in terms] == [ended_at]

@@ -42,6 +42,7 @@ from contracts.coverage import (
     PlanTerminated,
     QuotaDeductionApplied,
     TermConfirmed,
+    TermEnded,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, DeviceReplacedPayload
@@ -356,8 +357,8 @@ async def test_p5_a_term_whose_quotas_mix_currencies_is_refused(coverage: Servic
 async def test_c5_c9_two_replacements_then_a_third_in_one_batch_as_one_by_one(
     coverage: ServiceHarness,
 ) -> None:
-    """The ledger decides in order: the second takes the last replacement and exhausts the
-    plan (C9), the third is refused."""
+    """The ledger decides in order: the second takes the last replacement, exhausts the plan
+    and ends its term (C9), the third is refused."""
     plan = activation()
     first, second, third = (decision(plan) for _ in range(3))
 
@@ -369,6 +370,7 @@ async def test_c5_c9_two_replacements_then_a_third_in_one_batch_as_one_by_one(
         DeductionApplied,
         DeductionApplied,
         PlanExhausted,
+        TermEnded,
         DeductionRefused,
     ]
     applied = handled.events(DeductionApplied)

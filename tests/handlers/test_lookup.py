@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -56,28 +57,51 @@ from contracts.coverage import (
     QuotaDeductionAppliedPayload,
     TermConfirmed,
     TermConfirmedPayload,
+    TermEnded,
+    TermEndedPayload,
+    TermEndReason,
 )
 from contracts.envelope import Envelope
 from contracts.fulfilment import (
+    ConsumablesPackScheduled,
+    ConsumablesPackScheduledPayload,
     DeviceReplaced,
     DeviceReplacedPayload,
+    PackAddressChangeRefused,
+    PackAddressChangeRefusedPayload,
     ShipmentRequested,
     ShipmentRequestedPayload,
+    ShippingCharges,
+    ShippingChargesQuoted,
+    ShippingChargesQuotedPayload,
 )
+from contracts.insurer import InsurerAnswer, InsurerClaimReported, InsurerClaimReportedPayload
 from contracts.money import Money
 from contracts.topics import Topic
+from contracts.upstream import AgriculturalActivity, IncidentCause
 from contracts.waiting import EventWaiting, EventWaitingPayload, WaitEnd, WaitOver, WaitOverPayload
-from services.lookup.answer import LookupAnswer
+from services.lookup.answer import CoverState, LookupAnswer
 from services.lookup.app import service
 from services.lookup.domain import Findings, assemble
-from services.lookup.queries import findings
+from services.lookup.domain_bordereau import ClaimState, bordereau, month_bounds
+from services.lookup.queries import bordereau_facts, findings
 from simulation import factories
+from simulation.agricultural import base_quota_split
 from tests.conftest import Stack
 from tests.handlers.support import ServiceHarness
 
 Delivery = tuple[Topic, Envelope]
 E = TypeVar("E", bound=Envelope)
-TABLES = ("devices", "plans", "plan_terms", "cases", "replacements", "accessories")
+TABLES = (
+    "devices",
+    "plans",
+    "plan_terms",
+    "cases",
+    "replacements",
+    "accessories",
+    "insurer_claims",
+    "packs",
+)
 FEE = Money.of("99.00", "EUR")
 YEAR = timedelta(days=365)
 
@@ -328,7 +352,11 @@ async def test_a_plans_life_as_one_batch_leaves_the_rows_it_leaves_one_batch_api
     together, apart = await as_one_batch_and_one_by_one(stack, Plan().life())
 
     assert together == apart
-    assert all(together[table] for table in TABLES if table != "accessories")
+    assert all(
+        together[table]
+        for table in TABLES
+        if table not in {"accessories", "insurer_claims", "packs"}
+    )
 
 
 async def test_c5_c9_two_deductions_and_a_refusal_on_one_term_in_one_batch_as_apart(
@@ -620,6 +648,94 @@ async def test_events_the_lookup_does_not_show_and_facts_about_unknown_plans_cha
     assert len(await lookup.rows("SELECT event_id FROM inbox")) == 4
 
 
+async def test_f1_shipping_quoted_then_billed_on_delivery_in_one_batch_as_apart(
+    stack: Stack,
+) -> None:
+    """F1: the quote fills in what a replacement abroad costs; the shipment how it was settled;
+    the lookup shows them, in one batch as one by one."""
+    plan = Plan()
+    shipping, customs = Money.of("25.00", "USD"), Money.of("0.00", "USD")
+    quoted = _new(
+        ShippingChargesQuoted,
+        ShippingChargesQuotedPayload(
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            old_sn=plan.sn,
+            plan_region="PL",
+            ship_to_region="DE",
+            fee=FEE,
+            shipping=shipping,
+            customs=customs,
+        ),
+        "fulfilment",
+    )
+    shipped = plan.shipped()
+    shipped = shipped.model_copy(
+        update={
+            "payload": shipped.payload.model_copy(
+                update={
+                    "ship_to_region": "DE",
+                    "customer_pays_shipping": True,
+                    "shipping_charges": ShippingCharges(
+                        shipping=shipping, customs=customs, settlement="billed_on_delivery"
+                    ),
+                }
+            )
+        }
+    )
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, [(topics.FULFILMENT_EVENTS, quoted), (topics.FULFILMENT_EVENTS, shipped)]
+    )
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver((topics.FULFILMENT_EVENTS, quoted))
+        [row] = await harness.rows(
+            "SELECT shipping_amount, customs_amount, charges_currency, shipping_settlement"
+            " FROM replacements"
+        )
+        assert tuple(row) == (Decimal("25.00"), Decimal("0.00"), "USD", None)  # owed
+
+
+async def test_f4_an_address_change_refused_before_its_pack_is_scheduled_still_lands(
+    stack: Stack,
+) -> None:
+    """F4: the refusal (keyed by plan code before the renewal is bound) and the pack arrive in
+    any order; the pack row keeps both, in one batch as one by one."""
+    plan_id, code = uuid.uuid4(), factories.new_ag_plan_code()
+    refused = _new(
+        PackAddressChangeRefused,
+        PackAddressChangeRefusedPayload(request_id="ADDR-1", plan_code=code, plan_id=None),
+        "fulfilment",
+    )
+    last_day = date(2026, 12, 31)
+    scheduled = _new(
+        ConsumablesPackScheduled,
+        ConsumablesPackScheduledPayload(
+            pack_id=uuid.uuid4(),
+            plan_id=plan_id,
+            plan_code=code,
+            model="T40",
+            plan_year=2,
+            items=["blade x4"],
+            purchased_at=factories.now(),
+            due_by=factories.now() + timedelta(days=42),
+            weekdays_only_after=last_day,
+        ),
+        "fulfilment",
+    )
+
+    together, apart = await as_one_batch_and_one_by_one(
+        stack, [(topics.FULFILMENT_EVENTS, refused), (topics.FULFILMENT_EVENTS, scheduled)]
+    )
+
+    assert together == apart
+    [row] = together["packs"]
+    assert row[:2] == (code, plan_id)
+    assert (row[4], row[6], row[8]) == ("scheduled", last_day, "ADDR-1")
+
+
 def _answer(found: Findings) -> LookupAnswer | None:
     return assemble(found, now=factories.now(), warranty_months=12, plan_names={})
 
@@ -671,3 +787,119 @@ async def test_an_assessment_kept_waiting_shows_with_its_sn_until_its_wait_is_ov
         answer = _answer(await findings(conn, plan.sn))
     assert answer is not None
     assert answer.waiting == []
+
+
+def _insurer_claim(plan: Plan, split: RepairSplit) -> InsurerClaimReported:
+    incident_at = plan.start + timedelta(days=3)
+    return _new(
+        InsurerClaimReported,
+        InsurerClaimReportedPayload(
+            case_id=plan.case_id,
+            plan_id=plan.plan_id,
+            term_no=1,
+            insurer="zhongan",
+            policy_no="POL-1",
+            sn=plan.sn,
+            model="T40",
+            plan_year=1,
+            cause=IncidentCause.COLLISION,
+            activity=AgriculturalActivity.SPRAYING,
+            incident_at=incident_at,
+            incident_date=incident_at.date(),
+            base_quota_amount=split.from_base_quota,
+            deductible=split.deductible,
+            lines=list(split.lines),
+        ),
+        "claims",
+    )
+
+
+async def test_c8_l4_an_insurers_claims_and_answers_in_either_order_make_one_bordereau(
+    stack: Stack,
+) -> None:
+    """C8, L4: the insurer's answers may be read before the claim they answer (two topics); a
+    late `accepted` after `paid` changes nothing; the bordereau lists the ledger's repair on the
+    insurer's term with the claim's final state (C7, M2)."""
+    plan = Plan()
+    opened = plan.opened()
+    cover = _ag_cover(1, "20000.00").model_copy(update={"insurer": "zhongan"})
+    opened = opened.model_copy(
+        update={
+            "payload": opened.payload.model_copy(
+                update={"family": PlanFamily.AGRICULTURAL, "agricultural": cover}
+            )
+        }
+    )
+    split = base_quota_split("1200.00")
+    taken = _quota_taken(plan, "18800.00")
+    taken = taken.model_copy(update={"payload": taken.payload.model_copy(update={"split": split})})
+    paid = factories.insurer_claim_answer(plan.case_id, "zhongan", InsurerAnswer.PAID, "1200.00")
+    late = factories.insurer_claim_answer(plan.case_id, "zhongan", InsurerAnswer.ACCEPTED)
+    deliveries: list[Delivery] = [
+        (topics.INSURER_RESPONSES, paid),
+        (topics.COVERAGE_EVENTS, opened),
+        (topics.COVERAGE_EVENTS, taken),
+        (topics.INSURER_CLAIMS, _insurer_claim(plan, split)),
+        (topics.INSURER_RESPONSES, late),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(stack, deliveries)
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver(*deliveries)
+        month = taken.occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        start, end = month_bounds(month)
+        async with harness.pool.acquire() as conn:
+            repairs, claims = await bordereau_facts(conn, "zhongan", start, end)
+        report = bordereau("zhongan", month, repairs, claims)
+    (line,) = report.repairs
+    assert (line.case_id, line.claim_state, line.policy_no) == (
+        plan.case_id,
+        ClaimState.PAID,
+        "POL-1",
+    )
+    assert report.totals.base_quota_paid == Money.of("1200.00", "CNY")
+    assert report.totals.base_quota_claimed == Money.of("1200.00", "CNY")
+    (answer,) = report.answers
+    assert (answer.answer, answer.paid) == ("paid", Money.of("1200.00", "CNY"))
+
+
+async def test_c9_a_term_the_ledger_ended_shows_as_expired_with_when_and_why(
+    stack: Stack,
+) -> None:
+    """A4: a renewal took over the term a minute ago; the answer says so, on the plan's term
+    and in the text a customer or an operator reads."""
+    plan = Plan()
+    ended_at = factories.now() - timedelta(minutes=1)
+    ended = _new(
+        TermEnded,
+        TermEndedPayload(
+            plan_id=plan.plan_id,
+            sn=plan.sn,
+            term_no=1,
+            ended_at=ended_at,
+            reason=TermEndReason.RENEWAL_TOOK_OVER,
+        ),
+        "coverage",
+    )
+    deliveries: list[Delivery] = [
+        (topics.ACTIVATION_EVENTS, plan.activated()),
+        (topics.COVERAGE_EVENTS, plan.opened()),
+        (topics.COVERAGE_EVENTS, ended),
+    ]
+
+    together, apart = await as_one_batch_and_one_by_one(stack, deliveries)
+
+    assert together == apart
+    async with ServiceHarness.open(service, stack.database_url) as harness:
+        await harness.deliver(*deliveries)
+        async with harness.pool.acquire() as conn:
+            answer = _answer(await findings(conn, plan.sn))
+    assert answer is not None and answer.plan is not None
+    assert answer.plan.state is CoverState.EXPIRED
+    assert (answer.plan.ended_at, answer.plan.end_reason) == (ended_at, "RENEWAL_TOOK_OVER")
+    assert answer.plan.term_end == ended_at
+    [term] = answer.plan.terms
+    assert (term.ended_at, term.end_reason) == (ended_at, "RENEWAL_TOOK_OVER")
+    assert "Term ended" in render_text(answer) and "RENEWAL_TOOK_OVER" in render_text(answer)

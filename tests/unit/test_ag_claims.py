@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from contracts.claims import ClaimOutcome, LineCoverage, RepairSplit
+from contracts.fulfilment import RefundRequested
 from contracts.insurer import InsurerAnswer, InsurerClaimReportedPayload
 from contracts.liability import LiabilityKind
 from contracts.money import Money
@@ -18,6 +19,7 @@ from contracts.upstream import (
     CustomerChoice,
     IncidentCause,
     PartClass,
+    RefundSettled,
     RepairLine,
     ServiceMode,
 )
@@ -310,15 +312,18 @@ def test_c10_a_fraudulent_customer_owes_what_the_quotas_paid() -> None:
 
 
 def test_c8_quotas_pay_repair_services_never_cash() -> None:
-    """No event the platform exchanges carries money paid to a customer: quotas are taken only
-    as parts of repair lines (RepairSplit checks it), and the insurer's claim is settled by
-    repair service only."""
+    """No event the platform exchanges carries quota money paid to a customer: quotas are taken
+    only as parts of repair lines (RepairSplit checks it), and the insurer's claim is settled by
+    repair service only. The only money given back is the customer's own payment (F1, X3)."""
     assert InsurerClaimReportedPayload.model_fields["settlement"].default == "repair_service"
-    names = {
-        name
+    payloads = {
+        event: event.model_fields["payload"].annotation.model_fields  # type: ignore[union-attr]
         for event in event_classes()
-        for name in event.model_fields["payload"].annotation.model_fields  # type: ignore[union-attr]
     }
+    refunds = {event for event, fields in payloads.items() if "refund_id" in fields}
+    assert refunds == {RefundRequested, RefundSettled}
+    assert all("payment_id" in payloads[event] for event in refunds)
+    names = {name for event, fields in payloads.items() if event not in refunds for name in fields}
     assert not {name for name in names if any(w in name for w in ("cash", "payout", "refund"))}
     with pytest.raises(ValueError, match="not the lines' sum"):
         RepairSplit.model_validate(

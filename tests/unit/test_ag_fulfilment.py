@@ -12,6 +12,7 @@ from services.fulfilment.domain import ReturnArrangement, arrange_return
 from services.fulfilment.domain_agricultural import (
     PACK_ADDRESS_MISSING,
     HoldPack,
+    PackDue,
     SchedulePack,
     decide_pack,
     working_days_after,
@@ -43,11 +44,25 @@ def test_f4_working_days_skip_weekends_and_public_holidays_and_count_adjusted_we
     assert CALENDAR.is_working_day(date(2026, 2, 14))  # a Saturday declared working (调休)
 
 
-def test_f4_the_calendar_refuses_days_outside_its_known_years_or_weekday_working_weekends() -> None:
+def test_f4_the_calendar_refuses_days_outside_its_validity_or_weekday_working_weekends() -> None:
+    year = {"valid_from": date(2026, 1, 1), "valid_until": date(2026, 12, 31)}
     with pytest.raises(ValidationError):
-        WorkingCalendar(known_years={2026}, holidays={date(2027, 1, 1)}, working_weekends=set())
+        WorkingCalendar(**year, holidays={date(2027, 1, 1)}, working_weekends=set())
     with pytest.raises(ValidationError):
-        WorkingCalendar(known_years={2026}, holidays=set(), working_weekends={date(2026, 3, 6)})
+        WorkingCalendar(**year, holidays=set(), working_weekends={date(2026, 3, 6)})
+    with pytest.raises(ValidationError):
+        WorkingCalendar(
+            valid_from=date(2026, 1, 1),
+            valid_until=date(2025, 12, 31),
+            holidays=set(),
+            working_weekends=set(),
+        )
+
+
+def test_f4_the_working_day_calendar_is_data_with_a_validity_range() -> None:
+    assert (CALENDAR.valid_from, CALENDAR.valid_until) == (date(2025, 1, 1), date(2026, 12, 31))
+    assert CALENDAR.covers(date(2026, 12, 31))
+    assert not CALENDAR.covers(date(2027, 1, 1))
 
 
 def test_f4_30_working_days_from_the_day_after_purchase_through_the_national_day_week() -> None:
@@ -55,21 +70,34 @@ def test_f4_30_working_days_from_the_day_after_purchase_through_the_national_day
     # break 25-27 Sep; 28-30 Sep (6); National Day 1-7 Oct; 8, 9 Oct (8); Saturday 10 Oct,
     # declared working (9); 12-16 Oct (14); 19-23 (19); 26-30 (24); 2-6 Nov (29); 9 Nov (30).
     bought = shanghai(2026, 9, 21, 10)
-    assert working_days_after(bought, 30, CALENDAR, SHANGHAI) == shanghai(2026, 11, 10)
+    assert working_days_after(bought, 30, CALENDAR, SHANGHAI) == PackDue(shanghai(2026, 11, 10))
 
 
 def test_m2_f4_the_purchase_day_is_shanghais() -> None:
     # 17:00 UTC on Sunday 20 September is already Monday 21 September in Shanghai.
     bought = datetime(2026, 9, 20, 17, 0, tzinfo=UTC)
     due = working_days_after(bought, 30, CALENDAR, SHANGHAI)
-    assert due == shanghai(2026, 11, 10)
-    assert due.tzinfo is UTC
+    assert due == PackDue(shanghai(2026, 11, 10))
+    assert due.due_by.tzinfo is UTC
 
 
-def test_f4_beyond_the_announced_years_only_weekends_are_skipped() -> None:
+def test_f4_beyond_the_calendar_only_weekends_are_skipped_and_the_due_date_says_so() -> None:
     # Monday 4 January 2027: six weeks of weekdays end on Monday 15 February.
-    assert working_days_after(shanghai(2027, 1, 4, 9), 30, CALENDAR, SHANGHAI) == shanghai(
-        2027, 2, 16
+    assert working_days_after(shanghai(2027, 1, 4, 9), 30, CALENDAR, SHANGHAI) == PackDue(
+        shanghai(2027, 2, 16), weekdays_only_after=date(2026, 12, 31)
+    )
+
+
+def test_f4_a_count_that_runs_past_the_calendars_last_day_says_so() -> None:
+    # Wednesday 2 December 2026: 21 working days to 31 December (no holidays), then 9 weekdays
+    # of 2027 (1 January counted as a weekday: its holiday is not in the calendar): the 30th is
+    # Wednesday 13 January, due by its end.
+    due = working_days_after(shanghai(2026, 12, 2, 9), 30, CALENDAR, SHANGHAI)
+    assert due == PackDue(shanghai(2027, 1, 14), weekdays_only_after=date(2026, 12, 31))
+    # Inside the calendar the same count says nothing.
+    assert (
+        working_days_after(shanghai(2026, 10, 9, 9), 30, CALENDAR, SHANGHAI).weekdays_only_after
+        is None
     )
 
 
@@ -87,7 +115,7 @@ def _pack(model: str, plan_year: int, *, address: bool = True) -> object:
 def test_f4_a_designated_renewal_schedules_its_models_pack() -> None:
     decision = _pack("T30", 3)
     assert isinstance(decision, SchedulePack)
-    assert decision.due_by == shanghai(2026, 11, 10)
+    assert decision.due == PackDue(shanghai(2026, 11, 10))
     assert decision.items == (
         "blade pair x6",
         "nozzle x16",

@@ -6,7 +6,12 @@ from decimal import Decimal
 import pytest
 
 from contracts.money import Money
-from services.fulfilment.domain import customer_pays_shipping, fee_settled, ready_to_ship
+from services.fulfilment.domain import (
+    customer_pays_shipping,
+    owed_before_shipping,
+    owed_settled,
+    ready_to_ship,
+)
 from shared.catalogue import UnknownCatalogueEntryError, consumer_catalogue
 
 CATALOGUE = consumer_catalogue()
@@ -59,10 +64,36 @@ def test_f1_shipping_is_free_only_in_the_plans_region() -> None:
 
 
 def test_f1_the_unit_ships_once_the_whole_fee_is_paid_in_its_currency() -> None:
-    fee = Decimal("239.00")
-    assert fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("239.00")})
-    assert not fee_settled(fee=fee, fee_currency="USD", paid={"USD": Decimal("238.99")})
-    assert not fee_settled(fee=fee, fee_currency="USD", paid={"EUR": Decimal("500")})
+    fee = [Money.of("239.00", "USD")]
+    assert owed_settled(owed=fee, paid={"USD": Decimal("239.00")})
+    assert not owed_settled(owed=fee, paid={"USD": Decimal("238.99")})
+    assert not owed_settled(owed=fee, paid={"EUR": Decimal("500")})
+
+
+def test_f1_shipping_and_customs_are_priced_per_plan_region_and_ship_to_region() -> None:
+    assert CATALOGUE.shipping_charges(plan_region="PL", ship_to_region="GB") == (
+        Money.of("35.00", "USD"),
+        Money.of("30.00", "USD"),
+    )
+    assert CATALOGUE.shipping_charges(plan_region="GB", ship_to_region="PL") == (
+        Money.of("60.00", "USD"),  # a pair the table does not list costs the default
+        Money.of("40.00", "USD"),
+    )
+
+
+def test_f1_what_is_owed_before_shipping_adds_shipping_and_customs_unless_billed() -> None:
+    fee, shipping, customs = Money.of("99", "EUR"), Money.of("25", "USD"), Money.of("5", "USD")
+    owed = owed_before_shipping(fee=fee, shipping=shipping, customs=customs, bill_on_delivery=False)
+    assert owed == [fee, shipping, customs]
+    assert not owed_settled(owed=owed, paid={"EUR": Decimal(99), "USD": Decimal("29.99")})
+    assert owed_settled(owed=owed, paid={"EUR": Decimal(99), "USD": Decimal(30)})
+    billed = owed_before_shipping(
+        fee=fee, shipping=shipping, customs=customs, bill_on_delivery=True
+    )
+    assert billed == [fee]
+    assert owed_before_shipping(fee=fee, shipping=None, customs=None, bill_on_delivery=False) == [
+        fee
+    ]
 
 
 def test_x3_express_premium_ships_once_paid_and_pre_authorised() -> None:

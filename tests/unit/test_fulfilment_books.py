@@ -8,13 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.coverage import DeductionAppliedPayload
+from contracts.coverage import DeductionAppliedPayload, PlanTerminatedPayload
 from contracts.fulfilment import (
     ConsumablesPackHeldPayload,
     DeviceReplacedPayload,
     PaymentRecordedPayload,
     PreAuthorisationRequestedPayload,
+    RecallOutcome,
+    RefundRequestedPayload,
+    ShipmentCancellationRequestedPayload,
+    ShipmentRecallConcludedPayload,
     ShipmentRequestedPayload,
+    ShippingCharges,
+    ShippingChargesQuotedPayload,
 )
 from contracts.money import Money
 from contracts.upstream import (
@@ -22,11 +28,15 @@ from contracts.upstream import (
     PaymentSettledPayload,
     PreAuthorisationPlacedPayload,
     ServiceMode,
+    ShipmentAlreadyDispatchedPayload,
+    ShipmentCancelledPayload,
+    ShippingChoice,
 )
 from services.fulfilment.domain import (
     Outgoing,
     Replacements,
     ReplacementState,
+    UnknownRecallError,
     UnknownShipmentError,
 )
 from services.fulfilment.domain_agricultural import (
@@ -42,14 +52,16 @@ FEE = Money.of("99.00", "EUR")
 HALF = Money.of("49.50", "EUR")
 
 
-def deduction(mode: ServiceMode = ServiceMode.STANDARD) -> DeductionAppliedPayload:
+def deduction(
+    mode: ServiceMode = ServiceMode.STANDARD, customer_region: str = "EU"
+) -> DeductionAppliedPayload:
     return DeductionAppliedPayload(
         case_id="CASE-1",
         plan_id=uuid.uuid4(),
         sn="1581F4XXB2210001",
         model="mavic-3-pro",
         plan_region="EU",
-        customer_region="PL",
+        customer_region=customer_region,
         fee=FEE,
         flyaway=False,
         service_mode=mode,
@@ -58,10 +70,32 @@ def deduction(mode: ServiceMode = ServiceMode.STANDARD) -> DeductionAppliedPaylo
     )
 
 
-def paid(amount: Money, payment_id: str) -> PaymentSettledPayload:
+def paid(
+    amount: Money,
+    payment_id: str,
+    shipping_choice: ShippingChoice = ShippingChoice.PAY_BEFORE_SHIPPING,
+) -> PaymentSettledPayload:
     return PaymentSettledPayload(
-        payment_id=payment_id, case_id="CASE-1", amount=amount, settled_at=AT
+        payment_id=payment_id,
+        case_id="CASE-1",
+        amount=amount,
+        settled_at=AT,
+        shipping_choice=shipping_choice,
     )
+
+
+def terminated(plan_id: uuid.UUID, case_id: str = "CASE-1") -> PlanTerminatedPayload:
+    return PlanTerminatedPayload(
+        plan_id=plan_id, sn="1581F4XXB2210001", case_id=case_id, reason_codes=["FRAUD_CONFIRMED"]
+    )
+
+
+def requested(book: Replacements) -> ShipmentRequestedPayload:
+    """F1: CASE-1 deducted and paid for, its unit requested from the warehouse."""
+    book.take_deduction(deduction())
+    [shipment] = answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1")
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    return shipment.payload
 
 
 def answered(decided: list[Outgoing], payment_id: str) -> list[Outgoing]:
@@ -82,11 +116,57 @@ def test_f1_payments_add_up_each_once_and_the_replacement_ships_once_paid() -> N
     [shipment] = answered(book.record_payment(paid(HALF, "PAY-2")), "PAY-2")
 
     assert isinstance(shipment.payload, ShipmentRequestedPayload)
-    assert shipment.payload.customer_pays_shipping  # shipped outside the plan's region
+    assert not shipment.payload.customer_pays_shipping  # the plan's region ships free
+    assert shipment.payload.shipping_charges is None
     assert (shipment.key, shipment.correlation_id) == (str(shipment.payload.plan_id), "CASE-1")
-    assert answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3") == []
+    [refund] = answered(book.record_payment(paid(HALF, "PAY-3")), "PAY-3")  # beyond the fee
+    assert isinstance(refund.payload, RefundRequestedPayload)
+    assert (refund.payload.payment_id, refund.payload.amount) == ("PAY-3", HALF)
     assert [p.payment_id for p in book.new_payments] == ["PAY-1", "PAY-2", "PAY-3"]
     assert book.replacements["CASE-1"].state is ReplacementState.SHIPMENT_REQUESTED
+
+
+# F1: the catalogue's price from EU to PL is the default (EU plans are not in its table).
+SHIPPING, CUSTOMS = Money.of("60.00", "USD"), Money.of("40.00", "USD")
+
+
+def test_f1_outside_the_plans_region_shipping_and_customs_are_quoted_and_waited_for() -> None:
+    book = Replacements({}, {}, {})
+    deducted = deduction(customer_region="PL")
+
+    [quoted] = book.take_deduction(deducted)
+    assert quoted.payload == ShippingChargesQuotedPayload(
+        case_id="CASE-1",
+        plan_id=deducted.plan_id,
+        old_sn=deducted.sn,
+        plan_region="EU",
+        ship_to_region="PL",
+        fee=FEE,
+        shipping=SHIPPING,
+        customs=CUSTOMS,
+    )
+    assert answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1") == []  # the fee alone
+    [shipment] = answered(book.record_payment(paid(Money.of("100.00", "USD"), "PAY-2")), "PAY-2")
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert shipment.payload.customer_pays_shipping
+    assert shipment.payload.shipping_charges == ShippingCharges(
+        shipping=SHIPPING, customs=CUSTOMS, settlement="paid"
+    )
+
+
+def test_f1_on_the_customers_documented_choice_it_ships_once_the_fee_is_paid() -> None:
+    book = Replacements({}, {}, {})
+    book.take_deduction(deduction(customer_region="PL"))
+
+    paid_fee = paid(FEE, "PAY-1", ShippingChoice.BILL_ON_DELIVERY)
+    [shipment] = answered(book.record_payment(paid_fee), "PAY-1")
+
+    assert isinstance(shipment.payload, ShipmentRequestedPayload)
+    assert shipment.payload.shipping_charges == ShippingCharges(
+        shipping=SHIPPING, customs=CUSTOMS, settlement="billed_on_delivery"
+    )
+    assert book.new_payments[0].shipping_choice is ShippingChoice.BILL_ON_DELIVERY
 
 
 def test_f1_a_payment_in_another_currency_is_answered_as_not_counting_and_ships_nothing() -> None:
@@ -130,10 +210,93 @@ def test_c10_a_termination_cancels_only_what_waits_for_its_fee() -> None:
     waiting = deduction()
     book.take_deduction(waiting)
 
-    book.cancel_unshipped(waiting.plan_id)
+    assert book.end_for_fraud(terminated(waiting.plan_id)) == []
 
     assert book.replacements["CASE-1"].state is ReplacementState.CANCELLED
     assert answered(book.record_payment(paid(FEE, "PAY-1")), "PAY-1") == []
+
+
+def test_c10_a_unit_requested_is_recalled_and_one_cancelled_inherits_nothing() -> None:
+    book = Replacements({}, {}, {})
+    shipment = requested(book)
+
+    [recall] = book.end_for_fraud(terminated(shipment.plan_id))
+    [concluded] = book.conclude_recall(
+        ShipmentCancelledPayload(shipment_id=shipment.shipment_id, cancelled_at=AT)
+    )
+
+    assert isinstance(recall.payload, ShipmentCancellationRequestedPayload)
+    assert (recall.payload.shipment_id, recall.payload.reason_codes) == (
+        shipment.shipment_id,
+        ["FRAUD_CONFIRMED"],
+    )
+    assert isinstance(concluded.payload, ShipmentRecallConcludedPayload)
+    assert (concluded.payload.outcome, concluded.payload.customer_owes) == (
+        RecallOutcome.CANCELLED,
+        None,
+    )
+    assert book.replacements["CASE-1"].state is ReplacementState.CANCELLED
+    late = DispatchConfirmedPayload(
+        shipment_id=shipment.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
+    )
+    assert book.confirm_dispatch(late) == []
+
+
+def test_c10_a_unit_already_dispatched_is_owed_at_its_value_once_and_inherits_nothing() -> None:
+    book = Replacements({}, {}, {})
+    shipment = requested(book)
+    book.end_for_fraud(terminated(shipment.plan_id))
+    left = ShipmentAlreadyDispatchedPayload(
+        shipment_id=shipment.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
+    )
+    dispatched = DispatchConfirmedPayload(
+        shipment_id=shipment.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
+    )
+
+    assert book.confirm_dispatch(dispatched) == []
+    [concluded] = book.conclude_recall(left)
+
+    assert isinstance(concluded.payload, ShipmentRecallConcludedPayload)
+    value = consumer_catalogue().product_value("mavic-3-pro")
+    assert (concluded.payload.outcome, concluded.payload.new_sn) == (
+        RecallOutcome.ALREADY_DISPATCHED,
+        "1581F4XXB2210002",
+    )
+    assert concluded.payload.customer_owes == value
+    assert book.replacements["CASE-1"].owed == value
+    assert book.conclude_recall(left) == []
+    assert book.confirm_dispatch(dispatched) == []
+
+
+def test_c10_the_reversed_cases_unit_already_inherited_is_owed_without_asking_the_warehouse() -> (
+    None
+):
+    book = Replacements({}, {}, {})
+    shipment = requested(book)
+    book.confirm_dispatch(
+        DispatchConfirmedPayload(
+            shipment_id=shipment.shipment_id, new_sn="1581F4XXB2210002", dispatched_at=AT
+        )
+    )
+
+    assert book.end_for_fraud(terminated(shipment.plan_id, case_id="CASE-OTHER")) == []
+    [owed] = book.end_for_fraud(terminated(shipment.plan_id))
+
+    assert isinstance(owed.payload, ShipmentRecallConcludedPayload)
+    assert owed.payload.outcome is RecallOutcome.ALREADY_DISPATCHED
+    assert book.replacements["CASE-1"].state is ReplacementState.UNIT_OWED
+
+
+def test_c10_an_answer_to_a_recall_never_requested_waits_then_is_refused() -> None:
+    book = Replacements({}, {}, {})
+    shipment = requested(book)
+    answer = ShipmentCancelledPayload(shipment_id=shipment.shipment_id, cancelled_at=AT)
+
+    assert book.missing_for_recall(answer) is not None
+    with pytest.raises(UnknownRecallError, match="was requested"):
+        book.conclude_recall(answer)
+    book.end_for_fraud(terminated(shipment.plan_id))
+    assert book.missing_for_recall(answer) is None
 
 
 def test_f3_a_dispatch_names_the_new_sn_once_and_an_unknown_shipment_is_refused() -> None:

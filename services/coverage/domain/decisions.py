@@ -35,6 +35,7 @@ from contracts.coverage import (
     PlanTerminatedPayload,
     QuotaDeductionAppliedPayload,
     TermConfirmedPayload,
+    TermEndedPayload,
 )
 from contracts.fulfilment import DeviceReplaced, DeviceReplacedPayload, FulfilmentEvent
 from contracts.insurer import InsurerResponseEvent, PolicyConfirmed, PolicyConfirmedPayload
@@ -48,6 +49,7 @@ from services.coverage.domain.ledger import (
     end_for_renewal,
     inherit,
     take_from_quotas,
+    term_end,
     term_for_policy,
 )
 from services.coverage.domain.plan import (
@@ -102,7 +104,7 @@ def decide_activation(book: PlanBook, event: ActivationEvent) -> Decision:
     if isinstance(event, PlanActivated):
         return open_plan(book.plans.get(event.payload.plan_id), event.payload)
     if isinstance(event, PlanRenewed):
-        return extend_plan(book.plan(event.payload.plan_id), event.payload)
+        return extend_plan(book.plan(event.payload.plan_id), event.payload, at=event.occurred_at)
     return NOTHING
 
 
@@ -150,9 +152,10 @@ def open_plan(existing: Plan | None, activated: PlanActivatedPayload) -> Decisio
     )
 
 
-def extend_plan(plan: Plan, renewed: PlanRenewedPayload) -> Decision:
+def extend_plan(plan: Plan, renewed: PlanRenewedPayload, *, at: datetime) -> Decision:
     """A3: a renewal adds a term with its own entitlements; the plan keeps its id and SN. A4: an
-    AG renewal bought before expiry ends the previous term at the purchase."""
+    AG renewal bought before expiry ends the previous term at the purchase, announced with it
+    (C9)."""
     if plan.term(renewed.term_no) is not None:
         return NOTHING
     term = Term.entitled(
@@ -186,31 +189,36 @@ def extend_plan(plan: Plan, renewed: PlanRenewedPayload) -> Decision:
         agricultural=renewed.agricultural,
         previous_term_ends_at=previous_end,
     )
-    return Decision(extended, emits=(Outgoing(payload, plan.plan_id, str(plan.plan_id)),))
+    return with_ends(
+        Decision(extended, emits=(Outgoing(payload, plan.plan_id, str(plan.plan_id)),)), at
+    )
 
 
 def decide_claim(book: PlanBook, event: ClaimsEvent) -> Decision:
     """C1, C5-C10: the ledger has the last word on a case, decided against the balances as the
-    batch left them so far; one case takes one deduction, however often it was decided."""
+    batch left them so far; one case takes one deduction, however often it was decided. A term
+    it uses up ends at the decision's time (C9), so a batch decides as one by one would."""
     if isinstance(event, ClaimReversed):
         return terminate_plan(book.plan(event.payload.plan_id), event.payload)
     if not isinstance(event, ClaimDecided) or not takes_from_plan(event.payload):
         return NOTHING
-    claim = event.payload
+    claim, at = event.payload, event.occurred_at
     settled = claim.case_id in book.settled_cases
     if claim.outcome is ClaimOutcome.REPAIR:
         if claim.plan_id is None or claim.repair_split is None:
             raise InapplicableEventError(
                 f"repair decision for case {claim.case_id} names no plan or split"
             )
-        return (
-            NOTHING if settled else pay_repair(book.plan(claim.plan_id), claim, claim.repair_split)
-        )
+        if settled:
+            return NOTHING
+        return pay_repair(book.plan(claim.plan_id), claim, claim.repair_split, at=at)
     if claim.plan_id is None or claim.fee is None:
         raise InapplicableEventError(
             f"replacement decision for case {claim.case_id} names no plan or fee"
         )
-    return NOTHING if settled else take_replacement(book.plan(claim.plan_id), claim, claim.fee)
+    return (
+        NOTHING if settled else take_replacement(book.plan(claim.plan_id), claim, claim.fee, at=at)
+    )
 
 
 def terminate_plan(plan: Plan, reversal: ClaimReversedPayload) -> Decision:
@@ -228,9 +236,11 @@ def terminate_plan(plan: Plan, reversal: ClaimReversedPayload) -> Decision:
     )
 
 
-def take_replacement(plan: Plan, claim: ClaimDecidedPayload, fee: Money) -> Decision:
+def take_replacement(
+    plan: Plan, claim: ClaimDecidedPayload, fee: Money, *, at: datetime
+) -> Decision:
     """C5, C6: one replacement off the term in force at the incident; C9: the last one exhausts
-    the plan."""
+    the plan and ends the term."""
     term = plan.term_in_force(claim.incident_at)
     outcome = deduct_replacement(
         plan.ledger(term), sn=claim.sn, flyaway=claim.flyaway, incident_at=claim.incident_at
@@ -258,7 +268,7 @@ def take_replacement(plan: Plan, claim: ClaimDecidedPayload, fee: Money) -> Deci
         replacements_left=left.replacements_left,
         flyaways_left=left.flyaways_left,
     )
-    return Decision(
+    decided = Decision(
         plan.with_term(term),
         ReplacementDeduction(claim.case_id, plan.plan_id, term.term_no, claim.flyaway, fee),
         emits=(
@@ -266,11 +276,14 @@ def take_replacement(plan: Plan, claim: ClaimDecidedPayload, fee: Money) -> Deci
             *_exhausted(plan, claim.sn, term, outcome.exhausted),
         ),
     )
+    return with_ends(decided, at)
 
 
-def pay_repair(plan: Plan, claim: ClaimDecidedPayload, quote: RepairSplit) -> Decision:
+def pay_repair(
+    plan: Plan, claim: ClaimDecidedPayload, quote: RepairSplit, *, at: datetime
+) -> Decision:
     """C7, P5: re-price the quoted repair against the real quotas of the term in force at the
-    incident; C9: a base quota spent ends the plan."""
+    incident; C9: a base quota spent ends the plan and the term."""
     term = plan.term_in_force(claim.incident_at)
     if plan.family is not PlanFamily.AGRICULTURAL or term.quotas is None:
         return refuse(claim, plan.plan_id, [DeductionRefusal.NOT_AN_AGRICULTURAL_PLAN])
@@ -304,7 +317,7 @@ def pay_repair(plan: Plan, claim: ClaimDecidedPayload, quote: RepairSplit) -> De
         base_quota_left=left.base_quota_left,
         consumables_quota_left=left.consumables_quota_left,
     )
-    return Decision(
+    decided = Decision(
         plan.with_term(term),
         QuotaDeduction(claim.case_id, plan.plan_id, term.term_no, outcome.split),
         emits=(
@@ -312,6 +325,7 @@ def pay_repair(plan: Plan, claim: ClaimDecidedPayload, quote: RepairSplit) -> De
             *_exhausted(plan, claim.sn, term, outcome.exhausted, BASE_QUOTA_REACHED),
         ),
     )
+    return with_ends(decided, at)
 
 
 def _exhausted(
@@ -324,6 +338,49 @@ def _exhausted(
         plan_id=plan.plan_id, sn=sn, term_no=term.term_no, reason_code=reason_code
     )
     return (Outgoing(ended, plan.plan_id, str(plan.plan_id)),)
+
+
+def end_terms(plan: Plan, at: datetime) -> Decision:
+    """C9: every term of the plan that has ended by `at` and was not announced yet, announced
+    once (TermEnded), with when it ended and why, and the term that carries the plan on from
+    that moment, if any. A plan terminated on review (C10) ended with its PlanTerminated."""
+    if plan.terminated:
+        return NOTHING
+    ended, emits = plan, []
+    for term in plan.terms:
+        if term.ended_at is not None:
+            continue
+        end = term_end(term.dates, term.state, quota_based=term.quotas is not None, at=at)
+        if end is None:
+            continue
+        ended = ended.with_term(replace(term, ended_at=end.at, end_reason=end.reason))
+        announced = TermEndedPayload(
+            plan_id=plan.plan_id,
+            sn=plan.sn,
+            term_no=term.term_no,
+            ended_at=end.at,
+            reason=end.reason,
+            continued_by_term_no=next(
+                (
+                    later.term_no
+                    for later in plan.terms
+                    if later.term_no > term.term_no and later.holds(end.at)
+                ),
+                None,
+            ),
+        )
+        emits.append(Outgoing(announced, plan.plan_id, str(plan.plan_id)))
+    return Decision(ended, emits=tuple(emits)) if emits else NOTHING
+
+
+def with_ends(decision: Decision, at: datetime) -> Decision:
+    """The decision, with the ends of the terms it ended announced after what it emits (C9)."""
+    if decision.plan is None:
+        return decision
+    ended = end_terms(decision.plan, at)
+    if ended.plan is None:
+        return decision
+    return replace(decision, plan=ended.plan, emits=(*decision.emits, *ended.emits))
 
 
 def refuse(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from contracts.claims import RepairSplit
+from contracts.coverage import TermEndReason
 from contracts.money import Money
 from contracts.repair_pricing import ClassifiedLine, price_repair
 
@@ -184,6 +185,30 @@ def end_for_renewal(term: TermDates, at: datetime) -> TermDates:
     if not term.start < at < term.end:
         return term
     return replace(term, end=at, ended_by_renewal_at=at)
+
+
+@dataclass(frozen=True)
+class TermEnd:
+    """When a term ended, and why (C9)."""
+
+    reason: TermEndReason
+    at: datetime
+
+
+def term_end(
+    dates: TermDates, state: PlanState, *, quota_based: bool, at: datetime
+) -> TermEnd | None:
+    """C9: how a term has ended by `at`, if it has. Its last replacement used or its base quota
+    spent ends it then (or at its end date, if that came first); otherwise its end date ends
+    it, which an AG renewal bought before expiry moved to the purchase (A4)."""
+    if state is PlanState.EXHAUSTED:
+        used = TermEndReason.BASE_QUOTA_REACHED if quota_based else TermEndReason.REPLACEMENTS_USED
+        return TermEnd(used, min(at, dates.end))
+    if dates.end > at:
+        return None
+    if dates.ended_by_renewal_at is not None:
+        return TermEnd(TermEndReason.RENEWAL_TOOK_OVER, dates.end)
+    return TermEnd(TermEndReason.TERM_EXPIRED, dates.end)
 
 
 def term_for_policy(terms: Sequence[TermDates], policy_no: str, start: datetime) -> TermDates:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from contracts.agricultural import AgriculturalTerm, PlanFamily
 from contracts.claims import RepairSplit
+from contracts.coverage import TermEndReason
 from contracts.envelope import Payload
 from contracts.money import Money
 from services.coverage.domain.ledger import Ledger, PlanState, QuotaLedger, TermDates
@@ -56,6 +57,8 @@ class Term:
     policy_no: str | None = None
     policy_confirmed_at: datetime | None = None
     ended_by_renewal_at: datetime | None = None
+    ended_at: datetime | None = None  # C9: announced (TermEnded) when set
+    end_reason: TermEndReason | None = None
 
     @classmethod
     def entitled(
