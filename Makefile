@@ -4,9 +4,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
+# The stack's Kafka mode (infra/lib.sh): CAREPLAN_KAFKA_BROKERS=3 is the three-node cluster.
+KAFKA_HOME := .local/$(if $(filter-out 1,$(or $(CAREPLAN_KAFKA_BROKERS),1)),kafka-cluster,kafka)
 
 .PHONY: help install stack-up stack-down stack-reset stack-status topics demo test test-unit \
-        test-handlers test-integration test-e2e test-faults lint typecheck ci asyncapi \
+        test-handlers test-integration test-e2e test-faults test-cluster-faults test-cluster-faults-ci \
+        lint typecheck ci asyncapi \
         asyncapi-validate schemas screenshot
 
 help: ## List the targets
@@ -32,7 +35,7 @@ stack-status: ## Show what is running
 
 topics: stack-up ## Create every topic with its partition count (as the stack's administrator)
 	CAREPLAN_KAFKA_USERNAME=admin \
-	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' .local/kafka/credentials.env)" \
+	CAREPLAN_KAFKA_PASSWORD="$$(sed -n 's/^CAREPLAN_KAFKA_ADMIN_PASSWORD=//p' $(KAFKA_HOME)/credentials.env)" \
 	$(VENV)/bin/careplan topics
 
 demo: install stack-up ## Run the services on the local stack, fed a realistic stream
@@ -55,6 +58,20 @@ test-e2e: install stack-up ## The services as separate processes
 
 test-faults: install stack-up ## The fault-injection suite: kills, restarts, duplicates, then the books
 	$(PYTEST) -m faults -s
+
+# The same suite on the three-node cluster with TLS (CAREPLAN_KAFKA_BROKERS=3, its own ports and
+# storage beside the single node): the TLS tests, then brokers and the controller lost mid-stream.
+CLUSTER := CAREPLAN_KAFKA_BROKERS=3
+test-cluster-faults: install ## The fault suite on the three-node cluster: broker losses, TLS, then the books
+	$(CLUSTER) infra/stack.sh up
+	$(CLUSTER) $(PYTEST) tests/integration/test_tls.py
+	$(CLUSTER) $(PYTEST) -m faults -s tests/faults
+
+# CI's shortened cluster run: fewer cases and journeys, every cluster fault still.
+test-cluster-faults-ci: export CAREPLAN_FAULT_CASES ?= 300
+test-cluster-faults-ci: export CAREPLAN_FAULT_REORDER_JOURNEYS ?= 5
+test-cluster-faults-ci: export CAREPLAN_FAULT_WAITING_GRACE ?= 30
+test-cluster-faults-ci: test-cluster-faults ## The cluster fault run, shortened for CI
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
@@ -87,4 +104,4 @@ bench: install stack-up ## Benchmark on the local stack, rewrite docs/benchmarks
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
-ci: lint typecheck asyncapi-validate test test-faults ## What CI runs
+ci: lint typecheck asyncapi-validate test test-faults test-cluster-faults-ci ## What CI runs

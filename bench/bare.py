@@ -45,6 +45,7 @@ from aiokafka.structs import TopicPartition
 
 from bench.groups import assert_groups_idle
 from contracts import topics as t
+from shared.kafka_admin import replication_factor
 from shared.kafka_security import client_options
 
 PREFIX = "bench.bare."
@@ -246,8 +247,9 @@ async def recreate_topics(bootstrap: str) -> None:
                 if not set(await admin.list_topics()) & existing:
                     break
                 await asyncio.sleep(0.1)
+        replicas = await replication_factor(admin)
         await admin.create_topics(
-            [NewTopic(bare(topic), topic.partitions, 1) for topic in CHAIN_TOPICS]
+            [NewTopic(bare(topic), topic.partitions, replicas) for topic in CHAIN_TOPICS]
         )
         for _ in range(300):
             if set(names) <= set(await admin.list_topics()):

@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from bench import bare
 from bench.config import Scale, Target
-from bench.platform_run import PhaseResult, service_of
+from bench.platform_run import PhaseResult, services_measured
 from bench.resources import Meter, infrastructure
 from bench.stats import middle_rate, rate, summarise
 from shared.kafka_security import client_options
@@ -63,7 +63,7 @@ async def phase(
         await driver.wait_done(scale.drain_timeout)
         await caught_up(target.kafka_bootstrap, stages.mode, scale.drain_timeout)
         driver.cases.clear()
-        processes, trees = infrastructure(target.kafka_port, target.pg_port)
+        processes, trees = infrastructure(target.kafka_ports, target.pg_port)
         pids = stages.pids()
         meter = Meter({**pids, **processes}, trees)
         meter.start()
@@ -117,5 +117,5 @@ async def phase(
         schedule_slip=slip,
         lag_after_sending=0,
         usage=usage,
-        services={label: service_of(label) for label in pids},
+        services=services_measured(usage),
     )

@@ -19,15 +19,29 @@ class Target:
 
     kafka_bootstrap: str
     database_url: str
+    kafka_tls: bool = False
 
     @classmethod
     def from_environment(cls) -> Target:
         settings = ServiceSettings()
-        return cls(settings.kafka_bootstrap_servers, settings.database_url)
+        return cls(
+            settings.kafka_bootstrap_servers, settings.database_url, bool(settings.kafka_tls)
+        )
 
     @property
-    def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+    def kafka_topology(self) -> str:
+        """What a run's figures were measured on, as the report names it."""
+        brokers = len(self.kafka_ports)
+        return (
+            f"{brokers} broker{'s' if brokers > 1 else ''},"
+            f" {'SASL_SSL' if self.kafka_tls else 'SASL_PLAINTEXT'}"
+        )
+
+    @property
+    def kafka_ports(self) -> list[int]:
+        """Every broker's port, in bootstrap order: one for the single node, three for the
+        local cluster."""
+        return [int(address.rsplit(":", 1)[1]) for address in self.kafka_bootstrap.split(",")]
 
     @property
     def pg_port(self) -> int:

@@ -67,5 +67,6 @@ async def describe(target: Target) -> dict[str, Any]:
         "packages": versions,
         "commit": commit + ("+local changes" if dirty not in ("", "unknown") else ""),
         "kafka_bootstrap": target.kafka_bootstrap,
+        "kafka_topology": target.kafka_topology,
         "postgres_port": target.pg_port,
     }

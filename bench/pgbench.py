@@ -350,7 +350,7 @@ async def run(target: Target, plans: int, seconds: int, sizes: dict[str, int]) -
     await seed.copy_templates(target.database_url, plans, prefix)
     consumer_plans, _ = seed.counts(plans)
     binary = pgbench_binary()
-    processes, trees = infrastructure(target.kafka_port, target.pg_port)
+    processes, trees = infrastructure(target.kafka_ports, target.pg_port)
     meter = Meter(processes, trees)
     clients_before = os.times()
     meter.start()

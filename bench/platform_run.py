@@ -55,6 +55,11 @@ def service_of(label: str) -> str:
     return head if head and tail.isdigit() else label
 
 
+def services_measured(usage: Usage) -> dict[str, str]:
+    """Each measured process's label -> the service (or broker) it is an instance of."""
+    return {label: service_of(label) for label in {*usage.cpu, *usage.peak_rss}}
+
+
 @dataclass
 class PhaseResult:
     """What one phase measured."""
@@ -124,7 +129,7 @@ class PhaseResult:
             machine_total=raw["machine_total"],
             seconds=raw["phase_seconds"],
         )
-        services = {label: service_of(label) for label in {*usage.cpu, *usage.peak_rss}}
+        services = services_measured(usage)
         return cls(
             name=raw["name"],
             setup=raw["setup"],
@@ -382,7 +387,7 @@ class Phase:
         ):
             await self._warm_up(driver, offsets)
             driver.cases.clear()
-            processes, trees = infrastructure(target.kafka_port, target.pg_port)
+            processes, trees = infrastructure(target.kafka_ports, target.pg_port)
             pids = bench.pids()
             meter = Meter({**pids, **processes}, trees)
             meter.start()
@@ -399,7 +404,7 @@ class Phase:
             await _finish(driver, offsets, scale.drain_timeout)
             elapsed = time.monotonic() - started
             usage = await meter.stop()
-        return self._result(driver, mode, offered, sending, elapsed, lag, usage, pids)
+        return self._result(driver, mode, offered, sending, elapsed, lag, usage)
 
     async def _warm_up(self, driver: BenchDriver, offsets: Offsets) -> None:
         """A few cases through every service first: consumers assigned, caches and pools warm."""
@@ -418,7 +423,6 @@ class Phase:
         elapsed: float,
         lag: int,
         usage: Usage,
-        pids: dict[str, int],
     ) -> PhaseResult:
         tracks = list(driver.cases.values())
         finished = [track for track in tracks if track.final_at is not None]
@@ -463,7 +467,7 @@ class Phase:
             schedule_slip=self._slip,
             lag_after_sending=lag,
             usage=usage,
-            services={label: service_of(label) for label in pids},
+            services=services_measured(usage),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench import proc
@@ -95,14 +96,18 @@ class Meter:
         return self._usage
 
 
-def infrastructure(kafka_port: int, pg_port: int) -> tuple[dict[str, int], dict[str, int]]:
-    """The broker and the PostgreSQL server found by their listening ports, and this process
-    (the load driver): (processes, trees) for a Meter. Missing ones are left out."""
+def infrastructure(
+    kafka_ports: Sequence[int], pg_port: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The brokers and the PostgreSQL server found by their listening ports, and this process
+    (the load driver): (processes, trees) for a Meter. Missing ones are left out. A cluster's
+    brokers are `kafka-1`, `kafka-2`...: instances of `kafka`, added up as a service's are."""
     processes = {"driver": os.getpid()}
     trees: dict[str, int] = {}
-    kafka = proc.listening_pid(kafka_port)
-    if kafka is not None:
-        processes["kafka"] = kafka
+    for number, port in enumerate(kafka_ports, start=1):
+        kafka = proc.listening_pid(port)
+        if kafka is not None:
+            processes["kafka" if len(kafka_ports) == 1 else f"kafka-{number}"] = kafka
     postgres = proc.listening_pid(pg_port)
     if postgres is not None:
         trees["postgres"] = postgres

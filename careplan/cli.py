@@ -304,10 +304,11 @@ def client_properties(
 ) -> None:
     """Kafka client properties of an outside system's principal, with what it may do.
 
-    The password is the local stack's (`.local/kafka/credentials.env`); on another cluster it
+    The password is the local stack's (`.local/kafka*/credentials.env`); on another cluster it
     reads <password>, to be filled in from wherever that cluster keeps it.
     """
     integrator = BY_PRINCIPAL[principal]
+    settings = ServiceSettings()
     password = kafka_credentials().get(principal, "<password>")
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
@@ -317,9 +318,11 @@ def client_properties(
         f"# {principal}: writes {', '.join(t.name for t in integrator.writes) or 'nothing'}",
         f"# reads {', '.join(integrator.reads)}",
         f"# consumer groups: {integrator.group_prefix}<name>",
-        f"bootstrap.servers={ServiceSettings().kafka_bootstrap_servers}",
-        "security.protocol=SASL_PLAINTEXT",
+        f"bootstrap.servers={settings.kafka_bootstrap_servers}",
+        f"security.protocol={'SASL_SSL' if settings.kafka_tls else 'SASL_PLAINTEXT'}",
         f"sasl.mechanism={MECHANISM}",
         f"sasl.jaas.config={jaas}",
     ]
+    if settings.kafka_tls:  # the brokers' certificates, verified against the stack's CA
+        lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={settings.kafka_ca_file}"]
     typer.echo("\n".join(lines))

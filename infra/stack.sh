@@ -7,6 +7,9 @@
 #   infra/stack.sh reset    stop both and delete their data
 #   infra/stack.sh status   print what is up; exit 0 only if both are up
 #
+# CAREPLAN_KAFKA_BROKERS=3 makes Kafka a three-node cluster with TLS (infra/kafka/cluster.sh);
+# CAREPLAN_KAFKA_TLS=1 turns TLS on for the single node.
+#
 # Connection settings: shared/settings.py derives them from the same port variables
 # and from .local/stack.env (written at creation).
 set -euo pipefail
@@ -15,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_TAG=stack
 
 kafka_up() {
+    if ((KAFKA_BROKERS > 1)); then "$INFRA_DIR/kafka/cluster.sh" status >/dev/null; return; fi
     pid_matches "$(cat "$LOCAL_DIR/kafka/kafka.pid" 2>/dev/null || true)" 'kafka\.Kafka' \
         && port_open "$KAFKA_PORT"
 }
@@ -32,7 +36,7 @@ case "${1:-}" in
         # PostgreSQL first: it is ready in about a second, Kafka takes longer.
         "$INFRA_DIR/postgres/start.sh"
         "$INFRA_DIR/kafka/start.sh"
-        log "up in $((SECONDS - started))s: postgres 127.0.0.1:$PG_PORT, kafka 127.0.0.1:$KAFKA_PORT"
+        log "up in $((SECONDS - started))s: postgres 127.0.0.1:$PG_PORT, kafka $(kafka_bootstrap) ($KAFKA_CLIENT_PROTOCOL)"
         ;;
     down)
         "$INFRA_DIR/kafka/stop.sh"
@@ -45,7 +49,7 @@ case "${1:-}" in
     status)
         rc=0
         if postgres_up; then log "postgres: up   127.0.0.1:$PG_PORT"; else log "postgres: down"; rc=1; fi
-        if kafka_up; then log "kafka:    up   127.0.0.1:$KAFKA_PORT"; else log "kafka:    down"; rc=1; fi
+        if kafka_up; then log "kafka:    up   $(kafka_bootstrap) ($KAFKA_CLIENT_PROTOCOL)"; else log "kafka:    down"; rc=1; fi
         exit "$rc"
         ;;
     *)

@@ -1,5 +1,6 @@
 """Topic administration: every contract topic and its dead-letter topic, created up front with
-explicit partition counts (the broker refuses to auto-create topics)."""
+explicit partition counts (the broker refuses to auto-create topics), replicated on as many
+brokers as the cluster has, up to three."""
 
 from __future__ import annotations
 
@@ -17,15 +18,22 @@ DEAD_LETTER_PARTITIONS = 1
 # A dead letter is the original record plus dlq-* headers: its topic takes larger records than
 # the broker's 1 MiB default, so anything the broker accepted can always be dead-lettered.
 DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
+# Three copies of every record; the cluster's min.insync.replicas=2 makes acks=all mean two.
+MAX_REPLICATION_FACTOR = 3
 
 
-def new_topic(name: str, partitions: int) -> NewTopic:
+def new_topic(name: str, partitions: int, replication_factor: int = 1) -> NewTopic:
     configs = (
         {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
         if name.endswith(DEAD_LETTER_SUFFIX)
         else {}
     )
-    return NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs)
+    return NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=replication_factor,
+        topic_configs=configs,
+    )
 
 
 def planned_topics(topics: tuple[Topic, ...] = ALL_TOPICS) -> dict[str, int]:
@@ -58,8 +66,11 @@ async def ensure_topics(bootstrap: str, *, recreate: bool = False) -> dict[str, 
             await admin.delete_topics(doomed)
             await _wait_until(admin, lambda names: not (names & set(doomed)))
             existing -= set(doomed)
+        replicas = await replication_factor(admin)
         missing = [
-            new_topic(name, partitions) for name, partitions in plan.items() if name not in existing
+            new_topic(name, partitions, replicas)
+            for name, partitions in plan.items()
+            if name not in existing
         ]
         if missing:
             await admin.create_topics(missing)
@@ -67,6 +78,12 @@ async def ensure_topics(bootstrap: str, *, recreate: bool = False) -> dict[str, 
     finally:
         await admin.close()
     return plan
+
+
+async def replication_factor(admin: AIOKafkaAdminClient) -> int:
+    """As many replicas as the cluster has brokers, up to three."""
+    cluster = await admin.describe_cluster()
+    return min(MAX_REPLICATION_FACTOR, len(cluster["brokers"]))
 
 
 async def _wait_until(admin: AIOKafkaAdminClient, done: Callable[[set[str]], bool]) -> None:

@@ -1,14 +1,17 @@
 """Who a Kafka client is: SASL/SCRAM credentials from configuration, or none on a PLAINTEXT
-cluster. Every client of the platform (services, operator commands, tests) asks here."""
+cluster; and, with TLS, which CA the brokers' certificates must be signed by. Every client of
+the platform (services, operator commands, demo, tests, benchmark) asks here."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 from typing import Any
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 from faststream.security import SASLScram512
 
@@ -28,31 +31,56 @@ def client_options(settings: ServiceSettings | None = None) -> dict[str, Any]:
     settings = settings or ServiceSettings()
     if not settings.kafka_username or settings.kafka_password is None:
         return {}
-    return options_for(settings.kafka_username, settings.kafka_password.get_secret_value())
+    return options_for(
+        settings.kafka_username, settings.kafka_password.get_secret_value(), settings
+    )
 
 
-def options_for(principal: str, password: str) -> dict[str, Any]:
+def options_for(
+    principal: str, password: str, settings: ServiceSettings | None = None
+) -> dict[str, Any]:
     """The same keyword arguments for a named principal (the simulated outside systems)."""
+    context = tls_context(settings or ServiceSettings())
     return {
-        "security_protocol": "SASL_PLAINTEXT",
+        "security_protocol": "SASL_PLAINTEXT" if context is None else "SASL_SSL",
         "sasl_mechanism": MECHANISM,
         "sasl_plain_username": principal,
         "sasl_plain_password": password,
+        **({} if context is None else {"ssl_context": context}),
     }
+
+
+def tls_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    """What verifies the brokers: their certificate must be signed by the configured CA and name
+    the address dialled. None without TLS."""
+    if not settings.kafka_tls:
+        return None
+    if settings.kafka_ca_file is None or not settings.kafka_ca_file.exists():
+        raise KafkaAccessError(
+            f"TLS is on but the CA file {settings.kafka_ca_file} does not exist: set"
+            " CAREPLAN_KAFKA_CA_FILE, or create the local stack (infra/stack.sh up)"
+        )
+    context: ssl.SSLContext = create_ssl_context(cafile=str(settings.kafka_ca_file))
+    return context
 
 
 def broker_security(settings: ServiceSettings) -> SASLScram512 | None:
     """The same identity for a FastStream broker."""
     if not settings.kafka_username or settings.kafka_password is None:
         return None
+    context = tls_context(settings)
     return SASLScram512(
         username=settings.kafka_username,
         password=settings.kafka_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=context is not None,
     )
 
 
-def kafka_credentials(path: Path = LOCAL_CREDENTIALS) -> dict[str, str]:
-    """Principal -> password from the local stack's credentials, or {} (a PLAINTEXT cluster)."""
+def kafka_credentials(path: Path | None = None) -> dict[str, str]:
+    """Principal -> password from the local stack's credentials (of the mode the settings name),
+    or {} (a PLAINTEXT cluster)."""
+    path = path or ServiceSettings().local_kafka_dir / "credentials.env"
     if not path.exists():
         return {}
     prefix = "CAREPLAN_KAFKA_PASSWORD_"
@@ -79,6 +107,7 @@ async def check_access(settings: ServiceSettings, timeout: float = 10.0) -> None
         raise KafkaAccessError(f"{server!r} is not a Kafka address (host:port)")
     options = client_options(settings)
     who = f"as {settings.kafka_username!r}" if options else "without credentials"
+    protocol = options.get("security_protocol", "PLAINTEXT")
     try:
         async with asyncio.timeout(timeout):
             conn = await create_conn(
@@ -88,6 +117,16 @@ async def check_access(settings: ServiceSettings, timeout: float = 10.0) -> None
                 await conn.send(MetadataRequest([]))
             finally:
                 conn.close()
+    except ssl.SSLCertVerificationError as error:
+        raise KafkaAccessError(
+            f"Kafka at {server} presented a certificate that does not verify against the CA in"
+            f" {settings.kafka_ca_file} ({error.verify_message}): check CAREPLAN_KAFKA_CA_FILE"
+        ) from None
+    except ssl.SSLError as error:
+        raise KafkaAccessError(
+            f"Kafka at {server} did not complete a TLS handshake ({error.reason}): is it a"
+            " SASL_PLAINTEXT listener? check CAREPLAN_KAFKA_TLS"
+        ) from None
     except SaslAuthenticationFailed:
         raise KafkaAccessError(
             f"Kafka at {server} refused the credentials of {settings.kafka_username!r}: check"
@@ -97,7 +136,7 @@ async def check_access(settings: ServiceSettings, timeout: float = 10.0) -> None
         hint = (
             "it requires SASL/SCRAM: set CAREPLAN_KAFKA_USERNAME and CAREPLAN_KAFKA_PASSWORD"
             if not options
-            else "is it a Kafka listener speaking SASL_PLAINTEXT?"
+            else f"is it a Kafka listener speaking {protocol}? (CAREPLAN_KAFKA_TLS)"
         )
         raise KafkaAccessError(f"Kafka at {server} closed the connection {who}: {hint}") from None
     except TimeoutError:

@@ -98,7 +98,8 @@ class Service:
         self._stopping_hooks: list[Hook] = []
         self.consumed: dict[str, tuple[Topic, BatchHandler]] = {}
         self.broker = KafkaBroker(
-            self.settings.kafka_bootstrap_servers,
+            # A list: FastStream hands a string to aiokafka as one address, commas and all.
+            self.settings.kafka_bootstrap_servers.split(","),
             client_id=f"careplan-{name}-{self.settings.instance}",
             enable_idempotence=True,
             acks="all",

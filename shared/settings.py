@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # password and the stack's mark, never in the repository. Absent elsewhere (containers, CI on
 # another cluster), where the environment says it all.
 LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent / ".local" / "stack.env"
+# Node i of the local cluster listens for clients on kafka_port + this * i (infra/lib.sh).
+CLUSTER_PORT_STEP = 10
 
 
 class ServiceSettings(BaseSettings):
@@ -35,6 +37,13 @@ class ServiceSettings(BaseSettings):
     # The local stack's ports (infra/lib.sh reads the same variables): the addresses below
     # follow them unless set explicitly, so a checkout whose stack moved never dials another's.
     kafka_port: int = Field(default=19092, ge=1, le=65535)
+    # The local stack's Kafka mode (infra/lib.sh): one node, or a cluster of three.
+    kafka_brokers: int = Field(default=1, ge=1, le=3)
+    # SASL_SSL rather than SASL_PLAINTEXT; unset means the local stack's default for its mode
+    # (on in the cluster). The brokers' certificates are verified against `kafka_ca_file`,
+    # by default the local stack's own CA.
+    kafka_tls: bool | None = None
+    kafka_ca_file: Path | None = None
     pg_port: int = Field(default=55432, ge=1, le=65535)
     # The local stack's database password, random per stack (.local/stack.env).
     pg_password: SecretStr | None = None
@@ -90,12 +99,28 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _local_stack_addresses(self) -> ServiceSettings:
         if not self.kafka_bootstrap_servers:
-            self.kafka_bootstrap_servers = f"127.0.0.1:{self.kafka_port}"
+            nodes = range(1, self.kafka_brokers + 1)
+            ports = (
+                [self.kafka_port]
+                if self.kafka_brokers == 1
+                else [self.kafka_port + CLUSTER_PORT_STEP * i for i in nodes]
+            )
+            self.kafka_bootstrap_servers = ",".join(f"127.0.0.1:{port}" for port in ports)
+        if self.kafka_tls is None:
+            self.kafka_tls = self.kafka_brokers > 1
+        if self.kafka_tls and self.kafka_ca_file is None:
+            self.kafka_ca_file = self.local_kafka_dir / "tls" / "ca.crt"
         if not self.database_url:
             secret = self.pg_password.get_secret_value() if self.pg_password else ""
             password = quote(secret, safe="")
             self.database_url = f"postgresql://careplan:{password}@127.0.0.1:{self.pg_port}"
         return self
+
+    @property
+    def local_kafka_dir(self) -> Path:
+        """Where the local stack keeps this mode's Kafka credentials and certificates."""
+        name = "kafka" if self.kafka_brokers == 1 else "kafka-cluster"
+        return LOCAL_STACK_ENV.parent / name
 
     def dsn_for(self, service: str) -> str:
         name = self.database_name or f"careplan_{service}"

@@ -24,6 +24,10 @@ class ChaosReport:
     database_restarts: int = 0
     rebalances: int = 0  # members leaving or joining a group that has two instances
 
+    @property
+    def faults(self) -> int:
+        return sum(self.kills.values()) + self.broker_restarts + self.database_restarts
+
     def lines(self) -> list[str]:
         kills = ", ".join(f"{name} {count}" for name, count in sorted(self.kills.items()))
         return [

@@ -325,6 +325,80 @@ async def _check_outboxes(platform: Platform, verdict: Verdict) -> None:
         )
 
 
+@dataclass
+class Sequences:
+    """Each key's outbox events against what its topic holds: what the producer settings
+    (idempotence, acks=all) promise is every event once, none missing."""
+
+    keys: int = 0
+    events: int = 0
+    gaps: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"outbox sequences: {self.keys} keys, {self.events} events;"
+            f" gaps {len(self.gaps)}, duplicates {len(self.duplicates)}",
+            *(f"  gap: {gap}" for gap in self.gaps[:10]),
+            *(f"  duplicate: {duplicate}" for duplicate in self.duplicates[:10]),
+        ]
+
+
+async def check_outbox_sequences(platform: Platform) -> Sequences:
+    """Every outbox row of every service, by (topic, key), against the records of that key on
+    the topic (their event_id header): an event missing is a gap, one written twice a duplicate."""
+    outboxes: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+    for service in SERVICES:
+        conn = await asyncpg.connect(platform.dsn(service))
+        try:
+            rows = await conn.fetch("SELECT event_id, topic, key FROM outbox ORDER BY id")
+        finally:
+            await conn.close()
+        for row in rows:
+            outboxes[row["topic"], row["key"]].append(str(row["event_id"]))
+    written: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    records = await _records(platform.kafka_bootstrap, {name for name, _ in outboxes})
+    for topic, key, event_id in records:
+        written[topic, key][event_id] += 1
+    sequences = Sequences(keys=len(outboxes))
+    for (topic, key), event_ids in outboxes.items():
+        sequences.events += len(event_ids)
+        on_topic = written[topic, key]
+        sequences.gaps.extend(f"{topic} {key} {e}" for e in event_ids if not on_topic[e])
+        sequences.duplicates.extend(
+            f"{topic} {key} {e} x{on_topic[e]}" for e in event_ids if on_topic[e] > 1
+        )
+    return sequences
+
+
+async def _records(bootstrap: str, topics: set[str]) -> list[tuple[str, str, str]]:
+    """(topic, key, event_id header) of every record now on `topics`, start to end."""
+    consumer = AIOKafkaConsumer(
+        *sorted(topics),
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(),
+    )
+    await consumer.start()
+    found: list[tuple[str, str, str]] = []
+    try:
+        while {p.topic for p in consumer.assignment()} != topics:
+            await consumer.getmany(timeout_ms=100)
+        partitions = list(consumer.assignment())
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while any([await consumer.position(p) < end for p, end in ends.items()]):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for record in records:
+                    headers = {k: v.decode() for k, v in record.headers}
+                    key = (record.key or b"").decode()
+                    found.append((record.topic, key, headers.get("event_id", "")))
+    finally:
+        await consumer.stop()
+    return found
+
+
 def _check_dead_letters(driver: Driver, letters: list[DeadLetterRecord], verdict: Verdict) -> None:
     """Each invalid input is dead-lettered once by each service consuming its topic; nothing else.
 

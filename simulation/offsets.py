@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from careplan.registry import SERVICES
@@ -58,14 +59,26 @@ class Offsets:
             now = time.monotonic()
             fetched_at, offsets = self._cache.get(group, (0.0, {}))
             if now - fetched_at > 0.05:
-                raw = await self._admin.list_consumer_group_offsets(group)
+                try:
+                    raw = await self._admin.list_consumer_group_offsets(group)
+                except KafkaError:
+                    # The group's coordinator was on a broker just lost (the cluster's faults):
+                    # what was known stands until the next poll finds the new one.
+                    return offsets
                 offsets = {(tp.topic, tp.partition): int(meta.offset) for tp, meta in raw.items()}
                 self._cache[group] = (time.monotonic(), offsets)
             return offsets
 
     async def end_offsets(self, topic: t.Topic) -> dict[tuple[str, int], int]:
         partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
-        ends = await self._ends.end_offsets(partitions)
+        for _ in range(120):
+            try:
+                ends = await self._ends.end_offsets(partitions)
+                break
+            except KafkaError:  # a partition's leader was just lost: ask its successor
+                await asyncio.sleep(0.5)
+        else:
+            raise TimeoutError(f"the end offsets of {topic.name} stayed unknown for 60 s")
         return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
 
     async def lag(self, group: str, topic: t.Topic) -> int:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Give each service principal of infra/kafka/acls.txt its SCRAM credential and its ACLs, on
-# the running local broker. Runs after start; does the work again only when acls.txt changed.
+# the running local broker or cluster. Runs after start; does the work again only when acls.txt changed.
 #
 # Credentials are generated here, once, into .local/kafka/credentials.env (never in the repo):
 # the services and the tests read them from there.
@@ -9,21 +9,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka
 
-KAFKA_DIR="$LOCAL_DIR/kafka"
-CREDENTIALS="$KAFKA_DIR/credentials.env"
-ADMIN_CONFIG="$KAFKA_DIR/admin.properties"
+CREDENTIALS="$KAFKA_CREDENTIALS"
 ACLS="$INFRA_DIR/kafka/acls.txt"
-STAMP="$KAFKA_DIR/acls.applied"
-JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+STAMP="$KAFKA_HOME/acls.applied"
 want="$(sha256sum "$ACLS" | cut -d' ' -f1)"
 [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && exit 0
 
 started=$SECONDS
-run_tool() {
-    "$JAVA" -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.level=ERROR \
-        -cp "$KAFKA_DIR/libs/*" "$@" --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
-        --command-config "$ADMIN_CONFIG" >/dev/null
-}
+run_tool() { kafka_admin "$@" >/dev/null; }
 password() { head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 
 # shellcheck disable=SC2013  # one principal per line, no spaces in names

@@ -9,8 +9,10 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka
+# The cluster mode has its own script; this one is the single node.
+if ((KAFKA_BROKERS > 1)); then exec "$INFRA_DIR/kafka/cluster.sh" up; fi
 
-KAFKA_DIR="$LOCAL_DIR/kafka"
+KAFKA_DIR="$KAFKA_HOME"
 LIBS_DIR="$KAFKA_DIR/libs"
 DATA_DIR="$KAFKA_DIR/data"
 LOG_DIR="$KAFKA_DIR/logs"
@@ -78,18 +80,10 @@ else
     if ! grep -q '^CAREPLAN_KAFKA_CONTROLLER_PASSWORD=' "$CREDENTIALS"; then
         (umask 077 && printf 'CAREPLAN_KAFKA_CONTROLLER_PASSWORD=%s\n' "$(random_secret)" >>"$CREDENTIALS")
     fi
-    admin_password="$(grep '^CAREPLAN_KAFKA_ADMIN_PASSWORD=' "$CREDENTIALS" | cut -d= -f2-)"
-    controller_password="$(grep '^CAREPLAN_KAFKA_CONTROLLER_PASSWORD=' "$CREDENTIALS" | cut -d= -f2-)"
-    # Admin client settings: the readiness probe and provision.sh. Short timeouts, so that the
-    # probe loop, not the client, decides how long to wait.
-    cat >"$ADMIN_CONFIG" <<PROPERTIES
-security.protocol=SASL_PLAINTEXT
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_password";
-request.timeout.ms=5000
-default.api.timeout.ms=10000
-PROPERTIES
-    chmod 600 "$ADMIN_CONFIG"
+    admin_password="$(kafka_credential CAREPLAN_KAFKA_ADMIN_PASSWORD)"
+    controller_password="$(kafka_credential CAREPLAN_KAFKA_CONTROLLER_PASSWORD)"
+    if [[ "$KAFKA_TLS" == 1 ]]; then "$INFRA_DIR/kafka/tls.sh"; fi
+    write_admin_config
 
     # Render the config: the data dir must be absolute because the broker's
     # working directory is not the repository.
@@ -97,7 +91,19 @@ PROPERTIES
         -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
         -e "s|@KAFKA_ADMIN_PASSWORD@|$admin_password|g" \
         -e "s|@KAFKA_CONTROLLER_PASSWORD@|$controller_password|g" \
+        -e "s|@CLIENT_PROTOCOL@|$KAFKA_CLIENT_PROTOCOL|g" \
         "$INFRA_DIR/kafka/server.properties" >"$CONFIG"
+    # TLS on the single node (CAREPLAN_KAFKA_TLS=1): the client listener's key and certificate.
+    if [[ "$KAFKA_TLS" == 1 ]]; then
+        cat >>"$CONFIG" <<PROPERTIES
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$KAFKA_TLS_DIR/node-1.p12
+ssl.keystore.password=$(cat "$KAFKA_TLS_DIR/password")
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$KAFKA_TLS_DIR/truststore.p12
+ssl.truststore.password=$(cat "$KAFKA_TLS_DIR/password")
+PROPERTIES
+    fi
     chmod 600 "$CONFIG"
 
     # KRaft storage must be formatted once with a cluster id. It is generated

@@ -6,8 +6,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka
+if ((KAFKA_BROKERS > 1)); then exec "$INFRA_DIR/kafka/cluster.sh" down; fi
 
-PID_FILE="$LOCAL_DIR/kafka/kafka.pid"
+PID_FILE="$KAFKA_HOME/kafka.pid"
 GRACE_SECONDS=30
 
 pid="$(cat "$PID_FILE" 2>/dev/null || true)"
