@@ -22,7 +22,7 @@ from contracts.claims import (
     LiabilityIncidentRefused,
     RepairSplit,
 )
-from contracts.coverage import DeductionApplied, PlanInherited, QuotaDeductionApplied
+from contracts.coverage import DeductionApplied, PlanInherited, QuotaDeductionApplied, TermEnded
 from contracts.envelope import Envelope
 from contracts.fulfilment import DeviceReplaced, ShipmentRequested
 from contracts.insurer import LiabilityClaimReported
@@ -132,8 +132,11 @@ async def check(platform: Platform, driver: Driver) -> Verdict:
     events, letters = await read_topics(platform.kafka_bootstrap)
     by_case: defaultdict[str, CaseEvents] = defaultdict(lambda: defaultdict(dict))
     answers: defaultdict[str, set[uuid.UUID]] = defaultdict(set)
+    announced: Counter[tuple[uuid.UUID, int]] = Counter()
     for event in distinct(events).values():
-        if isinstance(event, CASE_EVENTS):
+        if isinstance(event, TermEnded):
+            announced[(event.payload.plan_id, event.payload.term_no)] += 1
+        elif isinstance(event, CASE_EVENTS):
             by_case[event.payload.case_id][type(event)][event.event_id] = event
         elif isinstance(event, LiabilityClaimReported | LiabilityIncidentRefused):
             answers[event.payload.incident_id].add(event.event_id)
@@ -152,6 +155,7 @@ async def check(platform: Platform, driver: Driver) -> Verdict:
 
     await _check_ledger(platform, driver, verdict)
     await _check_quotas(platform, driver, verdict)
+    await _check_term_ends(platform, driver, announced, verdict)
     await _check_outboxes(platform, verdict)
     _check_dead_letters(driver, letters, verdict)
     return verdict
@@ -311,6 +315,42 @@ async def _check_quotas(platform: Platform, driver: Driver, verdict: Verdict) ->
         f"only in the ledger: {sorted(applied - published)[:5]},"
         f" only published: {sorted(published - applied)[:5]}",
     )
+
+
+async def _check_term_ends(
+    platform: Platform,
+    driver: Driver,
+    announced: Counter[tuple[uuid.UUID, int]],
+    verdict: Verdict,
+) -> None:
+    """C9: every term of the run's plans that the ledger ended is announced exactly once
+    (TermEnded), and no other, whatever was killed between the end and its announcement."""
+    conn = await asyncpg.connect(platform.dsn("coverage"))
+    try:
+        plans = {
+            row["plan_id"]
+            for row in await conn.fetch(
+                "SELECT DISTINCT plan_id FROM plan_serials WHERE sn = ANY($1::text[])",
+                [device.sn for device in driver.sent.devices],
+            )
+        }
+        ended = {
+            (row["plan_id"], row["term_no"])
+            for row in await conn.fetch(
+                "SELECT plan_id, term_no FROM plan_terms"
+                " WHERE ended_at IS NOT NULL AND plan_id = ANY($1::uuid[])",
+                list(plans),
+            )
+        }
+    finally:
+        await conn.close()
+    for plan_id, term_no in ended | {term for term in announced if term[0] in plans}:
+        verdict.expect(
+            (plan_id, term_no) in ended and announced[(plan_id, term_no)] == 1,
+            "every term the ledger ended is announced exactly once (C9)",
+            f"plan {plan_id} term {term_no}: ended in the ledger {(plan_id, term_no) in ended},"
+            f" announced {announced[(plan_id, term_no)]} times",
+        )
 
 
 async def _check_outboxes(platform: Platform, verdict: Verdict) -> None:
