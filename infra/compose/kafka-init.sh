@@ -32,7 +32,10 @@ check_password CAREPLAN_KAFKA_ADMIN_PASSWORD "${CAREPLAN_KAFKA_ADMIN_PASSWORD:-}
 admin_config="$(mktemp)"
 trap 'rm -f "$admin_config"' EXIT
 cat >"$admin_config" <<PROPERTIES
-security.protocol=SASL_PLAINTEXT
+security.protocol=SASL_SSL
+ssl.truststore.type=PKCS12
+ssl.truststore.location=${CAREPLAN_KAFKA_TRUSTSTORE:?is not set}
+ssl.truststore.password=${CAREPLAN_KAFKA_TLS_PASSWORD:?is not set}
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$CAREPLAN_KAFKA_ADMIN_PASSWORD";
 PROPERTIES

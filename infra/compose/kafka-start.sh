@@ -50,7 +50,10 @@ rm -f "$format_config"
 # The healthcheck's client settings: it must authenticate like any other client.
 umask 077
 cat >"${TMPDIR:-/tmp}/admin.properties" <<PROPERTIES
-security.protocol=SASL_PLAINTEXT
+security.protocol=SASL_SSL
+ssl.truststore.type=PKCS12
+ssl.truststore.location=${KAFKA_SSL_TRUSTSTORE_LOCATION:?}
+ssl.truststore.password=${KAFKA_SSL_TRUSTSTORE_PASSWORD:?}
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_password";
 PROPERTIES

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # The stack's own certificate authority and one certificate per broker, made with keytool (it
-# comes with Java) when the stack is created, under .local/kafka*/tls/ (never in the
-# repository). Does nothing when they exist.
+# comes with Java) when the stack is created, under .local/kafka*/tls/ or the folder given as
+# the first argument (infra/compose/credentials.sh: .local/compose-tls/), never in the
+# repository. Does nothing when they exist.
+#
+#   infra/kafka/tls.sh [folder]
 #
 #   ca.crt            the CA's certificate (PEM): what every client verifies the brokers with
 #   truststore.p12    the same, for the Java command-line tools
 #   node-<i>.p12      broker i's key and certificate, signed by the CA, for 127.0.0.1 and
-#                     localhost (and kafka-<i>, its name in docker-compose.cluster.yml)
+#                     localhost and kafka-<i>, its name in docker-compose.yml and docker-compose.cluster.yml
 #   password          the keystores' password
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 LOG_TAG=kafka
 
-TLS_DIR="$KAFKA_HOME/tls"
+TLS_DIR="${1:-$KAFKA_TLS_DIR}"
 KEYTOOL="${JAVA_HOME:+$JAVA_HOME/bin/}keytool"
 VALIDITY_DAYS=825
 complete() {

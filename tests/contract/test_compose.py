@@ -1,6 +1,8 @@
-"""docker-compose.yml runs Kafka as the local stack does: SASL/SCRAM on every client listener,
-nothing allowed that no ACL allows, each service its own principal with the ACLs of
-infra/kafka/acls.txt, and no credential written in the file.
+"""docker-compose.yml runs Kafka as the local stack does: SASL/SCRAM over TLS on every client
+listener, nothing allowed that no ACL allows, each service its own principal with the ACLs of
+infra/kafka/acls.txt, every client verifying the broker's certificate, and no credential written
+in the file. docker-compose.cluster.yml makes it the local cluster's three nodes, with the
+settings of infra/kafka/cluster.properties.
 
 The file is read, not run: no Docker engine is needed.
 """
@@ -24,6 +26,12 @@ pytestmark = pytest.mark.contract
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+CLUSTER_FILE = ROOT / "docker-compose.cluster.yml"
+CLUSTER_NODE_CONFIG = ROOT / "infra/kafka/cluster.properties"
+CLUSTER_NODES = ("kafka", "kafka-2", "kafka-3")
+# Where credentials.sh puts the CA and the brokers' certificates, and where containers see them.
+TLS_SOURCE = "./.local/compose-tls"
+TLS_MOUNT = "/etc/careplan/tls"
 LOCAL_BROKER_CONFIG = ROOT / "infra/kafka/server.properties"
 CREDENTIALS_SCRIPT = ROOT / "infra/compose/credentials.sh"
 KAFKA_START_SCRIPT = ROOT / "infra/compose/kafka-start.sh"
@@ -51,20 +59,33 @@ IMAGE_SETTINGS = {
 # --- The compose file ---------------------------------------------------------------------------
 
 
-def compose() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
+def compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
     assert isinstance(document, dict)
     return document
 
 
-def services() -> dict[str, dict[str, Any]]:
+def merged(base: Any, override: Any) -> Any:
+    """What compose makes of a service from two files, for what these files use: mappings
+    merged key by key (environment, depends_on), anything else the override's."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {
+            key: merged(base.get(key), override.get(key, base.get(key))) for key in base | override
+        }
+    return override
+
+
+def services(cluster: bool = False) -> dict[str, dict[str, Any]]:
+    """The services of docker-compose.yml, or of it with docker-compose.cluster.yml added."""
     found = compose()["services"]
+    if cluster:
+        found = merged(found, compose(CLUSTER_FILE)["services"])
     assert isinstance(found, dict)
     return found
 
 
-def environment(service: str) -> dict[str, str]:
-    env = services()[service].get("environment") or {}
+def environment(service: str, cluster: bool = False) -> dict[str, str]:
+    env = services(cluster)[service].get("environment") or {}
     assert isinstance(env, dict), f"{service}: environment as a mapping, not a list"
     return {name: str(value) for name, value in env.items()}
 
@@ -96,20 +117,20 @@ def required_variable(value: str) -> str | None:
     return match["name"] if match else None
 
 
-def broker_config() -> dict[str, str]:
+def broker_config(node: str = "kafka", cluster: bool = False) -> dict[str, str]:
     """The broker's properties as the apache/kafka image renders them from KAFKA_* variables:
     `_` is `.`, `__` is `_` and `___` is `-`."""
     config = {}
-    for name, value in environment("kafka").items():
+    for name, value in environment(node, cluster).items():
         if name.startswith("KAFKA_") and name not in IMAGE_SETTINGS:
             key = name.removeprefix("KAFKA_").lower().replace("_", ".")
             config[key.replace("...", "-").replace("..", "_")] = value
     return config
 
 
-def local_broker_config() -> dict[str, str]:
+def local_broker_config(path: Path = LOCAL_BROKER_CONFIG) -> dict[str, str]:
     config = {}
-    for line in LOCAL_BROKER_CONFIG.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             key, _, value = line.partition("=")
             config[key.strip()] = value.strip()
@@ -124,10 +145,10 @@ def listeners(config: dict[str, str]) -> Iterator[tuple[str, str, str]]:
         yield name, host, port
 
 
-def mounts(service: str) -> dict[str, str]:
+def mounts(service: str, cluster: bool = False) -> dict[str, str]:
     """Container path -> host path of the service's bind mounts."""
     found = {}
-    for volume in services()[service].get("volumes", []):
+    for volume in services(cluster)[service].get("volumes", []):
         source, target = volume.split(":")[:2]
         if source.startswith("./"):
             found[target] = source
@@ -155,14 +176,63 @@ def test_every_client_listener_authenticates_with_scram() -> None:
             assert required_variable(jaas.split('password="')[1].split('"')[0])
             assert host == "127.0.0.1", f"controller listener {name} bound to {host!r}"
         else:
-            assert protocols[name] == "SASL_PLAINTEXT", f"listener {name} is {protocols[name]}"
+            assert protocols[name] == "SASL_SSL", f"listener {name} is {protocols[name]}"
             jaas = config[f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config"]
             assert jaas.startswith("org.apache.kafka.common.security.scram.ScramLoginModule ")
-            # The image's start script demands a JAAS file in KAFKA_OPTS for such names.
-            assert "SASL_" not in name
+            # The image's start script demands a JAAS file in KAFKA_OPTS, or key stores of its
+            # own layout, for such names.
+            assert "SASL_" not in name and "SSL" not in name
     assert config["inter.broker.listener.name"] not in controller
     for voter in config["controller.quorum.voters"].split(","):
         assert voter.split("@")[1].startswith("127.0.0.1:"), voter
+
+
+def secret(value: str) -> str:
+    """A value with its secrets blanked: `${NAME:?...}` here, `@NAME@` in a node template."""
+    return re.sub(r"@[A-Z_]+@", "<secret>", REQUIRED_VARIABLE.sub("<secret>", value))
+
+
+def cluster_node_config(node_id: int) -> dict[str, str]:
+    """infra/kafka/cluster.properties for node `node_id`, its secrets blanked."""
+    config = local_broker_config(CLUSTER_NODE_CONFIG)
+    return {key: secret(value.replace("@NODE_ID@", str(node_id))) for key, value in config.items()}
+
+
+def certificates_of(node: str, cluster: bool = False) -> Path:
+    """The host folder mounted where the node's ssl.* settings point, relative to the root."""
+    config = broker_config(node, cluster)
+    folder = mounts(node, cluster)[TLS_MOUNT]
+    for key in ("ssl.keystore.location", "ssl.truststore.location"):
+        assert config[key].startswith(f"{TLS_MOUNT}/"), key
+    return Path(folder)
+
+
+def test_the_broker_speaks_tls_with_the_certificates_credentials_sh_makes() -> None:
+    config, template = broker_config(), cluster_node_config(1)
+    assert certificates_of("kafka") == Path(TLS_SOURCE)
+    assert config["ssl.keystore.location"] == f"{TLS_MOUNT}/node-1.p12"
+    assert config["ssl.truststore.location"] == f"{TLS_MOUNT}/truststore.p12"
+    for key in template:
+        if key.startswith("ssl.") and not key.endswith(".location"):
+            assert secret(config[key]) == template[key], key
+    # The certificates name kafka-<i> (infra/kafka/tls.sh): the single broker is node 1.
+    assert services()["kafka"]["networks"]["default"]["aliases"] == ["kafka-1"]
+    internal = config["advertised.listeners"].split(",")[0]
+    assert internal == f"{config['inter.broker.listener.name']}://kafka-1:9092"
+
+
+def test_every_client_verifies_the_broker_against_the_stacks_ca() -> None:
+    for name in [*application_services(), "topics"]:
+        env = environment(name)
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092", name
+        assert env["CAREPLAN_KAFKA_TLS"] == "1", name
+        assert mounts(name)[env["CAREPLAN_KAFKA_CA_FILE"]] == f"{TLS_SOURCE}/ca.crt", name
+    init = environment("kafka-init")
+    assert mounts("kafka-init")[TLS_MOUNT] == TLS_SOURCE
+    assert init["CAREPLAN_KAFKA_TRUSTSTORE"] == f"{TLS_MOUNT}/truststore.p12"
+    for script in (KAFKA_INIT_SCRIPT, KAFKA_START_SCRIPT):
+        assert "security.protocol=SASL_SSL" in script.read_text(), script.name
+        assert "security.protocol=SASL_PLAINTEXT" not in script.read_text(), script.name
 
 
 def test_nothing_is_allowed_that_no_acl_allows() -> None:
@@ -279,13 +349,24 @@ def test_the_credentials_script_sets_every_variable_the_file_requires(tmp_path: 
         return env_file.read_text()
 
     first = run()
-    assert run() == first, "a second run keeps the passwords"
+    assert run() == first, "a second run keeps the passwords and the certificates"
     written = dict(line.split("=", 1) for line in first.splitlines())
-    required = {match["name"] for match in REQUIRED_VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    required = {
+        match["name"]
+        for path in (COMPOSE_FILE, CLUSTER_FILE)
+        for match in REQUIRED_VARIABLE.finditer(path.read_text())
+    }
     assert required <= written.keys()
     for password in written.values():
         assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", password)
     assert env_file.stat().st_mode & 0o077 == 0, "readable by its owner only"
+    # Beside it, what the brokers' ssl.* settings and the clients' CA file name.
+    tls = tmp_path / Path(TLS_SOURCE).name
+    for node in CLUSTER_NODES:
+        for key in ("ssl.keystore.location", "ssl.truststore.location"):
+            assert (tls / Path(broker_config(node, cluster=True)[key]).name).is_file(), node
+    assert "BEGIN CERTIFICATE" in (tls / "ca.crt").read_text()
+    assert written["CAREPLAN_KAFKA_TLS_PASSWORD"] == (tls / "password").read_text().strip()
 
 
 def test_the_database_password_comes_from_the_env_file() -> None:
@@ -296,3 +377,84 @@ def test_the_database_password_comes_from_the_env_file() -> None:
         password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
         assert required_variable(password) == "CAREPLAN_PG_PASSWORD", name
     assert "add CAREPLAN_PG_PASSWORD" in (ROOT / "infra/compose/credentials.sh").read_text()
+
+
+# --- The three-broker cluster (docker-compose.cluster.yml) -----------------------------------
+
+# What a compose node sets otherwise than infra/kafka/cluster.properties, and why.
+PLACED_OTHERWISE = {
+    "controller.quorum.voters": "the nodes by their compose names (checked below)",
+    "listeners": "named and bound for the compose network (checked below)",
+    "advertised.listeners": "likewise",
+    "listener.security.protocol.map": "likewise",
+    "inter.broker.listener.name": "likewise",
+    "listener.name.client.scram-sha-512.sasl.jaas.config": "per compose listener (below)",
+    "ssl.keystore.location": "the container's mount of .local/compose-tls",
+    "ssl.truststore.location": "likewise",
+    "log.dirs": "the container's own storage",
+}
+
+
+@pytest.mark.parametrize("node_id", [1, 2, 3])
+def test_a_cluster_node_has_the_local_clusters_settings(node_id: int) -> None:
+    node = CLUSTER_NODES[node_id - 1]
+    config = {key: secret(value) for key, value in broker_config(node, cluster=True).items()}
+    template = cluster_node_config(node_id)
+    for key, value in template.items():
+        if key not in PLACED_OTHERWISE:
+            assert config.get(key) == value, f"{node}: {key}"
+    protocols = dict(
+        entry.split(":") for entry in config["listener.security.protocol.map"].split(",")
+    )
+    local_protocols = dict(
+        entry.split(":") for entry in template["listener.security.protocol.map"].split(",")
+    )
+    controller = config["controller.listener.names"]
+    assert protocols.pop(controller) == local_protocols["CONTROLLER"]
+    assert set(protocols.values()) == {"SASL_SSL"}, "every client listener over TLS"
+    for listener in protocols:
+        jaas = config[f"listener.name.{listener.lower()}.scram-sha-512.sasl.jaas.config"]
+        assert jaas.startswith("org.apache.kafka.common.security.scram.ScramLoginModule ")
+    inter_broker = config["inter.broker.listener.name"]
+    assert (
+        config[f"listener.name.{inter_broker.lower()}.scram-sha-512.sasl.jaas.config"]
+        == (template["listener.name.client.scram-sha-512.sasl.jaas.config"])
+    ), "the brokers are clients of each other as admin"
+    assert config["ssl.keystore.location"] == f"{TLS_MOUNT}/node-{node_id}.p12"
+    assert certificates_of(node, cluster=True) == Path(TLS_SOURCE)
+    advertised = dict(entry.split("://") for entry in config["advertised.listeners"].split(","))
+    assert advertised[inter_broker] == f"kafka-{node_id}:9092"
+    voters = config["controller.quorum.voters"].split(",")
+    assert voters == [f"{i}@kafka-{i}:9093" for i in (1, 2, 3)]
+    bound = {name: port for name, _, port in listeners(config)}
+    assert bound[controller] == "9093"
+    assert environment(node, cluster=True)["CLUSTER_ID"] == environment("kafka")["CLUSTER_ID"]
+
+
+def test_the_cluster_nodes_stand_apart_and_start_as_the_single_broker() -> None:
+    cluster = services(cluster=True)
+    racks = {broker_config(node, cluster=True)["broker.rack"] for node in CLUSTER_NODES}
+    assert len(racks) == 3, "one rack per node"
+    host_ports = [port for node in CLUSTER_NODES for port in cluster[node]["ports"]]
+    assert len(set(host_ports)) == 3, host_ports
+    for node in CLUSTER_NODES:
+        assert all(port.startswith("127.0.0.1:") for port in cluster[node]["ports"]), node
+        for key in ("image", "entrypoint", "command"):
+            assert cluster[node][key] == cluster["kafka"][key], f"{node}: {key}"
+        assert "--command-config" in " ".join(cluster[node]["healthcheck"]["test"])
+        needed = set(re.findall(r"\$\{([A-Z_]+):\?", KAFKA_START_SCRIPT.read_text()))
+        assert needed - environment(node, cluster=True).keys() == set(), node
+        assert mounts(node, cluster=True) == mounts("kafka"), node
+
+
+def test_every_client_of_the_cluster_bootstraps_from_all_three_nodes() -> None:
+    cluster = services(cluster=True)
+    clients = [*application_services(), "topics", "kafka-init"]
+    for name in clients:
+        env = environment(name, cluster=True)
+        assert env["KAFKA_BOOTSTRAP_SERVERS"].split(",") == [
+            f"kafka-{i}:9092" for i in (1, 2, 3)
+        ], name
+        for node in CLUSTER_NODES:
+            assert cluster[name]["depends_on"][node]["condition"] == "service_healthy", name
+    assert set(cluster) == set(services()) | set(CLUSTER_NODES), "nothing but the two nodes added"
