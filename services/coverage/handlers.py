@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from contracts.activation import ActivationEvent
 from contracts.claims import ClaimsEvent
+from contracts.envelope import Envelope
 from contracts.fulfilment import FulfilmentEvent
 from contracts.insurer import InsurerResponseEvent
 from services.coverage import store
@@ -57,14 +58,8 @@ async def announce_term_ends(tx: Transaction, now: datetime) -> int:
     for decision in announced:
         book.record(decision)
     await store.save_book(tx.conn, book, now)
-    for out in (out for decision in announced for out in decision.emits):
-        tx.emit(
-            out.payload,
-            key=str(out.plan_id),
-            cause=None,
-            correlation_id=out.correlation_id,
-            occurred_at=now,
-        )
+    for decision in announced:
+        _emit(tx, decision, None, now)
     return sum(len(decision.emits) for decision in announced)
 
 
@@ -89,11 +84,16 @@ async def _decide_in_order(
         decided.append((event, decision))
     await store.save_book(tx.conn, book, at)
     for event, decision in decided:
-        for out in decision.emits:
-            tx.emit(
-                out.payload,
-                key=str(out.plan_id),
-                cause=event,
-                correlation_id=out.correlation_id,
-                occurred_at=at,
-            )
+        _emit(tx, decision, event, at)
+
+
+def _emit(tx: Transaction, decision: Decision, cause: Envelope | None, at: datetime) -> None:
+    """The decision's events, bearing `at`, the instant the rows they report were saved with."""
+    for out in decision.emits:
+        tx.emit(
+            out.payload,
+            key=str(out.plan_id),
+            cause=cause,
+            correlation_id=out.correlation_id,
+            occurred_at=at,
+        )

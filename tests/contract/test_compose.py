@@ -21,6 +21,7 @@ import yaml
 
 from careplan.acls import ACL_FILE
 from careplan.registry import INTEGRATORS
+from tests.contract.test_cluster_config import properties
 
 pytestmark = pytest.mark.contract
 
@@ -128,15 +129,6 @@ def broker_config(node: str = "kafka", cluster: bool = False) -> dict[str, str]:
     return config
 
 
-def local_broker_config(path: Path = LOCAL_BROKER_CONFIG) -> dict[str, str]:
-    config = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            config[key.strip()] = value.strip()
-    return config
-
-
 def listeners(config: dict[str, str]) -> Iterator[tuple[str, str, str]]:
     """(name, host, port) of each listener the broker binds."""
     for listener in config["listeners"].split(","):
@@ -194,7 +186,7 @@ def secret(value: str) -> str:
 
 def cluster_node_config(node_id: int) -> dict[str, str]:
     """infra/kafka/cluster.properties for node `node_id`, its secrets blanked."""
-    config = local_broker_config(CLUSTER_NODE_CONFIG)
+    config = properties(CLUSTER_NODE_CONFIG)
     return {key: secret(value.replace("@NODE_ID@", str(node_id))) for key, value in config.items()}
 
 
@@ -245,7 +237,7 @@ def test_nothing_is_allowed_that_no_acl_allows() -> None:
 
 
 def test_the_broker_is_secured_and_behaves_as_the_local_one() -> None:
-    compose_config, local_config = broker_config(), local_broker_config()
+    compose_config, local_config = broker_config(), properties(LOCAL_BROKER_CONFIG)
     for key in (
         "authorizer.class.name",
         "allow.everyone.if.no.acl.found",
