@@ -509,7 +509,9 @@ class OutboxRelay:
                     ):
                         pass
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._fallback_poll)
+                        # Not wait_for, which can swallow a cancellation in 3.11.
+                        async with asyncio.timeout(self._fallback_poll):
+                            await self._wake.wait()
                     except TimeoutError:
                         if listener.is_closed():
                             return

@@ -302,8 +302,11 @@ class Service:
         the kept events due (a recheck or their deadline), then run each clock job, each until
         nothing more is due."""
         while True:
+            # asyncio.timeout, not wait_for: cancelled as a batch sets `_due`, Python 3.11's
+            # wait_for returns instead of raising, and the shutdown waits on this loop for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), self.settings.waiting_check_seconds)
+                async with asyncio.timeout(self.settings.waiting_check_seconds):
+                    await self._due.wait()
             self._due.clear()
             try:
                 while self.waits_for:
