@@ -8,8 +8,9 @@
 #
 #   ca.crt            the CA's certificate (PEM): what every client verifies the brokers with
 #   truststore.p12    the same, for the Java command-line tools
-#   node-<i>.p12      broker i's key and certificate, signed by the CA, for 127.0.0.1 and
-#                     localhost and kafka-<i>, its name in docker-compose.yml and docker-compose.cluster.yml
+#   node-<i>.p12      broker i's key and certificate, signed by the CA, for 127.0.0.1,
+#                     localhost and kafka-<i> (its name in docker-compose.yml and
+#                     docker-compose.cluster.yml)
 #   password          the keystores' password
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
